@@ -1,0 +1,187 @@
+"""Rule packs: every number of the rules as data, with its source and confidence.
+
+A rule pack is a TOML file `policies/<jurisdiction>/<year>.toml`. Each parameter is a table
+
+    [name]
+    value = ...
+    source = "S0 附件2 二(三)"          # where it was read
+    confidence = "verified"            # verified | inferred | provisional
+
+Decimal values are written as strings ("0.9450") so that no float ever carries them.
+`load_policy` turns the file into an immutable `Policy`; unknown or missing keys are refused with
+a message naming the key and the file. Code reads `policy.k_intensity.value`, never a literal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+POLICY_DIR = Path(__file__).parent
+T = TypeVar("T")
+Confidence = Literal["verified", "inferred", "provisional"]
+
+
+class PolicyError(ValueError):
+    """A rule pack that cannot be used; the message names the file and the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Param(_Frozen, Generic[T]):
+    value: T
+    source: str
+    confidence: Confidence
+
+    @property
+    def provisional(self) -> bool:
+        return self.confidence == "provisional"
+
+
+class Pack(_Frozen):
+    id: str
+    jurisdiction: str
+    compliance_year: int
+    version: str
+    title: str
+    sources: dict[str, str]
+
+
+class Policy(_Frozen):
+    """Every parameter of rules.md for one compliance year."""
+
+    pack: Pack
+
+    # §2 method selection
+    stopped_lines_excluded: Param[bool]
+    equal_enterprise_shutdown_days: Param[int]  # enterprise shutdown days ≥ this …
+    equal_enterprise_min_years: Param[int]  # … in at least this many base years → equal
+    equal_activities: Param[tuple[str, ...]]
+    new_build_full_years_benchmark: Param[int]  # clinker/aluminium: equal while full years < this
+    new_build_full_years_other: Param[int]
+
+    # §3 baselines
+    base_years: Param[tuple[int, ...]]
+    intensity_outlier_share: Param[Decimal]  # |E/Q − Ī| ≥ share × Ī is an outlier (inclusive)
+    total_drop_shutdown_days: Param[int]  # line shutdown days > this (strict) drops the year
+    baseline_decimals: Param[int]
+    line_allocation_decimals: Param[int]
+
+    # §3.4 coefficients
+    benchmarks: Param[dict[str, Decimal]]  # activity → tCO2 per t product
+    k_intensity: Param[Decimal]
+    k_total: Param[Decimal]
+
+    # §4 enterprise adjustments
+    gap_exemption_enabled: Param[bool]
+    gap_exemption_share: Param[Decimal]
+    gap_exemption_max_t: Param[Decimal]
+    surplus_cap_enabled: Param[bool]
+    surplus_cap_share: Param[Decimal]
+    surplus_cap_max_t: Param[Decimal]
+    incentive_enabled: Param[bool]
+    incentive_grade_a_pct: Param[Decimal]
+    incentive_grade_b_pct: Param[Decimal]
+    incentive_max_t: Param[Decimal]
+    cost_control_enabled: Param[bool]
+    preallocation_enabled: Param[bool]
+    preallocation_share: Param[Decimal]
+    preallocation_excluded_sectors: Param[tuple[str, ...]]
+    borrowing_enabled: Param[bool]
+    borrowing_threshold_share: Param[Decimal]
+    borrowing_pool_years: Param[tuple[int, ...]]  # years sharing one pool of next pre-allocation
+
+    # §5 cap and reserve
+    reserve_share: Param[Decimal]
+
+    # §6 clearance
+    deadline: Param[date]
+    review_window_working_days: Param[int]
+    allowance_paid_only_vintages: Param[tuple[int, int]]  # inclusive range: only paid lots count
+    allowance_paid_acquisitions: Param[tuple[str, ...]]
+    offset_types: Param[tuple[str, ...]]
+    offset_hydro_refused: Param[bool]
+    offset_limit_share: Param[Decimal]
+    offset_locality_enabled: Param[bool]
+    offset_min_chongqing_share: Param[Decimal]
+    offset_max_circle_share: Param[Decimal]
+    green_power_enabled: Param[bool]
+    green_power_share: Param[Decimal]
+    green_power_max_t: Param[Decimal]
+
+    source_path: str = ""
+    content_hash: str = ""
+
+    @field_validator("pack")
+    @classmethod
+    def _pack_year(cls, v: Pack) -> Pack:
+        if not 2000 <= v.compliance_year <= 2100:
+            raise ValueError(f"compliance_year {v.compliance_year} out of range")
+        return v
+
+    @property
+    def year(self) -> int:
+        return self.pack.compliance_year
+
+    @property
+    def version(self) -> str:
+        """Pack id, version and the first 12 hex digits of the file's sha256."""
+        return f"{self.pack.id}@{self.pack.version}#{self.content_hash[:12]}"
+
+    def params(self) -> dict[str, Param]:
+        return {k: v for k, v in self if isinstance(v, Param)}
+
+    def provisional_params(self) -> list[str]:
+        return [k for k, v in self.params().items() if v.provisional]
+
+
+def default_policy_path(year: int, jurisdiction: str = "chongqing") -> Path:
+    return POLICY_DIR / jurisdiction / f"{year}.toml"
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and check a rule pack; raise PolicyError naming the file and the key on any problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise PolicyError(f"rule pack {path}: cannot be read ({e.strerror})") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PolicyError(f"rule pack {path}: not valid TOML ({e})") from e
+    for key, v in data.items():  # floats would carry binary rounding into exact rules
+        if isinstance(v, dict) and isinstance(v.get("value"), float):
+            raise PolicyError(f"rule pack {path}: key '{key}': write decimal values as strings, e.g. \"0.9450\"")
+    try:
+        policy = Policy(**data, source_path=str(path), content_hash=hashlib.sha256(raw).hexdigest())
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "missing":
+                msgs.append(f"missing key '{loc}'")
+            elif err["type"] == "extra_forbidden":
+                msgs.append(f"unknown key '{loc}'")
+            else:
+                msgs.append(f"key '{loc}': {err['msg']}")
+        raise PolicyError(f"rule pack {path}: " + "; ".join(msgs)) from None
+    return policy
+
+
+def policy_for_year(year: int, path: str | Path | None = None) -> Policy:
+    """The pack given by the user, or the bundled pack of the year; its year must match."""
+    policy = load_policy(path or default_policy_path(year))
+    if policy.year != year:
+        raise PolicyError(
+            f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}"
+        )
+    return policy
