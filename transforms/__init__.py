@@ -1,0 +1,61 @@
+"""Pure transforms: typed frames in, typed frames out. No files, no connections, no Prefect.
+
+Every stage function here takes `CoreFrames` (the clean inputs of `core.*`, typed as in
+`etsflow/catalog.py`) and a `policies.Policy`, and returns Polars DataFrames. Arithmetic on
+exact quantities runs in a private in-memory DuckDB connection on DECIMAL columns (Polars'
+decimal multiply truncates and DuckDB's DECIMAL division returns DOUBLE, so divisions at
+thresholds are done as scaled integer arithmetic; see rules.md §8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from etsflow import catalog
+
+
+@dataclass(frozen=True)
+class CoreFrames:
+    """The clean input tables (contract §1), typed per the catalog.
+
+    Conventions guaranteed by the validate stage:
+    - `line_years.verified_non_co2_t` is never null (empty means 0);
+    - `lines.intensity_eligible` is never null (empty means false);
+    - every `line_years` row's (enterprise_id, year) has an `enterprise_years` row;
+    - `enterprise_years.verified_total_t` is null or reconciles with Σ lines within 1 t.
+    """
+
+    enterprises: pl.DataFrame
+    lines: pl.DataFrame
+    line_years: pl.DataFrame
+    enterprise_years: pl.DataFrame
+    attributes: pl.DataFrame
+    ledger: pl.DataFrame
+
+    @classmethod
+    def empty(cls) -> CoreFrames:
+        return cls(**{t.name: pl.DataFrame(schema=t.polars_schema) for t in catalog.INPUTS})
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, pl.DataFrame]) -> CoreFrames:
+        """Build from {table name: frame}; missing tables are empty; columns cast to the catalog."""
+        out = {}
+        for t in catalog.INPUTS:
+            df = tables.get(t.name)
+            if df is None:
+                df = pl.DataFrame(schema=t.polars_schema)
+            out[t.name] = df.select([pl.col(c.name).cast(c.polars_type) for c in t.columns])
+        return cls(**out)
+
+
+def listed_enterprise_ids(enterprises: pl.DataFrame, year: int) -> pl.DataFrame:
+    """Enterprises on the list of compliance year `year` (column `listed_years`, comma-separated)."""
+    return enterprises.filter(
+        pl.col("listed_years")
+        .fill_null("")
+        .str.split(",")
+        .list.eval(pl.element().str.strip_chars())
+        .list.contains(str(year))
+    ).select("enterprise_id")
