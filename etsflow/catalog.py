@@ -12,7 +12,7 @@ the contract: add columns, never rename.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -61,7 +61,6 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -123,8 +122,14 @@ LINES = Table(
         C("line_name", "text", "生产线名称", "Name of the line."),
         C("product", "text", "产品", "Main product."),
         C("output_unit", "text", "产品单位", "Unit of output (t for clinker and molten aluminium)."),
-        C("activity", "text", "活动类型", "Activity, decides benchmark/equal methods.", required=True,
-          isin=ACTIVITIES),
+        C(
+            "activity",
+            "text",
+            "活动类型",
+            "Activity, decides benchmark/equal methods.",
+            required=True,
+            isin=ACTIVITIES,
+        ),
         C("intensity_eligible", "bool", "适用强度法", "Regulator's judgement: intensity method applies."),
         C("commissioned_on", "date", "投产日期", "Commissioning date (new builds)."),
         C("reduction_project_on", "date", "减排工程投产日期", "Reduction project in operation from."),
@@ -142,13 +147,41 @@ LINE_YEARS = Table(
         C("enterprise_id", "text", "单位编号", "Enterprise of the line.", required=True),
         C("line_id", "text", "生产线编号", "Line.", required=True),
         C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100),
-        C("verified_co2_t", "decimal", "经核查二氧化碳排放量", "Verified CO2 emissions.", "tCO2",
-          required=True, ge=0),
-        C("verified_non_co2_t", "decimal", "经核查非二氧化碳排放量", "Verified non-CO2 emissions (0 if empty).",
-          "tCO2e", ge=0),
-        C("output", "decimal", "产量", "Output in the line's output unit.", "output_unit", required=True, ge=0),
-        C("production_days", "int", "生产天数", "Days the line produced (0 … days in year).", "d",
-          required=True, ge=0),
+        C(
+            "verified_co2_t",
+            "decimal",
+            "经核查二氧化碳排放量",
+            "Verified CO2 emissions.",
+            "tCO2",
+            required=True,
+            ge=0,
+        ),
+        C(
+            "verified_non_co2_t",
+            "decimal",
+            "经核查非二氧化碳排放量",
+            "Verified non-CO2 emissions (0 if empty).",
+            "tCO2e",
+            ge=0,
+        ),
+        C(
+            "output",
+            "decimal",
+            "产量",
+            "Output in the line's output unit.",
+            "output_unit",
+            required=True,
+            ge=0,
+        ),
+        C(
+            "production_days",
+            "int",
+            "生产天数",
+            "Days the line produced (0 … days in year).",
+            "d",
+            required=True,
+            ge=0,
+        ),
         C("purchased_electricity_mwh", "decimal", "外购电量", "Purchased electricity.", "MWh", ge=0),
         C("grid_ef_t_per_mwh", "factor", "电力排放因子", "Grid emission factor used.", "tCO2/MWh", ge=0),
     ),
@@ -162,10 +195,23 @@ ENTERPRISE_YEARS = Table(
     (
         C("enterprise_id", "text", "单位编号", "Enterprise.", required=True),
         C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100),
-        C("shutdown_days", "int", "企业年累计停产天数", "Enterprise's cumulative shutdown days.", "d",
-          required=True, ge=0),
-        C("verified_total_t", "decimal", "经核查排放总量", "Verified total; must equal Σ lines within 1 t.",
-          "tCO2e", ge=0),
+        C(
+            "shutdown_days",
+            "int",
+            "企业年累计停产天数",
+            "Enterprise's cumulative shutdown days.",
+            "d",
+            required=True,
+            ge=0,
+        ),
+        C(
+            "verified_total_t",
+            "decimal",
+            "经核查排放总量",
+            "Verified total; must equal Σ lines within 1 t.",
+            "tCO2e",
+            ge=0,
+        ),
     ),
     key=("enterprise_id", "year"),
 )
@@ -179,8 +225,13 @@ ATTRIBUTES = Table(
         C("year", "int", "年度", "Compliance year.", required=True, ge=2013, le=2100),
         C("preallocation_cancelled", "bool", "预分配取消", "Next year's pre-allocation cancelled."),
         C("penalized", "bool", "受到行政处罚", "Administrative penalty in the year."),
-        C("weather_grade", "text", "重污染天气绩效分级", "Heavy-pollution weather performance grade.",
-          isin=("A", "B", "C", "D")),
+        C(
+            "weather_grade",
+            "text",
+            "重污染天气绩效分级",
+            "Heavy-pollution weather performance grade.",
+            isin=("A", "B", "C", "D"),
+        ),
     ),
     key=("enterprise_id", "year"),
 )
@@ -192,16 +243,33 @@ LEDGER = Table(
     (
         C("txn_id", "text", "流水号", "Transaction id.", required=True),
         C("enterprise_id", "text", "单位编号", "Surrendering enterprise.", required=True),
-        C("compliance_year", "int", "履约年度", "Compliance year the surrender is for.", required=True,
-          ge=2013, le=2100),
+        C(
+            "compliance_year",
+            "int",
+            "履约年度",
+            "Compliance year the surrender is for.",
+            required=True,
+            ge=2013,
+            le=2100,
+        ),
         C("surrendered_on", "date", "提交日期", "Date of surrender.", required=True),
         C("instrument", "text", "品种", "What was surrendered.", required=True, isin=INSTRUMENTS),
         C("quantity_t", "int", "数量", "Whole tonnes surrendered.", "t", required=True, gt=0),
         C("vintage", "int", "配额年度", "Vintage of allowances.", ge=2013, le=2100),
-        C("acquired_via", "text", "取得方式", "How allowances were acquired.",
-          isin=("free", "purchase", "paid_reserve")),
-        C("origin", "text", "产生地", "Where offsets were generated.",
-          isin=("chongqing", "chengdu_chongqing_circle", "other")),
+        C(
+            "acquired_via",
+            "text",
+            "取得方式",
+            "How allowances were acquired.",
+            isin=("free", "purchase", "paid_reserve"),
+        ),
+        C(
+            "origin",
+            "text",
+            "产生地",
+            "Where offsets were generated.",
+            isin=("chongqing", "chengdu_chongqing_circle", "other"),
+        ),
         C("is_hydro", "bool", "水电项目", "Offset from a hydro project."),
     ),
     key=("txn_id",),
@@ -222,7 +290,12 @@ ALLOCATION_LINE = Table(
         C("line_id", "text", "生产线编号", "Line."),
         C("method", "text", "分配方法", "benchmark, intensity, total, equal or excluded.", isin=METHODS),
         C("method_reason", "text", "方法依据", "Which rule of rules.md §2 chose the method."),
-        C("baseline", "decimal", "历史基准值", "Intensity I (t/unit) or daily total D (t/day); null otherwise."),
+        C(
+            "baseline",
+            "decimal",
+            "历史基准值",
+            "Intensity I (t/unit) or daily total D (t/day); null otherwise.",
+        ),
         C("kept_years", "int_list", "采用基准年", "Base years used."),
         C("dropped_years", "int_list", "剔除基准年", "Base years dropped (reasons in explanation)."),
         C("coefficient", "decimal", "基准值或调节系数", "Benchmark BM or adjustment coefficient k."),
@@ -252,7 +325,13 @@ ALLOCATION_ENTERPRISE = Table(
         C("incentive_t", "int", "激励配额", "Synergy incentive (2023).", "tCO2e"),
         C("allocation_final_t", "int", "年度配额", "A_final, whole tonnes.", "tCO2e"),
         C("gap_t", "decimal", "配额缺口", "E − A_final (negative: surplus).", "tCO2e"),
-        C("borrowable_t", "int", "可预支量", "Gap above 10% of E clearable with next pre-allocation.", "tCO2e"),
+        C(
+            "borrowable_t",
+            "int",
+            "可预支量",
+            "Gap above 10% of E clearable with next pre-allocation.",
+            "tCO2e",
+        ),
         C("preallocation_next_t", "int", "下年度预分配", "Pre-allocation of Y+1 (frozen).", "tCO2e"),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
     ),
@@ -268,7 +347,13 @@ CAP_SUMMARY = Table(
         C("enterprise_count", "int", "单位数量", "Enterprises allocated."),
         C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e"),
         C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e"),
-        C("total_cap_t", "int", "配额总量", "round_half_up(enterprise_total / (1 − reserve share)).", "tCO2e"),
+        C(
+            "total_cap_t",
+            "int",
+            "配额总量",
+            "round_half_up(enterprise_total / (1 − reserve share)).",
+            "tCO2e",
+        ),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
     ),
     key=("compliance_year",),
@@ -290,9 +375,36 @@ CLEARANCE_STATUS = Table(
         C("borrowed_accepted_t", "decimal", "预支配额", "Accepted borrowed pre-allocation.", "t"),
         C("surrendered_t", "decimal", "已清缴量", "Σ accepted.", "t"),
         C("shortfall_t", "decimal", "未清缴量", "max(0, obligation − surrendered).", "t"),
-        C("status", "text", "状态", "cleared_on_time, cleared_late, pending, not_cleared, "
-          "missing_verification or excluded.", isin=STATUSES),
+        C(
+            "status",
+            "text",
+            "状态",
+            "cleared_on_time, cleared_late, pending, not_cleared, missing_verification or excluded.",
+            isin=STATUSES,
+        ),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+        C(
+            "surrendered_by_deadline_t",
+            "decimal",
+            "期限内已清缴量",
+            "Σ accepted on the rows surrendered up to min(as_of, deadline), limits re-applied to them.",
+            "t",
+        ),
+        C("offset_cap_t", "int", "减排量抵销上限", "floor(offset share × E); null without E.", "t"),
+        C(
+            "green_power_cap_t",
+            "int",
+            "绿电抵销上限",
+            "floor(min(share × max(0, E − A_final), max)); null when not allowed.",
+            "t",
+        ),
+        C(
+            "borrowing_cap_t",
+            "int",
+            "预支上限",
+            "min(borrowable, pool remaining); null when borrowing is not allowed.",
+            "t",
+        ),
     ),
     key=("compliance_year", "enterprise_id"),
 )
@@ -366,6 +478,7 @@ QUARANTINE = Table(
     (
         C("run_id", "text", "运行编号", "Run id."),
         C("table_name", "text", "数据表", "Input table (enterprises, lines, line_years, …)."),
+        C("enterprise_id", "text", "单位编号", "Enterprise the row belongs to, when known."),
         C("source_file", "text", "文件", "File, relative to the inbox."),
         C("sheet", "text", "工作表", "Sheet (workbooks) or empty."),
         C("row_number", "int", "行号", "Row as a spreadsheet shows it (header = 1)."),

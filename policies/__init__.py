@@ -160,7 +160,9 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"rule pack {path}: not valid TOML ({e})") from e
     for key, v in data.items():  # floats would carry binary rounding into exact rules
         if isinstance(v, dict) and isinstance(v.get("value"), float):
-            raise PolicyError(f"rule pack {path}: key '{key}': write decimal values as strings, e.g. \"0.9450\"")
+            raise PolicyError(
+                f"rule pack {path}: key '{key}': write decimal values as strings, e.g. \"0.9450\""
+            )
     try:
         policy = Policy(**data, source_path=str(path), content_hash=hashlib.sha256(raw).hexdigest())
     except ValidationError as e:
@@ -181,7 +183,5 @@ def policy_for_year(year: int, path: str | Path | None = None) -> Policy:
     """The pack given by the user, or the bundled pack of the year; its year must match."""
     policy = load_policy(path or default_policy_path(year))
     if policy.year != year:
-        raise PolicyError(
-            f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}"
-        )
+        raise PolicyError(f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}")
     return policy

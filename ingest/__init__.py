@@ -1,0 +1,1 @@
+"""Stage `ingest`: read every file of an inbox (contract §1) into raw text tables with provenance."""

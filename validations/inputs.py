@@ -1,0 +1,631 @@
+"""Stage `validate`: raw text tables → typed `core` tables, every failure a quarantine row.
+
+Order of work, per table:
+1. file-level problems from ingest (unreadable, empty, unrecognised, duplicate headers) and
+   missing required columns: the file is rejected, one quarantine row names file and column;
+2. typing: text is parsed exactly (full-width digits, thousands separators, dates written
+   2020-03-01 / 2020/3/1 / 2020年3月1日, booleans true/false/是/否/1/0). A value that does not
+   parse is quarantined ("not a number"), never coerced to null or rounded;
+3. row rules: the pandera model generated from the catalog (required, ranges, enums);
+4. table rules: unique keys, references, production/shutdown days within the year's days, the
+   report folder's year, verified-total reconciliation, ledger instrument/field combinations;
+5. completeness for the compliance year: every line of a listed enterprise that reported for Y
+   has a record for Y and for each base year in which the line existed.
+Rows that depend on a quarantined row (a line-year of a quarantined line) are quarantined too,
+with a message saying so. Nothing is dropped silently: valid rows become `core`, the rest
+`audit.quarantine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from etsflow import catalog
+from etsflow.catalog import DECIMAL_PLACES, Column, Table
+from ingest.read import Inbox
+from policies import Policy
+from transforms import CoreFrames, listed_enterprise_ids
+from validations.schemas import describe_failure, schema_for
+
+QUARANTINE_COLUMNS = [c.name for c in catalog.QUARANTINE.columns if c.name != "run_id"]
+QUARANTINE_SCHEMA = {c.name: c.polars_type for c in catalog.QUARANTINE.columns if c.name != "run_id"}
+# columns normalised with NFKC (identifiers and codes); names and labels are kept as written
+_CODE_COLUMNS = {
+    "enterprise_id",
+    "line_id",
+    "txn_id",
+    "activity",
+    "weather_grade",
+    "instrument",
+    "acquired_via",
+    "origin",
+    "output_unit",
+    "listed_years",
+}
+_TRUE = ["true", "t", "yes", "y", "1", "是", "√"]
+_FALSE = ["false", "f", "no", "n", "0", "否"]
+_FAIL = {"_rid": pl.Int64, "column_name": pl.String, "value": pl.String, "message": pl.String}
+OFFSETS = ("ccer", "cqcer", "other_offset")
+
+
+@dataclass(frozen=True)
+class Validated:
+    core: CoreFrames
+    quarantine: pl.DataFrame
+    missing_reports: list[str]  # listed for Y, no report at all for Y (status missing_verification)
+
+    @property
+    def affected_enterprises(self) -> list[str]:
+        return sorted(self.quarantine["enterprise_id"].drop_nulls().unique().to_list())
+
+    def without_affected(self) -> CoreFrames:
+        """Core without the enterprises touched by a quarantined row (--allow-quarantine):
+        they are reported as not allocated."""
+        bad = self.affected_enterprises
+        keep = ~pl.col("enterprise_id").is_in(bad)
+        c = self.core
+        return CoreFrames(
+            enterprises=c.enterprises,
+            lines=c.lines.filter(keep),
+            line_years=c.line_years.filter(keep),
+            enterprise_years=c.enterprise_years.filter(keep),
+            attributes=c.attributes.filter(keep),
+            ledger=c.ledger,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# typing
+# ---------------------------------------------------------------------------------------------
+def _number_text(e: pl.Expr) -> pl.Expr:
+    s = e.str.normalize("NFKC").str.replace_all(r"\s", "")
+    return (
+        pl.when(s.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"))
+        .then(s.str.replace_all(",", ""))
+        .otherwise(s)
+    )
+
+
+def _parse(c: Column, e: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(parsed value, failure message or null) for raw text `e` of column `c`."""
+    label = f"{c.zh} ({c.name})"
+    if c.type == "text":
+        v = e.str.normalize("NFKC") if c.name in _CODE_COLUMNS else e
+        if c.name == "district":
+            v = v.str.replace_all(r"\s", "")
+        return v, pl.lit(None, pl.String)
+    if c.type == "int":
+        s = _number_text(e)
+        ok = s.str.contains(r"^[+-]?\d+(\.0+)?$")
+        v = pl.when(ok).then(s.str.replace(r"\.0+$", "")).cast(pl.Int64, strict=False)
+        return v, pl.when(e.is_not_null() & v.is_null()).then(
+            pl.lit(f"{label}: not a whole number / 不是整数")
+        )
+    if c.type in DECIMAL_PLACES:
+        places = DECIMAL_PLACES[c.type]
+        s = _number_text(e)
+        ok = s.str.contains(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+        frac = s.str.extract(r"\.(\d*?)0*$", 1).fill_null("")
+        too_many = ok & (frac.str.len_chars() > places)
+        v = pl.when(ok & ~too_many).then(s).cast(c.polars_type, strict=False)
+        msg = (
+            pl.when(e.is_null())
+            .then(None)
+            .when(too_many)
+            .then(pl.lit(f"{label}: more than {places} decimal places / 小数位超过{places}位"))
+            .when(v.is_null())
+            .then(pl.lit(f"{label}: not a number / 不是数字"))
+        )
+        return v, msg
+    if c.type == "date":
+        s = e.str.normalize("NFKC").str.strip_chars()
+        parts = s.str.extract_groups(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]00:00(?::00)?)?$")
+        iso = pl.concat_str(
+            parts.struct.field("1"),
+            pl.lit("-"),
+            parts.struct.field("2").str.zfill(2),
+            pl.lit("-"),
+            parts.struct.field("3").str.zfill(2),
+        )
+        v = iso.str.to_date("%Y-%m-%d", strict=False)
+        return v, pl.when(e.is_not_null() & v.is_null()).then(
+            pl.lit(f"{label}: not a date (YYYY-MM-DD) / 不是日期")
+        )
+    if c.type == "bool":
+        s = e.str.normalize("NFKC").str.strip_chars().str.to_lowercase()
+        v = pl.when(s.is_in(_TRUE)).then(True).when(s.is_in(_FALSE)).then(False).otherwise(None)
+        return v, pl.when(e.is_not_null() & v.is_null()).then(
+            pl.lit(f"{label}: not true/false (是/否) / 不是布尔值")
+        )
+    raise ValueError(f"no parser for type {c.type}")
+
+
+def _typed(raw: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse every catalog column of `raw`; returns (typed frame with _rid, failures)."""
+    exprs, fails = [pl.col("_rid")], []
+    for c in table.columns:
+        src = pl.col(c.name) if c.name in raw.columns else pl.lit(None, pl.String)
+        v, msg = _parse(c, src)
+        exprs.append(v.cast(c.polars_type).alias(c.name))
+        fails.append(pl.struct(column_name=pl.lit(c.name), value=src, message=msg).alias(f"_f_{c.name}"))
+    extra = [x for x in ("_folder_year",) if x in raw.columns]
+    out = raw.select(*exprs, *fails, *extra)
+    failures = [
+        out.select("_rid", pl.col(f"_f_{c.name}").struct.unnest()).filter(pl.col("message").is_not_null())
+        for c in table.columns
+    ]
+    typed = out.select(pl.exclude([f"_f_{c.name}" for c in table.columns]))
+    return typed, pl.concat(failures).cast(_FAIL) if failures else pl.DataFrame(schema=_FAIL)
+
+
+def _row_rules(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Failures of the pandera model (required, ranges, enums) as (_rid, column, value, message)."""
+    try:
+        schema_for(table).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        fc = e.failure_cases.filter(pl.col("index").is_not_null())
+        rids = typed["_rid"]
+        rows = []
+        for r in fc.iter_rows(named=True):  # one per failure found, not per input row
+            c = table.column(r["column"])
+            rows.append(
+                {
+                    "_rid": rids[r["index"]],
+                    "column_name": c.name,
+                    "value": r["failure_case"],
+                    "message": describe_failure(c, r["check"]),
+                }
+            )
+        return pl.DataFrame(rows, schema=_FAIL)
+    return pl.DataFrame(schema=_FAIL)
+
+
+# ---------------------------------------------------------------------------------------------
+# table rules: each returns failures (_rid, column_name, value, message) of the frame it checks
+# ---------------------------------------------------------------------------------------------
+def _fail(df: pl.DataFrame, mask: pl.Expr, column: str, message: pl.Expr | str) -> pl.DataFrame:
+    msg = pl.lit(message) if isinstance(message, str) else message
+    return (
+        df.filter(mask)
+        .select(
+            "_rid",
+            pl.lit(column).alias("column_name"),
+            pl.col(column).cast(pl.String).alias("value"),
+            msg.alias("message"),
+        )
+        .cast(_FAIL)
+    )
+
+
+def _duplicates(df: pl.DataFrame, key: tuple[str, ...], where: pl.DataFrame) -> pl.DataFrame:
+    dup = pl.len().over(list(key)) > 1
+    first = (
+        pl.concat_str(pl.col("_source_file"), pl.lit(" row "), pl.col("_row").cast(pl.String))
+        .first()
+        .over(list(key), order_by="_rid")
+    )
+    d = df.join(where.select("_rid", "_source_file", "_row"), on="_rid", how="left")
+    keytxt = ", ".join(key)
+    return _fail(
+        d,
+        dup,
+        key[-1] if len(key) == 1 else key[0],
+        pl.format(
+            f"duplicate key ({keytxt}) = ({', '.join('{}' for _ in key)}); first given at {{}} / 重复记录",
+            *[pl.col(k) for k in key],
+            first,
+        ),
+    )
+
+
+def _reference(df: pl.DataFrame, col: str, good: pl.Series, seen: pl.Series, what: str) -> pl.DataFrame:
+    unknown = ~pl.col(col).is_in(seen.implode()) & pl.col(col).is_not_null()
+    bad_parent = pl.col(col).is_in(seen.implode()) & ~pl.col(col).is_in(good.implode())
+    return pl.concat(
+        [
+            _fail(df, unknown, col, pl.format(f"unknown {what} {{}} / 未登记的{what}", pl.col(col))),
+            _fail(
+                df,
+                bad_parent,
+                col,
+                pl.format(f"{what} {{}} is itself quarantined (see its row) / 所属记录已隔离", pl.col(col)),
+            ),
+        ]
+    )
+
+
+def _days_in_year(year: pl.Expr) -> pl.Expr:
+    return pl.date(year, 12, 31).dt.ordinal_day().cast(pl.Int64)
+
+
+def _folder_year(df: pl.DataFrame, col: str = "year") -> pl.DataFrame:
+    if "_folder_year" not in df.columns:
+        return pl.DataFrame(schema=_FAIL)
+    return _fail(
+        df,
+        pl.col("_folder_year").is_not_null() & (pl.col(col) != pl.col("_folder_year")),
+        col,
+        pl.format(
+            "year {} does not match the folder of the file ({}) / 年度与目录不符",
+            pl.col(col),
+            pl.col("_folder_year"),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
+    """Validate everything read from the inbox, with the completeness rules of `policy.year`."""
+    tables = {t.name: t for t in catalog.INPUTS}
+    raw = {
+        name: inbox.tables[name].with_row_index("_rid").with_columns(pl.col("_rid").cast(pl.Int64))
+        for name in tables
+    }
+    failures: dict[str, list[pl.DataFrame]] = {name: [] for name in tables}
+    file_q: list[dict] = []
+
+    # 1. file-level problems and missing required columns: the whole file/sheet is rejected
+    rejected: set[tuple[str, str | None]] = set()
+    for m in inbox.manifest.iter_rows(named=True):
+        if m["error"]:
+            file_q.append(
+                {
+                    "table_name": m["table_name"],
+                    "source_file": m["source_file"],
+                    "sheet": m["sheet"],
+                    "row_number": 1 if m["columns"] else None,
+                    "column_name": None,
+                    "value": None,
+                    "message": m["error"],
+                }
+            )
+            rejected.add((m["source_file"], m["sheet"]))
+            continue
+        if m["table_name"] not in tables:
+            continue
+        t = tables[m["table_name"]]
+        present = set((m["columns"] or "").split(","))
+        for c in t.columns:
+            if (c.required or c.name in t.key) and c.name not in present:
+                file_q.append(
+                    {
+                        "table_name": t.name,
+                        "source_file": m["source_file"],
+                        "sheet": m["sheet"],
+                        "row_number": 1,
+                        "column_name": c.name,
+                        "value": None,
+                        "message": f"required column {c.name} ({c.zh}) is missing / 缺少必填列",
+                    }
+                )
+                rejected.add((m["source_file"], m["sheet"]))
+    rejected_rows = {}
+    for name, r in raw.items():
+        in_rejected = (
+            pl.struct("_source_file", "_sheet").is_in(
+                pl.Series(
+                    [{"_source_file": f, "_sheet": s} for f, s in rejected],
+                    dtype=pl.Struct({"_source_file": pl.String, "_sheet": pl.String}),
+                ).implode()
+            )
+            if rejected
+            else pl.lit(False)
+        )
+        rejected_rows[name] = r.filter(in_rejected)
+        raw[name] = r.filter(~in_rejected)
+
+    # 2–3. typing and row rules
+    typed: dict[str, pl.DataFrame] = {}
+    for name, t in tables.items():
+        df, fails = _typed(raw[name], t)
+        failures[name].append(fails)
+        ok = df.filter(~pl.col("_rid").is_in(fails["_rid"].implode()))
+        failures[name].append(_row_rules(ok, t))
+        typed[name] = df
+
+    def good(name: str) -> pl.DataFrame:
+        bad = pl.concat(failures[name])["_rid"]
+        return typed[name].filter(~pl.col("_rid").is_in(bad.implode()))
+
+    def prov(name: str) -> pl.DataFrame:
+        return raw[name].select("_rid", "_source_file", "_row")
+
+    # 4. table rules, parents before children
+    e = good("enterprises")
+    failures["enterprises"].append(_duplicates(e, ("enterprise_id",), prov("enterprises")))
+    ent_seen = pl.concat(
+        [
+            typed["enterprises"]["enterprise_id"],
+            rejected_rows["enterprises"].get_column("enterprise_id", default=pl.Series([], dtype=pl.String)),
+        ]
+    )
+    ent_good = good("enterprises")["enterprise_id"]
+
+    ln = good("lines")
+    failures["lines"].append(_duplicates(ln, ("line_id",), prov("lines")))
+    failures["lines"].append(_reference(ln, "enterprise_id", ent_good, ent_seen, "enterprise"))
+    line_seen = pl.concat(
+        [
+            typed["lines"]["line_id"],
+            rejected_rows["lines"].get_column("line_id", default=pl.Series([], dtype=pl.String)),
+        ]
+    )
+    lines_ok = good("lines")
+
+    ly = good("line_years")
+    failures["line_years"] += [
+        _duplicates(ly, ("line_id", "year"), prov("line_years")),
+        _reference(ly, "line_id", lines_ok["line_id"], line_seen, "line"),
+        _folder_year(ly),
+        _fail(
+            ly,
+            pl.col("production_days") > _days_in_year(pl.col("year")),
+            "production_days",
+            pl.format(
+                "production days {} exceed the {} days of {} / 生产天数超过全年天数",
+                pl.col("production_days"),
+                _days_in_year(pl.col("year")),
+                pl.col("year"),
+            ),
+        ),
+    ]
+    owner = ly.join(
+        lines_ok.select("line_id", pl.col("enterprise_id").alias("_owner")), on="line_id", how="inner"
+    )
+    failures["line_years"].append(
+        _fail(
+            owner,
+            pl.col("_owner") != pl.col("enterprise_id"),
+            "enterprise_id",
+            pl.format(
+                "line {} belongs to enterprise {}, not {} / 生产线不属于该单位",
+                pl.col("line_id"),
+                pl.col("_owner"),
+                pl.col("enterprise_id"),
+            ),
+        )
+    )
+
+    ey = good("enterprise_years")
+    failures["enterprise_years"] += [
+        _duplicates(ey, ("enterprise_id", "year"), prov("enterprise_years")),
+        _reference(ey, "enterprise_id", ent_good, ent_seen, "enterprise"),
+        _folder_year(ey),
+        _fail(
+            ey,
+            pl.col("shutdown_days") > _days_in_year(pl.col("year")),
+            "shutdown_days",
+            pl.format(
+                "shutdown days {} exceed the {} days of {} / 停产天数超过全年天数",
+                pl.col("shutdown_days"),
+                _days_in_year(pl.col("year")),
+                pl.col("year"),
+            ),
+        ),
+    ]
+    ey_keys = typed["enterprise_years"].select("enterprise_id", "year").unique()
+    ly = good("line_years")
+    failures["line_years"].append(
+        _fail(
+            ly.join(
+                ey_keys.with_columns(pl.lit(True).alias("_has")), on=["enterprise_id", "year"], how="left"
+            ),
+            pl.col("_has").is_null(),
+            "enterprise_id",
+            pl.format(
+                "no enterprise-year record (shutdown days, total) for {} in {} / 缺少单位年度记录",
+                pl.col("enterprise_id"),
+                pl.col("year"),
+            ),
+        )
+    )
+
+    # reconciliation: only where every line-year of that enterprise-year is valid
+    all_ly = typed["line_years"]
+    bad_ly = all_ly.filter(pl.col("_rid").is_in(pl.concat(failures["line_years"])["_rid"].implode()))
+    sums = (
+        good("line_years")
+        .group_by("enterprise_id", "year")
+        .agg((pl.col("verified_co2_t") + pl.col("verified_non_co2_t").fill_null(0)).sum().alias("_sum"))
+    )
+    ey = (
+        good("enterprise_years")
+        .join(sums, on=["enterprise_id", "year"], how="left")
+        .join(
+            bad_ly.select("enterprise_id", "year").unique().with_columns(pl.lit(True).alias("_partial")),
+            on=["enterprise_id", "year"],
+            how="left",
+        )
+    )
+    failures["enterprise_years"].append(
+        _fail(
+            ey,
+            pl.col("verified_total_t").is_not_null()
+            & pl.col("_partial").is_null()
+            & ((pl.col("verified_total_t") - pl.col("_sum").fill_null(0)).abs() > 1),
+            "verified_total_t",
+            pl.format(
+                "verified total {} differs from the sum of its lines {} by more than 1 t / 排放总量与生产线合计不符",
+                pl.col("verified_total_t"),
+                pl.col("_sum").fill_null(0),
+            ),
+        )
+    )
+
+    at = good("attributes")
+    failures["attributes"] += [
+        _duplicates(at, ("enterprise_id", "year"), prov("attributes")),
+        _reference(at, "enterprise_id", ent_good, ent_seen, "enterprise"),
+        _folder_year(at),
+    ]
+
+    lg = good("ledger")
+    allowance = pl.col("instrument") == "allowance"
+    offset = pl.col("instrument").is_in(OFFSETS)
+    failures["ledger"] += [
+        _duplicates(lg, ("txn_id",), prov("ledger")),
+        _reference(lg, "enterprise_id", ent_good, ent_seen, "enterprise"),
+        _fail(
+            lg,
+            allowance & pl.col("vintage").is_null(),
+            "vintage",
+            "an allowance needs its vintage (配额年度) / 配额须填写配额年度",
+        ),
+        _fail(
+            lg,
+            ~allowance & pl.col("vintage").is_not_null(),
+            "vintage",
+            pl.format("vintage is only for allowances, not {} / 仅配额有配额年度", pl.col("instrument")),
+        ),
+        _fail(
+            lg,
+            ~allowance & pl.col("acquired_via").is_not_null(),
+            "acquired_via",
+            pl.format("acquired_via is only for allowances, not {} / 仅配额有取得方式", pl.col("instrument")),
+        ),
+        _fail(
+            lg,
+            offset & pl.col("origin").is_null(),
+            "origin",
+            "an offset needs its origin (产生地) / 减排量须填写产生地",
+        ),
+        _fail(
+            lg,
+            offset & pl.col("is_hydro").is_null(),
+            "is_hydro",
+            "an offset needs is_hydro (水电项目) / 减排量须注明是否水电",
+        ),
+        _fail(
+            lg,
+            ~offset & pl.col("origin").is_not_null(),
+            "origin",
+            pl.format("origin is only for offsets, not {} / 仅减排量有产生地", pl.col("instrument")),
+        ),
+        _fail(
+            lg,
+            ~offset & pl.col("is_hydro").is_not_null(),
+            "is_hydro",
+            pl.format("is_hydro is only for offsets, not {} / 仅减排量有水电标识", pl.col("instrument")),
+        ),
+    ]
+
+    # 5. completeness of the compliance year
+    missing, missing_reports = _completeness(good("enterprises"), good("lines"), typed, raw, policy)
+
+    # assemble the quarantine
+    q = [
+        pl.DataFrame(
+            file_q, schema={k: v for k, v in QUARANTINE_SCHEMA.items() if k != "enterprise_id"}
+        ).with_columns(pl.lit(None, pl.String).alias("enterprise_id"))
+    ]
+    for name in tables:
+        f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
+        src = raw[name].select(
+            "_rid",
+            "_source_file",
+            "_sheet",
+            "_row",
+            pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
+            if "enterprise_id" in raw[name].columns
+            else pl.lit(None, pl.String).alias("enterprise_id"),
+        )
+        q.append(
+            f.join(src, on="_rid", how="left").select(
+                pl.lit(name).alias("table_name"),
+                "enterprise_id",
+                pl.col("_source_file").alias("source_file"),
+                pl.col("_sheet").alias("sheet"),
+                pl.col("_row").alias("row_number"),
+                "column_name",
+                "value",
+                "message",
+            )
+        )
+        if rejected_rows[name].height and "enterprise_id" in rejected_rows[name].columns:
+            # rows of a rejected file: their enterprises are affected (the file-level row names the cause)
+            q.append(
+                rejected_rows[name].select(
+                    pl.lit(name).alias("table_name"),
+                    pl.col("enterprise_id").str.normalize("NFKC"),
+                    pl.col("_source_file").alias("source_file"),
+                    pl.col("_sheet").alias("sheet"),
+                    pl.col("_row").alias("row_number"),
+                    pl.lit(None, pl.String).alias("column_name"),
+                    pl.lit(None, pl.String).alias("value"),
+                    pl.lit(
+                        "row not loaded: its file was rejected (see the file's first row) / 所在文件被拒收"
+                    ).alias("message"),
+                )
+            )
+    q.append(missing)
+    quarantine = pl.concat([x.select(QUARANTINE_COLUMNS).cast(QUARANTINE_SCHEMA) for x in q]).sort(
+        "source_file", "sheet", "row_number", "column_name", nulls_last=True
+    )
+
+    core = {}
+    for name, t in tables.items():
+        g = good(name).select(t.names)
+        if name == "line_years":
+            g = g.with_columns(pl.col("verified_non_co2_t").fill_null(0))
+        if name == "lines":
+            g = g.with_columns(pl.col("intensity_eligible").fill_null(False))
+        core[name] = g
+    return Validated(CoreFrames.from_tables(core), quarantine, missing_reports)
+
+
+def line_exists(year: pl.Expr) -> pl.Expr:
+    """A line exists in `year` when commissioned by 31 Dec and not stopped on or before 1 Jan."""
+    return (pl.col("commissioned_on").is_null() | (pl.col("commissioned_on") <= pl.date(year, 12, 31))) & (
+        pl.col("stopped_on").is_null() | (pl.col("stopped_on") > pl.date(year, 1, 1))
+    )
+
+
+def _completeness(
+    enterprises: pl.DataFrame,
+    lines: pl.DataFrame,
+    typed: dict[str, pl.DataFrame],
+    raw: dict[str, pl.DataFrame],
+    policy: Policy,
+) -> tuple[pl.DataFrame, list[str]]:
+    y = policy.year
+    listed = listed_enterprise_ids(enterprises, y)
+    reported = pl.concat(
+        [
+            typed["line_years"].filter(pl.col("year") == y).select("enterprise_id"),
+            typed["enterprise_years"].filter(pl.col("year") == y).select("enterprise_id"),
+        ]
+    ).unique()
+    missing_reports = sorted(listed.join(reported, on="enterprise_id", how="anti")["enterprise_id"].to_list())
+    years = pl.DataFrame({"year": [y, *policy.base_years.value]}, schema={"year": pl.Int64}).unique()
+    need = (
+        lines.join(listed.join(reported, on="enterprise_id", how="semi"), on="enterprise_id", how="semi")
+        .join(years, how="cross")
+        .filter(line_exists(pl.col("year")))
+    )
+    have = typed["line_years"].select("line_id", "year").unique()
+    gaps = need.join(have, on=["line_id", "year"], how="anti").join(
+        raw["lines"].select("_rid", "_source_file", "_sheet", "_row"), on="_rid", how="left"
+    )
+    role = pl.when(pl.col("year") == y).then(pl.lit("the compliance year")).otherwise(pl.lit("a base year"))
+    missing = gaps.select(
+        pl.lit("lines").alias("table_name"),
+        "enterprise_id",
+        pl.col("_source_file").alias("source_file"),
+        pl.col("_sheet").alias("sheet"),
+        pl.col("_row").alias("row_number"),
+        pl.lit("year").alias("column_name"),
+        pl.col("year").cast(pl.String).alias("value"),
+        pl.format(
+            "line {} has no verified data for {} ({} of compliance year "
+            + str(y)
+            + ") in reports/{} / 缺少该年度核查数据",
+            pl.col("line_id"),
+            pl.col("year"),
+            role,
+            pl.col("year"),
+        ).alias("message"),
+    ).sort("source_file", "row_number", "value")
+    return missing, missing_reports
