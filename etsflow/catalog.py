@@ -305,6 +305,13 @@ ALLOCATION_LINE = Table(
         C("allocation_t", "decimal", "生产线配额", "Line allocation.", "tCO2e"),
         C("explanation", "text", "计算说明", "The derivation in words (Chinese, then English)."),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+        C(
+            "is_improved_on_prior_year",
+            "bool",
+            "较上年改善",
+            "Incentive test (2023): E/Q fell (benchmark, intensity) or E fell (total) against Y−1, "
+            "E = CO2 + non-CO2; false without a Y−1 record; null where not assessed.",
+        ),
     ),
     key=("compliance_year", "line_id"),
 )
@@ -334,6 +341,12 @@ ALLOCATION_ENTERPRISE = Table(
         ),
         C("preallocation_next_t", "int", "下年度预分配", "Pre-allocation of Y+1 (frozen).", "tCO2e"),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+        C(
+            "explanation",
+            "text",
+            "计算说明",
+            "The derivation in words (Chinese, then English): A_raw, adjustment, incentive, pre-allocation.",
+        ),
     ),
     key=("compliance_year", "enterprise_id"),
 )
@@ -477,6 +490,7 @@ QUARANTINE = Table(
     "Every rejected input row with where it came from and what is wrong.",
     (
         C("run_id", "text", "运行编号", "Run id."),
+        C("seq", "int", "序号", "Order within the run: root causes (file problems, row failures) first."),
         C("table_name", "text", "数据表", "Input table (enterprises, lines, line_years, …)."),
         C("enterprise_id", "text", "单位编号", "Enterprise the row belongs to, when known."),
         C("source_file", "text", "文件", "File, relative to the inbox."),
@@ -486,6 +500,7 @@ QUARANTINE = Table(
         C("value", "text", "值", "Offending value as read."),
         C("message", "text", "说明", "What is wrong."),
     ),
+    key=("run_id", "seq"),
 )
 AUDIT = (PIPELINE_RUN, STAGE_RUN, QUARANTINE)
 PUBLISHED = MARTS + AUDIT

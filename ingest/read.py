@@ -93,7 +93,8 @@ def _read_sheets(path: Path) -> list[tuple[str, pl.DataFrame]]:
     try:
         reader = fastexcel.read_excel(str(path))
     except Exception as e:  # fastexcel raises its own error types for corrupt files
-        raise ValueError(f"cannot be read as an Excel workbook ({type(e).__name__}: {e})") from None
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"cannot be read as an Excel workbook ({first_line})") from None
     out = []
     for name in reader.sheet_names:
         sheet = reader.load_sheet(name, dtypes="string")

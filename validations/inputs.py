@@ -30,8 +30,10 @@ from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from validations.schemas import describe_failure, schema_for
 
-QUARANTINE_COLUMNS = [c.name for c in catalog.QUARANTINE.columns if c.name != "run_id"]
-QUARANTINE_SCHEMA = {c.name: c.polars_type for c in catalog.QUARANTINE.columns if c.name != "run_id"}
+QUARANTINE_COLUMNS = [c.name for c in catalog.QUARANTINE.columns if c.name not in ("run_id", "seq")]
+QUARANTINE_SCHEMA = {
+    c.name: c.polars_type for c in catalog.QUARANTINE.columns if c.name not in ("run_id", "seq")
+}
 # columns normalised with NFKC (identifiers and codes); names and labels are kept as written
 _CODE_COLUMNS = {
     "enterprise_id",
@@ -221,12 +223,15 @@ def _duplicates(df: pl.DataFrame, key: tuple[str, ...], where: pl.DataFrame) -> 
     )
 
 
+_ZH = {"enterprise": "单位", "line": "生产线"}
+
+
 def _reference(df: pl.DataFrame, col: str, good: pl.Series, seen: pl.Series, what: str) -> pl.DataFrame:
     unknown = ~pl.col(col).is_in(seen.implode()) & pl.col(col).is_not_null()
     bad_parent = pl.col(col).is_in(seen.implode()) & ~pl.col(col).is_in(good.implode())
     return pl.concat(
         [
-            _fail(df, unknown, col, pl.format(f"unknown {what} {{}} / 未登记的{what}", pl.col(col))),
+            _fail(df, unknown, col, pl.format(f"unknown {what} {{}} / 未登记的{_ZH[what]}", pl.col(col))),
             _fail(
                 df,
                 bad_parent,
@@ -426,6 +431,22 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     # reconciliation: only where every line-year of that enterprise-year is valid
     all_ly = typed["line_years"]
     bad_ly = all_ly.filter(pl.col("_rid").is_in(pl.concat(failures["line_years"])["_rid"].implode()))
+    owners = bad_ly.join(typed["lines"].select("line_id", pl.col("enterprise_id").alias("_o")), on="line_id")
+    rejected_ly = rejected_rows["line_years"]
+    bad_ly = pl.concat(
+        [
+            bad_ly.select("enterprise_id", "year"),
+            owners.select(pl.col("_o").alias("enterprise_id"), "year"),
+            rejected_ly.select(
+                pl.col("enterprise_id")
+                if "enterprise_id" in rejected_ly.columns
+                else pl.lit(None, pl.String),
+                pl.col("year").cast(pl.Int64, strict=False)
+                if "year" in rejected_ly.columns
+                else pl.lit(None, pl.Int64).alias("year"),
+            ).rename(lambda c: "enterprise_id" if c == "literal" else c),
+        ]
+    )
     sums = (
         good("line_years")
         .group_by("enterprise_id", "year")
@@ -515,11 +536,13 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     # 5. completeness of the compliance year
     missing, missing_reports = _completeness(good("enterprises"), good("lines"), typed, raw, policy)
 
-    # assemble the quarantine
+    # assemble the quarantine: root causes first (file problems, then row failures, then the
+    # rows and records they made unusable), each group in file/row order
+    rank = pl.lit(0).alias("_rank")
     q = [
         pl.DataFrame(
             file_q, schema={k: v for k, v in QUARANTINE_SCHEMA.items() if k != "enterprise_id"}
-        ).with_columns(pl.lit(None, pl.String).alias("enterprise_id"))
+        ).with_columns(pl.lit(None, pl.String).alias("enterprise_id"), rank)
     ]
     for name in tables:
         f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
@@ -542,6 +565,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 "column_name",
                 "value",
                 "message",
+                pl.lit(1).alias("_rank"),
             )
         )
         if rejected_rows[name].height and "enterprise_id" in rejected_rows[name].columns:
@@ -558,11 +582,17 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                     pl.lit(
                         "row not loaded: its file was rejected (see the file's first row) / 所在文件被拒收"
                     ).alias("message"),
+                    pl.lit(2).alias("_rank"),
                 )
             )
-    q.append(missing)
-    quarantine = pl.concat([x.select(QUARANTINE_COLUMNS).cast(QUARANTINE_SCHEMA) for x in q]).sort(
-        "source_file", "sheet", "row_number", "column_name", nulls_last=True
+    q.append(missing.with_columns(pl.lit(2).alias("_rank")))
+    schema = QUARANTINE_SCHEMA | {"_rank": pl.Int32}
+    quarantine = (
+        pl.concat([x.select(*QUARANTINE_COLUMNS, "_rank").cast(schema) for x in q])
+        .sort("_rank", "source_file", "sheet", "row_number", "column_name", nulls_last=True)
+        .drop("_rank")
+        .with_row_index("seq", offset=1)
+        .with_columns(pl.col("seq").cast(pl.Int64))
     )
 
     core = {}
@@ -609,7 +639,11 @@ def _completeness(
     gaps = need.join(have, on=["line_id", "year"], how="anti").join(
         raw["lines"].select("_rid", "_source_file", "_sheet", "_row"), on="_rid", how="left"
     )
-    role = pl.when(pl.col("year") == y).then(pl.lit("the compliance year")).otherwise(pl.lit("a base year"))
+    role = (
+        pl.when(pl.col("year") == y)
+        .then(pl.lit("the compliance year"))
+        .otherwise(pl.lit(f"a base year of compliance year {y}"))
+    )
     missing = gaps.select(
         pl.lit("lines").alias("table_name"),
         "enterprise_id",
@@ -619,9 +653,7 @@ def _completeness(
         pl.lit("year").alias("column_name"),
         pl.col("year").cast(pl.String).alias("value"),
         pl.format(
-            "line {} has no verified data for {} ({} of compliance year "
-            + str(y)
-            + ") in reports/{} / 缺少该年度核查数据",
+            "line {} has no verified data for {} ({}) in reports/{} / 缺少该年度核查数据",
             pl.col("line_id"),
             pl.col("year"),
             role,

@@ -1,0 +1,39 @@
+"""Test settings: Prefect runs quietly, offline, without a separately started server.
+
+Prefect's home is `var/test-prefect` (git-ignored, reused across sessions so its database
+migrations run once per machine); every warehouse a test writes is under pytest's tmp_path.
+This must run before anything imports prefect.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("ETSFLOW_VAR", str(REPO / "var"))
+os.environ["PREFECT_HOME"] = str(REPO / "var" / "test-prefect")
+
+from etsflow import settings  # noqa: E402
+
+settings.configure()
+
+BAD = REPO / "tests" / "data" / "bad"
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Invoke the real `etsflow` CLI in-process (one Prefect temporary server per session)."""
+    from typer.testing import CliRunner
+
+    from etsflow.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
