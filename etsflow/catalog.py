@@ -458,6 +458,7 @@ PIPELINE_RUN = Table(
         C("status", "text", "状态", "running, succeeded, failed, invalid_input."),
         C("inbox", "text", "输入目录", "Inbox folder."),
         C("policy_version", "text", "规则包版本", "Rule pack id and content hash."),
+        C("policy_path", "text", "规则包文件", "Rule pack file the run used."),
         C("input_hashes", "text", "输入文件哈希", "JSON: file → sha256."),
         C("as_of", "date", "统计日期", "As-of date of clearance."),
         C("from_stage", "text", "起始阶段", "Stage the run started from."),

@@ -21,6 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emissions tr
 out = Console()
 err = Console(stderr=True)
 SAMPLE_YEARS = (2021, 2022, 2023)
+# the demo evaluates clearance the day after each year's deadline (2023: the provisional one)
+DEMO_AS_OF = {2021: date(2024, 1, 1), 2022: date(2024, 4, 1), 2023: date(2025, 1, 1)}
 
 
 def _default_warehouse() -> Path:
@@ -111,9 +113,184 @@ def demo(
     out.print(f"Demo: embedded sample inbox {settings.SAMPLE_INBOX} → {wh}")
     for year in SAMPLE_YEARS:
         t0 = time.perf_counter()
-        summary = execute(year, settings.SAMPLE_INBOX, wh, None, None, "ingest", False)
+        summary = execute(year, settings.SAMPLE_INBOX, wh, None, DEMO_AS_OF[year], "ingest", False)
         _report(summary, time.perf_counter() - t0)
+        paths = export_year(wh, year)
+        out.print(f"  files for people: {paths['notices']} notices, {paths['report']}")
     out.print(f"Open the warehouse read-only: duckdb -readonly {wh}")
+
+
+def _served(warehouse: Path | None) -> Path:
+    wh = warehouse or _default_warehouse()
+    if not wh.exists():
+        _fail(1, f"No warehouse at {wh}: run `etsflow run` (or `etsflow demo`) first.")
+    return wh
+
+
+@app.command()
+def explain(
+    enterprise_id: str = typer.Argument(..., help="Enterprise id, e.g. CQ001."),
+    year: int = typer.Option(..., "--year", help="Compliance year."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+) -> None:
+    """Print how an enterprise's allocation was derived, line by line, from the warehouse."""
+    from rich.table import Table as RichTable
+
+    from warehouse import read_published
+
+    wh = _served(warehouse)
+    ent = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND enterprise_id = $2",
+        [year, enterprise_id],
+    )
+    if ent.height == 0:
+        _fail(1, f"{enterprise_id} has no published allocation for {year} in {wh}.")
+    e = ent.row(0, named=True)
+    lines = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 "
+        "ORDER BY line_id",
+        [year, enterprise_id],
+    )
+    out.print(
+        f"[bold]{e['enterprise_id']} {e['name']}[/] ({e['sector_label']}) — {year}"
+        + ("  [yellow]provisional[/]" if e["provisional"] else "")
+    )
+    for ln in lines.iter_rows(named=True):
+        out.print(
+            f"\n[bold]{ln['line_id']}[/] {ln['method']} ({ln['method_reason']}): "
+            f"allocation {ln['allocation_t']} t = CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}"
+        )
+        out.print(f"  {ln['explanation']}", highlight=False)
+    t = RichTable(title="Enterprise 单位", show_header=False)
+    for label, key in (
+        ("verified emissions E 经核查排放量", "verified_emissions_t"),
+        ("raw allocation Σ lines 核算配额", "allocation_raw_t"),
+        ("adjustment 调整量", "adjustment_t"),
+        ("rule 调整依据", "adjustment_rule"),
+        ("incentive 激励配额", "incentive_t"),
+        ("final allocation 年度配额", "allocation_final_t"),
+        ("gap E − A 配额缺口", "gap_t"),
+        ("borrowable 可预支量", "borrowable_t"),
+        ("next year's pre-allocation 下年度预分配", "preallocation_next_t"),
+    ):
+        t.add_row(label, str(e[key]))
+    out.print(t)
+    st = read_published(
+        wh,
+        "SELECT status, as_of, deadline, surrendered_t, shortfall_t FROM mart.clearance_status "
+        "WHERE compliance_year = $1 AND enterprise_id = $2",
+        [year, enterprise_id],
+    )
+    if st.height:
+        s0 = st.row(0, named=True)
+        out.print(
+            f"Clearance 清缴 as of {s0['as_of']}: {s0['status']} — surrendered {s0['surrendered_t']} t, "
+            f"shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}"
+        )
+
+
+@app.command()
+def runs(
+    limit: int = typer.Option(10, "--limit", help="How many recent runs."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+) -> None:
+    """List recent runs with each stage's status, duration, rows and error."""
+    from rich.table import Table as RichTable
+
+    from warehouse import read_published
+
+    wh = _served(warehouse)
+    recent = read_published(wh, "SELECT * FROM audit.pipeline_run ORDER BY started_at DESC LIMIT $1", [limit])
+    stages = read_published(
+        wh,
+        "SELECT * FROM audit.stage_run WHERE run_id IN (SELECT run_id FROM audit.pipeline_run "
+        "ORDER BY started_at DESC LIMIT $1)",
+        [limit],
+    )
+    order = {
+        s: i for i, s in enumerate(("ingest", "validate", "baselines", "allocate", "clearance", "publish"))
+    }
+    for r in recent.iter_rows(named=True):
+        took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+        out.print(
+            f"\n[bold]{r['run_id']}[/] {r['compliance_year']} {r['status']} started {r['started_at']:%Y-%m-%d %H:%M:%S}"
+            + (f", {took:.1f} s" if took is not None else "")
+            + f" — {r['policy_version']}"
+        )
+        t = RichTable("stage", "status", "seconds", "rows", "message")
+        mine = sorted(
+            (s for s in stages.iter_rows(named=True) if s["run_id"] == r["run_id"]),
+            key=lambda s: order.get(s["stage"], 9),
+        )
+        for s in mine:
+            t.add_row(
+                s["stage"],
+                s["status"],
+                f"{s['duration_s']:.2f}" if s["duration_s"] is not None else "",
+                f"{s['rows_out']:,}" if s["rows_out"] is not None else "",
+                s["message"] or "",
+            )
+        out.print(t)
+
+
+@app.command()
+def export(
+    year: int = typer.Option(..., "--year", help="Compliance year."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    out_dir: Path = typer.Option(None, "--out", help="Folder [var/out/<year>]."),
+) -> None:
+    """Write the files for people of a published year: notices, report, Parquet."""
+    paths = export_year(_served(warehouse), year, out_dir)
+    out.print(f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']}")
+
+
+def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
+    import duckdb
+
+    from exports.notices import write_notices
+    from exports.parquet import write_parquet
+    from exports.report import write_report
+    from exports.results import YearResults
+
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        pv = con.sql(
+            "SELECT policy_version, policy_path FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
+            "'succeeded' ORDER BY finished_at DESC LIMIT 1",
+            params=[year],
+        ).fetchall()
+        if not pv:
+            _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
+        policy = _policy_of_run(pv[0][1], pv[0][0], year)
+        results = YearResults.from_duckdb(con, year, policy)
+    finally:
+        con.close()
+    out_dir = out_dir or (wh.parent / "out" / str(year))
+    notices = write_notices(results, out_dir / "notices")
+    report = write_report(results, out_dir / f"report-{year}.html")
+    parquet = write_parquet(results, out_dir / "parquet")
+    return {"notices": len(notices), "report": report, "parquet": out_dir / "parquet", "files": len(parquet)}
+
+
+def _policy_of_run(path: str, version: str, year: int):
+    """The rule pack a run used: its file when it still has the recorded content, else an error."""
+    from policies import PolicyError, load_policy
+
+    try:
+        policy = load_policy(path)
+    except PolicyError as e:
+        _fail(
+            1, f"The {year} results were computed with {version} from {path}, which cannot be read now: {e}"
+        )
+    if policy.version != version:
+        _fail(
+            1,
+            f"The {year} results were computed with {version}, but {path} now holds {policy.version}: "
+            "rerun the year before exporting.",
+        )
+    return policy
 
 
 def main() -> None:  # pragma: no cover

@@ -149,6 +149,7 @@ def _run_stages(
                     "status": "running",
                     "inbox": str(inbox.resolve()),
                     "policy_version": pol.version,
+                    "policy_path": pol.source_path,
                     "input_hashes": None,
                     "as_of": as_of,
                     "from_stage": from_stage,

@@ -16,6 +16,7 @@ from ingest.read import Inbox, read_inbox
 from policies import Policy
 from transforms import CoreFrames
 from validations.inputs import validate_inbox
+from validations.schemas import check_frame
 from warehouse import Warehouse
 
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")
@@ -126,18 +127,135 @@ def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
     )
 
 
-def not_built(stage: str):
-    def run(ctx: RunContext) -> StageOutcome:
-        raise NotImplementedError(f"stage '{stage}' is not implemented yet")
+def baselines(ctx: RunContext) -> StageOutcome:
+    from transforms.baselines import compute_baselines
 
-    return run
+    df = compute_baselines(_core(ctx), ctx.policy)
+    ctx.wh.write_stage(ctx.con, ctx.year, {"baselines": df})
+    methods = df.group_by("method").len().sort("method")
+    mix = ", ".join(f"{r['method']} {r['len']}" for r in methods.iter_rows(named=True))
+    return StageOutcome(df.height, f"{df.height} lines: {mix}")
+
+
+def allocate(ctx: RunContext) -> StageOutcome:
+    from transforms.allocate import allocate as allocate_lines
+
+    result = allocate_lines(ctx.wh.read_stage(ctx.con, ctx.year, "baselines"), _core(ctx), ctx.policy)
+    frames = {
+        "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
+        "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
+        "cap_summary": check_frame(result.cap, catalog.CAP_SUMMARY),
+    }
+    rows = ctx.wh.write_stage(
+        ctx.con,
+        ctx.year,
+        {
+            k: getattr(result, a)
+            for k, a in (
+                ("allocation_line", "lines"),
+                ("allocation_enterprise", "enterprises"),
+                ("cap_summary", "cap"),
+            )
+        },
+    )
+    cap = frames["cap_summary"].row(0, named=True) if frames["cap_summary"].height else {}
+    return StageOutcome(
+        rows,
+        f"{cap.get('enterprise_count', 0)} enterprises, total cap "
+        f"{cap.get('total_cap_t', 0):,} t, reserve {cap.get('reserve_t', 0):,} t",
+    )
+
+
+def _allocation_from_stage(ctx: RunContext):
+    from transforms.allocate import Allocation
+
+    return Allocation(
+        lines=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_line"),
+        enterprises=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_enterprise"),
+        cap=ctx.wh.read_stage(ctx.con, ctx.year, "cap_summary"),
+    )
+
+
+def clearance(ctx: RunContext) -> StageOutcome:
+    from policies import policy_for_year
+    from transforms import listed_enterprise_ids
+    from transforms.clearance import evaluate_clearance
+    from transforms.pool import allocation_for, obligations, pool_remaining, pool_years
+
+    core = _core(ctx)
+    allocation = _allocation_from_stage(ctx)
+    # other pool years are computed with their bundled rule packs (they share the 2023 pool)
+    policies = {y: (ctx.policy if y == ctx.year else policy_for_year(y)) for y in pool_years(ctx.policy)}
+    allocations = {y: (allocation if y == ctx.year else allocation_for(core, p)) for y, p in policies.items()}
+    pool = pool_remaining(core, ctx.policy, ctx.as_of, policies, allocations)
+    result = evaluate_clearance(
+        core.ledger,
+        obligations(allocation),
+        listed_enterprise_ids(core.enterprises, ctx.year),
+        pool,
+        ctx.policy,
+        ctx.as_of,
+    )
+    check_frame(result.status, catalog.CLEARANCE_STATUS)
+    check_frame(result.items, catalog.CLEARANCE_ITEM)
+    rows = ctx.wh.write_stage(
+        ctx.con, ctx.year, {"clearance_status": result.status, "clearance_item": result.items}
+    )
+    counts = result.status.group_by("status").len().sort("status")
+    return StageOutcome(
+        rows,
+        f"as of {ctx.as_of}: " + ", ".join(f"{r['status']} {r['len']}" for r in counts.iter_rows(named=True)),
+    )
+
+
+class PublicationRefused(Exception):
+    """The warehouse checkpoint found the new results inconsistent; nothing was published."""
+
+
+def publish(ctx: RunContext) -> StageOutcome:
+    from exports.results import YearResults
+    from validations.checkpoint import run_checkpoint
+
+    names = [t.name for t in catalog.MARTS]
+    marts = {
+        n: check_frame(ctx.wh.read_stage(ctx.con, ctx.year, n), next(t for t in catalog.MARTS if t.name == n))
+        for n in names
+    }
+    core = _core(ctx)
+    results = YearResults(
+        year=ctx.year,
+        policy=ctx.policy,
+        listed_enterprise_ids=_expected_enterprises(core, ctx),
+        ledger_rows=core.ledger.filter(pl.col("compliance_year") == ctx.year).height,
+        **marts,
+    )
+    out = ctx.out_dir or (ctx.wh.served.parent / "out" / str(ctx.year))
+    check = run_checkpoint(results, out / "data-docs", run_name=ctx.run_id)
+    if not check.success:
+        raise PublicationRefused(
+            f"the warehouse checkpoint refused the {ctx.year} results, the previous publication is kept: "
+            + "; ".join(check.failures[:5])
+        )
+    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts)
+    return StageOutcome(
+        rows, f"published {ctx.year}: " + ", ".join(f"{k} {v.height}" for k, v in marts.items())
+    )
+
+
+def _expected_enterprises(core: CoreFrames, ctx: RunContext) -> list[str]:
+    """Listed enterprises that reported for the year: each must have an allocation row."""
+    from transforms import listed_enterprise_ids
+
+    reported = core.line_years.filter(pl.col("year") == ctx.year).select("enterprise_id").unique()
+    listed = listed_enterprise_ids(core.enterprises, ctx.year).join(reported, on="enterprise_id", how="semi")
+    return sorted(listed["enterprise_id"].to_list())
 
 
 RUNNERS = {
     "ingest": ingest,
     "validate": validate,
-    "baselines": not_built("baselines"),
-    "allocate": not_built("allocate"),
-    "clearance": not_built("clearance"),
-    "publish": not_built("publish"),
+    "baselines": baselines,
+    "allocate": allocate,
+    "clearance": clearance,
+    "publish": publish,
 }

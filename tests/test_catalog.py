@@ -1,0 +1,117 @@
+"""The catalog is the one description of every table: docs, DDL and pandera models follow it."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from etsflow import catalog
+from validations.schemas import check_frame, schema_for
+from warehouse.store import comments, ddl
+
+from .conftest import REPO
+
+
+def test_data_dictionary_is_generated_from_the_catalog():
+    on_disk = (REPO / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
+    assert on_disk.strip() == catalog.data_dictionary().strip(), (
+        "regenerate: python -m etsflow.catalog > docs/data-dictionary.md"
+    )
+
+
+def test_contract_names_are_present():
+    # data-contract.md §4: these names are fixed
+    assert catalog.ALLOCATION_LINE.names[:3] == ["compliance_year", "enterprise_id", "line_id"]
+    for t, cols in {
+        catalog.ALLOCATION_LINE: [
+            "method",
+            "method_reason",
+            "baseline",
+            "kept_years",
+            "dropped_years",
+            "coefficient",
+            "activity_value",
+            "allocation_co2_t",
+            "allocation_non_co2_t",
+            "allocation_t",
+            "explanation",
+            "provisional",
+        ],
+        catalog.ALLOCATION_ENTERPRISE: [
+            "verified_emissions_t",
+            "allocation_raw_t",
+            "adjustment_t",
+            "adjustment_rule",
+            "incentive_t",
+            "allocation_final_t",
+            "gap_t",
+            "borrowable_t",
+            "preallocation_next_t",
+            "provisional",
+        ],
+        catalog.CAP_SUMMARY: ["enterprise_count", "enterprise_total_t", "reserve_t", "total_cap_t"],
+        catalog.CLEARANCE_STATUS: [
+            "as_of",
+            "deadline",
+            "obligation_t",
+            "allowances_t",
+            "offsets_accepted_t",
+            "green_power_accepted_t",
+            "borrowed_accepted_t",
+            "surrendered_t",
+            "shortfall_t",
+            "status",
+        ],
+        catalog.CLEARANCE_ITEM: ["txn_id", "accepted_t", "refused_t", "reason"],
+    }.items():
+        assert set(cols) <= set(t.names), (t.qualified, set(cols) - set(t.names))
+
+
+def test_every_column_has_chinese_and_english_descriptions():
+    for t in catalog.INPUTS + catalog.PUBLISHED:
+        for c in t.columns:
+            assert c.zh and c.description, (t.qualified, c.name)
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in c.zh), (t.qualified, c.name)
+
+
+def test_ddl_and_comments_apply_and_types_match_contract():
+    con = duckdb.connect()
+    for s in ("core", "mart", "audit"):
+        con.execute(f"CREATE SCHEMA {s}")
+    for t in catalog.INPUTS + catalog.PUBLISHED:
+        con.execute(ddl(t))
+        for stmt in comments(t):
+            con.execute(stmt)
+    types = dict(
+        con.sql(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'allocation_line'"
+        ).fetchall()
+    )
+    assert types["allocation_t"] == "DECIMAL(18,4)" and types["kept_years"] == "INTEGER[]"
+    types = dict(
+        con.sql(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'allocation_enterprise'"
+        ).fetchall()
+    )
+    assert types["allocation_final_t"] == "BIGINT" and types["gap_t"] == "DECIMAL(18,4)"
+    (comment,) = con.sql(  # relations have no fetchone() in DuckDB 2
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'allocation_enterprise' "
+        "AND column_name = 'allocation_final_t'"
+    ).fetchone()
+    assert comment.startswith("年度配额 — ")
+
+
+def test_output_guard_rejects_duplicate_keys_and_unknown_methods():
+    t = catalog.CAP_SUMMARY
+    ok = pl.DataFrame({c.name: [None] for c in t.columns}, schema=t.polars_schema).with_columns(
+        compliance_year=pl.lit(2021, pl.Int64)
+    )
+    check_frame(ok, t)
+    dup = pl.concat([ok, ok])
+    try:
+        check_frame(dup, t)
+    except Exception as e:  # StageOutputError
+        assert "cap_summary" in str(e)
+    else:
+        raise AssertionError("duplicate key accepted")
+    assert schema_for(catalog.LINES).columns["activity"].checks  # enums come from the catalog
