@@ -94,10 +94,10 @@ def test_ddl_and_comments_apply_and_types_match_contract():
         ).fetchall()
     )
     assert types["allocation_final_t"] == "BIGINT" and types["gap_t"] == "DECIMAL(18,4)"
-    (comment,) = con.sql(  # relations have no fetchone() in DuckDB 2
+    (comment,) = con.sql(
         "SELECT comment FROM duckdb_columns() WHERE table_name = 'allocation_enterprise' "
         "AND column_name = 'allocation_final_t'"
-    ).fetchone()
+    ).fetchall()[0]
     assert comment.startswith("年度配额 — ")
 
 
