@@ -188,9 +188,14 @@ def parse_seed_roster(text: str) -> pl.DataFrame:
             "district": [re.sub(r"\s+", "", b[2]) for b in blocks],
             "sector_label": [b[3].strip() for b in blocks],
         },
-        schema={"enterprise_id": pl.String, "seq": pl.Int64, "name": pl.String, "district": pl.String,
-                "sector_label": pl.String},
-    )  # fmt: skip
+        schema={
+            "enterprise_id": pl.String,
+            "seq": pl.Int64,
+            "name": pl.String,
+            "district": pl.String,
+            "sector_label": pl.String,
+        },
+    )
 
 
 def synthetic_roster(n: int, seed: int) -> pl.DataFrame:
@@ -474,8 +479,8 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     line_name[m_anode] = "阳极炭素车间"
 
     ur = rng.random(L)
-    r = np.where(l_primary & (l_kind == K_CEMENT), 0.80 + 0.10 * ur, r)
-    r = np.where(l_primary & (l_kind == K_ALU), 7.5 + 0.7 * ur, r)
+    r = np.where(l_primary & (l_kind == K_CEMENT), 0.815 + 0.08 * ur, r)  # ~0.80–0.90 t/t clinker
+    r = np.where(l_primary & (l_kind == K_ALU), 7.56 + 0.58 * ur, r)  # ~7.5–8.2 t/t aluminium
     r = np.where(l_primary & (l_kind == K_WASTE), 0.28 + 0.17 * ur, r)
     r = np.where(l_primary & (l_kind == K_SHALE), 0.4 + 0.8 * ur, r)
 
@@ -503,7 +508,8 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         elec_share,
     )
     growth = rng.uniform(0.97, 1.03, L)
-    r_trend = rng.uniform(0.0, 0.02, L)
+    r_trend = rng.uniform(0.0, 0.02, L)  # yearly efficiency gain; benchmark lines barely move
+    r_trend = np.where(l_primary & np.isin(l_kind, [K_CEMENT, K_ALU]), r_trend / 10, r_trend)
     old = rng.random(L) < 0.3
     comm = np.where(
         old,
@@ -527,7 +533,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     def note(case: str, e: str, line: str | None, years: str, what: str) -> None:
         manifest.append({"case": case, "enterprise_id": e, "ref": line or "", "years": years, "what": what})
 
-    def L2(case: str, k: int = 2) -> tuple[str, str, int] | None:
+    def host_line(case: str, k: int = 2) -> tuple[str, str, int] | None:
         e = plan.cases.get(case)
         if e is None:
             return None
@@ -536,31 +542,51 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
 
     D = np.datetime64
     # ---- line-register edge cases ----------------------------------------------------------
-    if (h := L2("new_build_2020_03_01")) is not None:
+    if (h := host_line("new_build_2020_03_01")) is not None:
         e, lid, i = h
         comm[i], eligible[i] = D("2020-03-01"), False
-        note("new_build_2020_03_01", e, lid, "2020–2023",
-             "`other` total line commissioned 2020-03-01: equal in 2021 and 2022 (T15), historical "
-             "from 2023 with base years 2021–2022")  # fmt: skip
-    if (h := L2("new_build_2021_01_01")) is not None:
+        note(
+            "new_build_2020_03_01",
+            e,
+            lid,
+            "2020–2023",
+            "`other` total line commissioned 2020-03-01: equal in 2021 and 2022 (T15), historical "
+            "from 2023 with base years 2021–2022",
+        )
+    if (h := host_line("new_build_2021_01_01")) is not None:
         e, lid, i = h
         comm[i], eligible[i] = D("2021-01-01"), True
-        note("new_build_2021_01_01", e, lid, "2021–2023",
-             "intensity line commissioned exactly 2021-01-01: first full year 2021 (equal in 2021 and "
-             "2022, full_years = 2 in 2023)")  # fmt: skip
-    if (h := L2("clinker_new_2021_07_01")) is not None:
+        note(
+            "new_build_2021_01_01",
+            e,
+            lid,
+            "2021–2023",
+            "intensity line commissioned exactly 2021-01-01: first full year 2021 (equal in 2021 and "
+            "2022, full_years = 2 in 2023)",
+        )
+    if (h := host_line("clinker_new_2021_07_01")) is not None:
         e, lid, i = h
         comm[i] = D("2021-07-01")
-        note("clinker_new_2021_07_01", e, lid, "2021–2023",
-             "second clinker line commissioned 2021-07-01 (partial 2021): equal in 2021 and 2022, "
-             "benchmark in 2023")  # fmt: skip
-    if (h := L2("reduction_project")) is not None:
+        note(
+            "clinker_new_2021_07_01",
+            e,
+            lid,
+            "2021–2023",
+            "second clinker line commissioned 2021-07-01 (partial 2021): equal in 2021 and 2022, "
+            "benchmark in 2023",
+        )
+    if (h := host_line("reduction_project")) is not None:
         e, lid, i = h
         reduction[i], eligible[i] = D("2019-07-01"), True
-        note("reduction_project", e, lid, "2018–2023",
-             "intensity line with reduction_project_on 2019-07-01: usable base years 2020 (for 2021) "
-             "and 2020–2021 (for 2022)")  # fmt: skip
-    if (h := L2("major_change_2019_01_01")) is not None:
+        note(
+            "reduction_project",
+            e,
+            lid,
+            "2018–2023",
+            "intensity line with reduction_project_on 2019-07-01: usable base years 2020 (for 2021) "
+            "and 2020–2021 (for 2022)",
+        )
+    if (h := host_line("major_change_2019_01_01")) is not None:
         e, lid, i = h
         major[i], eligible[i] = D("2019-01-01"), False
         note(
@@ -570,62 +596,82 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2018–2023",
             "total line with major_change_on 2019-01-01 (a 1 January): 2018 unusable, 2019 usable",
         )
-    if (h := L2("major_change_2020_05_15")) is not None:
+    if (h := host_line("major_change_2020_05_15")) is not None:
         e, lid, i = h
         major[i], eligible[i] = D("2020-05-15"), True
-        note("major_change_2020_05_15", e, lid, "2018–2023",
-             "intensity line with major_change_on 2020-05-15: no usable base year for 2021 "
-             "(→ fallback), only 2021 for 2022")  # fmt: skip
-    if (h := L2("electricity_factor_intensity")) is not None:
+        note(
+            "major_change_2020_05_15",
+            e,
+            lid,
+            "2018–2023",
+            "intensity line with major_change_on 2020-05-15: no usable base year for 2021 "
+            "(→ fallback), only 2021 for 2022",
+        )
+    if (h := host_line("electricity_factor_intensity")) is not None:
         e, lid, i = h
         elec_share[i], eligible[i] = 0.8, True
-        note("electricity_factor_intensity", e, lid, "2018–2023",
-             "intensity line, 80% of CO2 from purchased electricity: grid_ef 0.6229 (2018 0.620512, "
-             "6 places) → 0.5810 (2021) → 0.5703 (2022–2023): base years restated")  # fmt: skip
-    if (h := L2("electricity_factor_total")) is not None:
+        note(
+            "electricity_factor_intensity",
+            e,
+            lid,
+            "2018–2023",
+            "intensity line, 80% of CO2 from purchased electricity: grid_ef 0.6229 (2018 0.620512, "
+            "6 places) → 0.5810 (2021) → 0.5703 (2022–2023): base years restated",
+        )
+    if (h := host_line("electricity_factor_total")) is not None:
         e, lid, i = h
         elec_share[i], eligible[i] = 0.6, False
-        note("electricity_factor_total", e, lid, "2018–2023",
-             "total line with purchased electricity and factor changes; 2019 purchased_electricity_mwh "
-             "empty (no correction for that year)")  # fmt: skip
+        note(
+            "electricity_factor_total",
+            e,
+            lid,
+            "2018–2023",
+            "total line with purchased electricity and factor changes; 2019 purchased_electricity_mwh "
+            "empty (no correction for that year)",
+        )
     for c, prod_name in (("non_co2_n2o_1", "硝酸"), ("non_co2_n2o_2", "己二酸"), ("non_co2_n2o_3", "硝酸")):
-        if (h := L2(c, 1)) is not None:
+        if (h := host_line(c, 1)) is not None:
             e, lid, i = h
             product[i], unit[i] = prod_name, "t"
             line_name[i] = f"1#{prod_name}生产线"
             non_co2_share[i] = erng.uniform(0.15, 0.4)
             note(c, e, lid, "2018–2023", f"{prod_name} line with N2O: verified_non_co2_t > 0 every year")
-    if (h := L2("non_co2_pfc", 1)) is not None:
+    if (h := host_line("non_co2_pfc", 1)) is not None:
         e, lid, i = h
         non_co2_share[i] = 0.012
         note("non_co2_pfc", e, lid, "2018–2023", "aluminium line with PFC (CF4/C2F6) non-CO2 emissions")
     for c in ("intensity_outlier", "intensity_exact_20pct", "intensity_zero_output"):
-        if (h := L2(c)) is not None:
+        if (h := host_line(c)) is not None:
             eligible[h[2]], elec_share[h[2]] = True, 0.0
     for c in ("total_shutdown_over_183", "total_shutdown_exact_183"):
-        if (h := L2(c)) is not None:
+        if (h := host_line(c)) is not None:
             eligible[h[2]], elec_share[h[2]] = False, 0.0
-    if (h := L2("stopped_2022_11_01")) is not None:
+    if (h := host_line("stopped_2022_11_01")) is not None:
         e, lid, i = h
         stop[i] = D("2022-11-01")
-        note("stopped_2022_11_01", e, lid, "2018–2022",
-             "line stopped_on 2022-11-01: 2022 record (≤ 304 production days), no 2023 record → "
-             "excluded in 2023")  # fmt: skip
-    if (h := L2("closed_missing_verification", 1)) is not None:
+        note(
+            "stopped_2022_11_01",
+            e,
+            lid,
+            "2018–2022",
+            "line stopped_on 2022-11-01: 2022 record (≤ 304 production days), no 2023 record → "
+            "excluded in 2023",
+        )
+    if (h := host_line("closed_missing_verification", 1)) is not None:
         e, lid, i = h
         stop[i] = D("2022-01-01")
     for c in ("offsets_t10", "gap_exemption_2022", "surplus_cap_2023", "incentive_penalized_2023"):
-        if (h := L2(c, 1)) is not None:
+        if (h := host_line(c, 1)) is not None:
             eligible[h[2]], comm[h[2]] = False, np.datetime64("NaT")
-    if (h := L2("incentive_2023", 1)) is not None:
+    if (h := host_line("incentive_2023", 1)) is not None:
         eligible[h[2]], comm[h[2]] = False, np.datetime64("NaT")
-    if (h := L2("offsets_t10", 1)) is not None:
+    if (h := host_line("offsets_t10", 1)) is not None:
         B[h[2]] = 100_000.0
-    if (h := L2("borrowing_clinker", 1)) is not None:
+    if (h := host_line("borrowing_clinker", 1)) is not None:
         r[h[2]], r_trend[h[2]], elec_share[h[2]] = 1.0, 0.0, 0.06
         B[h[2]] = erng.uniform(0.5e6, 0.8e6)
     for c in ("gap_exemption_2022", "surplus_cap_2023", "incentive_2023", "incentive_penalized_2023"):
-        if (h := L2(c, 1)) is not None:
+        if (h := host_line(c, 1)) is not None:
             B[h[2]] = erng.uniform(40e3, 120e3)
 
     # ---- enterprise shutdown days -----------------------------------------------------------
@@ -638,10 +684,16 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     )
     if (e := plan.cases.get("equal_enterprise_shutdown")) is not None:
         es[pos[e], :3] = (183, 190, 0)
-        note("equal_enterprise_shutdown", e, None, "2018–2020",
-             "enterprise shutdown_days 183 (2018), 190 (2019), 0 (2020): ≥ 183 in two base years → every "
-             "line equal in 2021 (T6)")  # fmt: skip
-    if (h := L2("leap_2020_full_year", 1)) is not None:
+        refs = ", ".join(f"{e}-L{k + 1}" for k in range(int(n_l[pos[e]])))
+        note(
+            "equal_enterprise_shutdown",
+            e,
+            refs,
+            "2018–2020",
+            "enterprise shutdown_days 183 (2018), 190 (2019), 0 (2020): ≥ 183 in two base years → every "
+            "line equal in 2021 (T6)",
+        )
+    if (h := host_line("leap_2020_full_year", 1)) is not None:
         es[pos[h[0]], 2] = 0
 
     # ---- line-years (numpy until the end; rows ordered by line, then year) ------------------
@@ -693,33 +745,49 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             mwh_m[k] = mwh_of(np.array([c]), elec_share[li[k]], np.array([ef_u[k]]))[0]
 
     # ---- line-year overrides (exact values on named lines) ----------------------------------
-    if (h := L2("intensity_outlier")) is not None:
+    if (h := host_line("intensity_outlier")) is not None:
         e, lid, i = h
         k18, k19 = ix(i, 2018), ix(i, 2019)
         out_c[k19] = round(co2_c[k19] * out_c[k18] / co2_c[k18] / 1.5)  # 2019 intensity = 1.5 × 2018's
-        note("intensity_outlier", e, lid, "2019",
-             "intensity line whose 2019 intensity is 1.5× the other years: ≥ 20% above the weighted mean "
-             "→ dropped in 2021 and 2022")  # fmt: skip
-    if (h := L2("intensity_exact_20pct")) is not None:
+        note(
+            "intensity_outlier",
+            e,
+            lid,
+            "2019",
+            "intensity line whose 2019 intensity is 1.5× the other years: ≥ 20% above the weighted mean "
+            "→ dropped in 2021 and 2022",
+        )
+    if (h := host_line("intensity_exact_20pct")) is not None:
         e, lid, i = h
-        exact = {2018: (120000_00, 72000_00), 2019: (100000_00, 43400_00), 2020: (80000_00, 34600_00),
-                 2021: (110000_00, 49500_00), 2022: (105000_00, 46200_00), 2023: (100000_00, 44000_00)}  # fmt: skip
+        exact = {
+            2018: (120000_00, 72000_00),
+            2019: (100000_00, 43400_00),
+            2020: (80000_00, 34600_00),
+            2021: (110000_00, 49500_00),
+            2022: (105000_00, 46200_00),
+            2023: (100000_00, 44000_00),
+        }
         for y, (qq, c) in exact.items():
             k = ix(i, y)
             out_c[k] = qq
             set_co2(k, c)
-        note("intensity_exact_20pct", e, lid, "2018–2020",
-             "intensity line, base (Q, E): 2018 (120,000, 72,000), 2019 (100,000, 43,400), 2020 (80,000, "
-             "34,600): weighted mean 0.5, 2018 exactly +20% → dropped in 2021 (T3), I = 0.4333")  # fmt: skip
+        note(
+            "intensity_exact_20pct",
+            e,
+            lid,
+            "2018–2020",
+            "intensity line, base (Q, E): 2018 (120,000, 72,000), 2019 (100,000, 43,400), 2020 (80,000, "
+            "34,600): weighted mean 0.5, 2018 exactly +20% → dropped in 2021 (T3), I = 0.4333",
+        )
     for case, y, n_days in (("total_shutdown_over_183", 2019, 165), ("total_shutdown_exact_183", 2020, 183)):
-        if (h := L2(case)) is not None:
+        if (h := host_line(case)) is not None:
             e, lid, i = h
             k = ix(i, y)
             pd0 = max(int(pdays[k]), 1)
             pdays[k] = n_days
             out_c[k] = out_c[k] * n_days // pd0
             set_co2(k, int(co2_c[k]) * n_days // pd0)
-    if (h := L2("total_shutdown_over_183")) is not None:
+    if (h := host_line("total_shutdown_over_183")) is not None:
         note(
             "total_shutdown_over_183",
             h[0],
@@ -727,11 +795,16 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2019",
             "total line with 165 production days in 2019 (200 > 183 shutdown days) → 2019 dropped (T5a)",
         )
-    if (h := L2("total_shutdown_exact_183")) is not None:
-        note("total_shutdown_exact_183", h[0], h[1], "2020",
-             "total line with exactly 183 shutdown days in leap year 2020 (production_days = 366 − 183 = 183) "
-             "→ kept (T5b)")  # fmt: skip
-    if (h := L2("intensity_zero_output")) is not None:
+    if (h := host_line("total_shutdown_exact_183")) is not None:
+        note(
+            "total_shutdown_exact_183",
+            h[0],
+            h[1],
+            "2020",
+            "total line with exactly 183 shutdown days in leap year 2020 (production_days = 366 − 183 = 183) "
+            "→ kept (T5b)",
+        )
+    if (h := host_line("intensity_zero_output")) is not None:
         e, lid, i = h
         k = ix(i, 2019)
         out_c[k], pdays[k] = 0, 0
@@ -743,7 +816,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2019",
             "intensity line idle in 2019: output 0, production_days 0, 85.60 t standby CO2 → 2019 unusable",
         )
-    if (h := L2("zero_days_2023")) is not None:
+    if (h := host_line("zero_days_2023")) is not None:
         e, lid, i = h
         k = ix(i, 2023)
         out_c[k], pdays[k] = 0, 0
@@ -755,7 +828,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2023",
             "2023 record with production_days 0 (and zero output/emissions) → excluded in 2023",
         )
-    if (h := L2("leap_2020_full_year", 1)) is not None:
+    if (h := host_line("leap_2020_full_year", 1)) is not None:
         e, lid, i = h
         k = ix(i, 2020)
         pd0 = max(int(pdays[k]), 1)
@@ -769,13 +842,17 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2020",
             "line producing all 366 days of leap year 2020 (enterprise shutdown 0)",
         )
-    if (h := L2("electricity_factor_intensity")) is not None:
+    if (h := host_line("electricity_factor_intensity")) is not None:
         ef_u[ix(h[2], 2018)] = 620_512
-    if (h := L2("electricity_factor_total")) is not None:
+    if (h := host_line("electricity_factor_total")) is not None:
         mwh_m[ix(h[2], 2019)] = -1
-    for case, y, f in (("gap_exemption_2022", 2022, 1.5), ("surplus_cap_2023", 2023, 0.6),
-                       ("incentive_2023", 2023, 0.9), ("incentive_penalized_2023", 2023, 0.9)):  # fmt: skip
-        if (h := L2(case, 1)) is not None:
+    for case, y, f in (
+        ("gap_exemption_2022", 2022, 1.5),
+        ("surplus_cap_2023", 2023, 0.6),
+        ("incentive_2023", 2023, 0.9),
+        ("incentive_penalized_2023", 2023, 0.9),
+    ):
+        if (h := host_line(case, 1)) is not None:
             kp, k = ix(h[2], y - 1), ix(h[2], y)
             if case.startswith("incentive"):  # E itself falls, at the same output (E/Q falls too)
                 out_c[k] = out_c[kp]
@@ -784,7 +861,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
                 prev_pd = max(int(pdays[kp]), 1)
                 out_c[k] = out_c[kp] * pdays[k] // prev_pd
                 set_co2(k, int(co2_c[kp] * pdays[k] // prev_pd * f))
-    if (h := L2("offsets_t10", 1)) is not None:
+    if (h := host_line("offsets_t10", 1)) is not None:
         set_co2(ix(h[2], 2022), 100_000_00)
 
     # ---- assemble typed tables --------------------------------------------------------------
@@ -827,9 +904,14 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     closed = plan.cases.get("closed_missing_verification")
     if closed is not None:
         listed[pos[closed]] = "2021,2022"
-        note("closed_missing_verification", closed, f"{closed}-L1", "2022",
-             "listed 2021,2022 only; closed (line stopped_on 2022-01-01): no 2022 report → status "
-             "missing_verification in 2022; pre-allocation cancelled")  # fmt: skip
+        note(
+            "closed_missing_verification",
+            closed,
+            f"{closed}-L1",
+            "2022",
+            "listed 2021,2022 only; closed (line stopped_on 2022-01-01): no 2022 report → status "
+            "missing_verification in 2022; pre-allocation cancelled",
+        )
     enterprises = ent.with_columns(listed_years=pl.Series(listed, dtype=pl.String))
     excluded_id = None
     if edge_cases:
@@ -838,12 +920,17 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             [
                 enterprises,
                 pl.DataFrame(
-                    {"enterprise_id": [excluded_id], "name": [_EXCLUDED_NAME], "district": ["渝北区"],
-                     "sector_label": ["其他行业"], "listed_years": [None]},
+                    {
+                        "enterprise_id": [excluded_id],
+                        "name": [_EXCLUDED_NAME],
+                        "district": ["渝北区"],
+                        "sector_label": ["其他行业"],
+                        "listed_years": [None],
+                    },
                     schema=enterprises.schema,
                 ),
             ]
-        )  # fmt: skip
+        )
 
     lines = pl.DataFrame(
         {
@@ -884,10 +971,17 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     ey_e, ey_y, ey_c = te[in_cy], ty[in_cy], tot_c[in_cy]
     keep = listed_mat[ey_e, ey_y - COMPLIANCE_YEARS[0]]
     ledger_only_special = (
-        "offsets_t10", "borrowing_clinker", "vintage_later_than_year", "free_vintage_2019_refused",
-        "purchased_vintage_2018", "offsets_over_limit_2021", "green_power_2022_refused", "ccer_2023_refused",
-        "cqcer_over_limit_2023", "late_2022",
-    )  # fmt: skip
+        "offsets_t10",
+        "borrowing_clinker",
+        "vintage_later_than_year",
+        "free_vintage_2019_refused",
+        "purchased_vintage_2018",
+        "offsets_over_limit_2021",
+        "green_power_2022_refused",
+        "ccer_2023_refused",
+        "cqcer_over_limit_2023",
+        "late_2022",
+    )
     host_idx = np.array(
         sorted(pos[plan.cases[c]] for c in ledger_only_special if c in plan.cases), dtype=np.int64
     )
@@ -907,13 +1001,34 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     }
     rows: list[dict] = []
 
-    def row(tag: str, e: str, y: int, on: dt.date, instrument: str, q: int, vintage: int | None = None,
-            via: str | None = None, origin: str | None = None, hydro: bool | None = None) -> None:  # fmt: skip
+    def row(
+        tag: str,
+        e: str,
+        y: int,
+        on: dt.date,
+        instrument: str,
+        q: int,
+        vintage: int | None = None,
+        via: str | None = None,
+        origin: str | None = None,
+        hydro: bool | None = None,
+    ) -> None:
         if q <= 0:
             raise ValueError(f"edge-case ledger row {tag} with quantity {q}")
-        rows.append({"tag": tag, "enterprise_id": e, "compliance_year": y, "surrendered_on": on,
-                     "instrument": instrument, "quantity_t": q, "vintage": vintage, "acquired_via": via,
-                     "origin": origin, "is_hydro": hydro})  # fmt: skip
+        rows.append(
+            {
+                "tag": tag,
+                "enterprise_id": e,
+                "compliance_year": y,
+                "surrendered_on": on,
+                "instrument": instrument,
+                "quantity_t": q,
+                "vintage": vintage,
+                "acquired_via": via,
+                "origin": origin,
+                "is_hydro": hydro,
+            }
+        )
 
     def cover_normally(e: str, years: tuple[int, ...]) -> None:
         for y in years:
@@ -928,17 +1043,27 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         row("t10_hydro", e, 2022, d, "ccer", 500, origin="chongqing", hydro=True)
         row("", e, 2022, dt.date(2024, 3, 10), "allowance", oblig[(e, 2022)] - 8000, 2022, "free")
         cover_normally(e, (2021, 2023))
-        note("offsets_t10", e, None, "2022",
-             "E = 100,000.00 exactly; offsets CQ 7,000, circle 1,500, other 1,000, CQ hydro 500 + 92,000 "
-             "allowances (T10: 8,000 accepted, hydro refused) → cleared on time")  # fmt: skip
+        note(
+            "offsets_t10",
+            e,
+            None,
+            "2022",
+            "E = 100,000.00 exactly; offsets CQ 7,000, circle 1,500, other 1,000, CQ hydro 500 + 92,000 "
+            "allowances (T10: 8,000 accepted, hydro refused) → cleared on time",
+        )
     if (e := plan.cases.get("borrowing_clinker")) is not None:
         k0 = ix(pos_line(f"{e}-L1"), 2021)
         outs = {int(yy[k]): int(out_c[k]) for k in range(k0, k0 + 3)}
         info = _borrowing_rows(e, outs, exact_e, row)
-        note("borrowing_clinker", e, f"{e}-L1", "2021–2023",
-             "single clinker line at ~1.0 tCO2/t (allocation = benchmark × output, gap ≈ 17% of E): "
-             f"borrowed_preallocation {info['b21']:,} t in 2021 (= borrowable), {info['b22'] + 5000:,} t in "
-             f"2022 (borrowable {info['b22']:,} + 5,000 above it); 2023 green_power 3,000 t (2,000 accepted)")  # fmt: skip
+        note(
+            "borrowing_clinker",
+            e,
+            f"{e}-L1",
+            "2021–2023",
+            "single clinker line at ~1.0 tCO2/t (allocation = benchmark × output, gap ≈ 17% of E): "
+            f"borrowed_preallocation {info['b21']:,} t in 2021 (= borrowable), {info['b22'] + 5000:,} t in "
+            f"2022 (borrowable {info['b22']:,} + 5,000 above it); 2023 green_power 3,000 t (2,000 accepted)",
+        )
     if (e := plan.cases.get("vintage_later_than_year")) is not None:
         o = oblig[(e, 2021)]
         row("", e, 2021, dt.date(2023, 12, 1), "allowance", o - 10000, 2021, None)
@@ -957,9 +1082,14 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         row("free_2019", e, 2021, dt.date(2023, 12, 20), "allowance", 5000, 2019, "free")
         row("late_topup_2021", e, 2021, dt.date(2024, 2, 20), "allowance", 5000, 2021, "purchase")
         cover_normally(e, (2022, 2023))
-        note("free_vintage_2019_refused", e, None, "2021",
-             "5,000 t free vintage-2019 allowances refused (not carried over); topped up with purchased "
-             "vintage 2021 on 2024-02-20 → cleared late")  # fmt: skip
+        note(
+            "free_vintage_2019_refused",
+            e,
+            None,
+            "2021",
+            "5,000 t free vintage-2019 allowances refused (not carried over); topped up with purchased "
+            "vintage 2021 on 2024-02-20 → cleared late",
+        )
     if (e := plan.cases.get("purchased_vintage_2018")) is not None:
         o = oblig[(e, 2022)]
         row("purchase_2018", e, 2022, dt.date(2024, 3, 1), "allowance", 8000, 2018, "purchase")
@@ -1048,10 +1178,19 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         )
     special_ledger = pl.DataFrame(
         rows,
-        schema={"tag": pl.String, "enterprise_id": pl.String, "compliance_year": pl.Int64,
-                "surrendered_on": pl.Date, "instrument": pl.String, "quantity_t": pl.Int64,
-                "vintage": pl.Int64, "acquired_via": pl.String, "origin": pl.String, "is_hydro": pl.Boolean},
-    )  # fmt: skip
+        schema={
+            "tag": pl.String,
+            "enterprise_id": pl.String,
+            "compliance_year": pl.Int64,
+            "surrendered_on": pl.Date,
+            "instrument": pl.String,
+            "quantity_t": pl.Int64,
+            "vintage": pl.Int64,
+            "acquired_via": pl.String,
+            "origin": pl.String,
+            "is_hydro": pl.Boolean,
+        },
+    )
     ledger = pl.concat([generic_ledger, special_ledger], how="vertical_relaxed")
     ledger = ledger.sort(
         "compliance_year",
@@ -1089,8 +1228,16 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "all",
             f"{n_blank} enterprise-year rows leave verified_total_t empty (optional column)",
         )
-    edge = pl.DataFrame(manifest, schema={"case": pl.String, "enterprise_id": pl.String, "ref": pl.String,
-                                          "years": pl.String, "what": pl.String})  # fmt: skip
+    edge = pl.DataFrame(
+        manifest,
+        schema={
+            "case": pl.String,
+            "enterprise_id": pl.String,
+            "ref": pl.String,
+            "years": pl.String,
+            "what": pl.String,
+        },
+    )
 
     out = {
         "enterprises": enterprises,
@@ -1170,8 +1317,15 @@ def _generic_ledger(
     # allowance rows
     y = years[grp]
     uv = rng.random(len(grp))
-    vintage = np.where(y == 2021, 2021, np.where(y == 2022, np.where(uv < 0.8, 2022, 2021),
-                                                 np.where(uv < 0.7, 2023, np.where(uv < 0.9, 2022, 2021))))  # fmt: skip
+    vintage = np.where(
+        y == 2021,
+        2021,
+        np.where(
+            y == 2022,
+            np.where(uv < 0.8, 2022, 2021),
+            np.where(uv < 0.7, 2023, np.where(uv < 0.9, 2022, 2021)),
+        ),
+    )
     via = np.array(["", "free", "purchase"])[rng.choice(3, size=len(grp), p=[0.55, 0.35, 0.1])]
     ontime_from = np.array([np.datetime64(_ONTIME_FROM[int(v)]) for v in (2021, 2022, 2023)])
     deadline = np.array([np.datetime64(DEADLINES[int(v)]) for v in (2021, 2022, 2023)])
@@ -1191,7 +1345,7 @@ def _generic_ledger(
                 "vintage": vintage.astype(np.int64),
                 "acquired_via": via,
             }
-        )  # fmt: skip
+        )
     ]
     # offsets (one row)
     oi = np.nonzero(off_q > 0)[0]
@@ -1211,7 +1365,7 @@ def _generic_ledger(
                 "origin": "chongqing",
                 "is_hydro": False,
             }
-        )  # fmt: skip
+        )
     )
     # late remainder (one row)
     li_ = np.nonzero(late_q > 0)[0]
@@ -1232,11 +1386,20 @@ def _generic_ledger(
                 "vintage": yl.astype(np.int64),
                 "acquired_via": "free",
             }
-        )  # fmt: skip
+        )
     )
-    schema = {"tag": pl.String, "enterprise_id": pl.String, "compliance_year": pl.Int64, "surrendered_on": pl.Date,
-              "instrument": pl.String, "quantity_t": pl.Int64, "vintage": pl.Int64, "acquired_via": pl.String,
-              "origin": pl.String, "is_hydro": pl.Boolean}  # fmt: skip
+    schema = {
+        "tag": pl.String,
+        "enterprise_id": pl.String,
+        "compliance_year": pl.Int64,
+        "surrendered_on": pl.Date,
+        "instrument": pl.String,
+        "quantity_t": pl.Int64,
+        "vintage": pl.Int64,
+        "acquired_via": pl.String,
+        "origin": pl.String,
+        "is_hydro": pl.Boolean,
+    }
     out = pl.concat(
         [
             f.with_columns(pl.col("surrendered_on").cast(pl.Date)).select(
@@ -1251,8 +1414,14 @@ def _generic_ledger(
     ).filter(pl.col("quantity_t") > 0)
 
 
-def _attributes(enterprises: pl.DataFrame, listed_sets: dict, sector: np.ndarray, plan: _Plan,
-                rng: np.random.Generator, note) -> pl.DataFrame:  # fmt: skip
+def _attributes(
+    enterprises: pl.DataFrame,
+    listed_sets: dict,
+    sector: np.ndarray,
+    plan: _Plan,
+    rng: np.random.Generator,
+    note,
+) -> pl.DataFrame:
     eid = enterprises["enterprise_id"].head(len(sector))
     n = len(sector)
     # 2022: pre-allocation of 2023 cancelled for the closed enterprise and one more
@@ -1262,16 +1431,39 @@ def _attributes(enterprises: pl.DataFrame, listed_sets: dict, sector: np.ndarray
         if c in plan.cases:
             cancel22[pos[plan.cases[c]]] = True
     if "preallocation_cancelled_2022" in plan.cases:
-        note("preallocation_cancelled_2022", plan.cases["preallocation_cancelled_2022"], None, "2022",
-             "attributes/2022.csv preallocation_cancelled = true (also the closed enterprise) → no 2023 "
-             "pre-allocation")  # fmt: skip
+        note(
+            "preallocation_cancelled_2022",
+            plan.cases["preallocation_cancelled_2022"],
+            None,
+            "2022",
+            "attributes/2022.csv preallocation_cancelled = true (also the closed enterprise) → no 2023 "
+            "pre-allocation",
+        )
     m22 = listed_sets[2022]
-    a22 = pl.DataFrame({"enterprise_id": eid.filter(pl.Series(m22)), "year": 2022, "preallocation_cancelled": cancel22[m22],
-                        "penalized": False, "weather_grade": None},
-                       schema_overrides={"weather_grade": pl.String})  # fmt: skip
+    a22 = pl.DataFrame(
+        {
+            "enterprise_id": eid.filter(pl.Series(m22)),
+            "year": 2022,
+            "preallocation_cancelled": cancel22[m22],
+            "penalized": False,
+            "weather_grade": None,
+        },
+        schema_overrides={"weather_grade": pl.String},
+    )
     # 2023: grades for heavy industries, a few penalties and cancellations
-    heavy = np.isin(sector, ["水泥制造行业", "钢铁行业", "玻璃及玻璃制品制造业", "陶瓷生产行业", "化工行业",
-                             "电解铝行业", "石油化工行业", "其他有色金属冶炼和压延加工业"])  # fmt: skip
+    heavy = np.isin(
+        sector,
+        [
+            "水泥制造行业",
+            "钢铁行业",
+            "玻璃及玻璃制品制造业",
+            "陶瓷生产行业",
+            "化工行业",
+            "电解铝行业",
+            "石油化工行业",
+            "其他有色金属冶炼和压延加工业",
+        ],
+    )
     g = np.array(["A", "B", "C", "D", ""])
     grade = np.where(
         heavy,
@@ -1280,16 +1472,24 @@ def _attributes(enterprises: pl.DataFrame, listed_sets: dict, sector: np.ndarray
     ).astype(object)
     penal = rng.random(n) < 0.04
     cancel23 = rng.random(n) < 0.01
-    for c, gr, pen in (("incentive_2023", "A", False), ("incentive_penalized_2023", "A", True),
-                       ("borrowing_clinker", "C", False)):  # fmt: skip
+    for c, gr, pen in (
+        ("incentive_2023", "A", False),
+        ("incentive_penalized_2023", "A", True),
+        ("borrowing_clinker", "C", False),
+    ):
         if c in plan.cases:
             i = pos[plan.cases[c]]
             grade[i], penal[i], cancel23[i] = gr, pen, False
     if "incentive_2023" in plan.cases:
         e = plan.cases["incentive_2023"]
-        note("incentive_2023", e, f"{e}-L1", "2022–2023",
-             "single total line whose 2023 emissions are 10% below 2022 (same output); grade A, not penalized "
-             "→ synergy incentive")  # fmt: skip
+        note(
+            "incentive_2023",
+            e,
+            f"{e}-L1",
+            "2022–2023",
+            "single total line whose 2023 emissions are 10% below 2022 (same output); grade A, not penalized "
+            "→ synergy incentive",
+        )
     if "incentive_penalized_2023" in plan.cases:
         e = plan.cases["incentive_penalized_2023"]
         note(
@@ -1301,9 +1501,14 @@ def _attributes(enterprises: pl.DataFrame, listed_sets: dict, sector: np.ndarray
         )
     if "gap_exemption_2022" in plan.cases:
         e = plan.cases["gap_exemption_2022"]
-        note("gap_exemption_2022", e, f"{e}-L1", "2022",
-             "single total line whose 2022 emissions are 1.5× the 2021 daily rate: A_raw < 0.8 E → gap "
-             "exemption raises A to 0.8 E")  # fmt: skip
+        note(
+            "gap_exemption_2022",
+            e,
+            f"{e}-L1",
+            "2022",
+            "single total line whose 2022 emissions are 1.5× the 2021 daily rate: A_raw < 0.8 E → gap "
+            "exemption raises A to 0.8 E",
+        )
     if "surplus_cap_2023" in plan.cases:
         e = plan.cases["surplus_cap_2023"]
         note(
@@ -1314,9 +1519,16 @@ def _attributes(enterprises: pl.DataFrame, listed_sets: dict, sector: np.ndarray
             "single total line whose 2023 emissions are 0.6× the 2022 daily rate: A_raw > 1.2 E → surplus cap",
         )
     m23 = listed_sets[2023]
-    a23 = pl.DataFrame({"enterprise_id": eid.filter(pl.Series(m23)), "year": 2023, "preallocation_cancelled": cancel23[m23],
-                        "penalized": penal[m23], "weather_grade": grade[m23]},
-                       schema_overrides={"weather_grade": pl.String})  # fmt: skip
+    a23 = pl.DataFrame(
+        {
+            "enterprise_id": eid.filter(pl.Series(m23)),
+            "year": 2023,
+            "preallocation_cancelled": cancel23[m23],
+            "penalized": penal[m23],
+            "weather_grade": grade[m23],
+        },
+        schema_overrides={"weather_grade": pl.String},
+    )
     a23 = a23.with_columns(
         weather_grade=pl.when(pl.col("weather_grade") == "").then(None).otherwise("weather_grade")
     )
@@ -1392,8 +1604,16 @@ def _is_workbook_enterprise(eid: str) -> bool:
     return zlib.crc32(eid.encode("utf-8")) % 3 == 0
 
 
-GENERATED_PATHS = ("enterprises.csv", "enterprises.parquet", "lines.xlsx", "lines.csv", "lines.parquet",
-                   "reports", "attributes", "ledger")  # fmt: skip
+GENERATED_PATHS = (
+    "enterprises.csv",
+    "enterprises.parquet",
+    "lines.xlsx",
+    "lines.csv",
+    "lines.parquet",
+    "reports",
+    "attributes",
+    "ledger",
+)
 
 
 def _clean(out: Path) -> None:
@@ -1495,8 +1715,14 @@ def _write_sample(tables: dict[str, pl.DataFrame], out: Path) -> dict:
             vals = lyc[col].to_list()
             for i in pick:
                 vals[i] = vals[i].translate(_FULLWIDTH)
-                fullwidth.append({"file": f"reports/{y}/核查数据_生产线.csv", "line_id": ly_flat["line_id"][i],
-                                  "column": col, "value": vals[i]})  # fmt: skip
+                fullwidth.append(
+                    {
+                        "file": f"reports/{y}/核查数据_生产线.csv",
+                        "line_id": ly_flat["line_id"][i],
+                        "column": col,
+                        "value": vals[i],
+                    }
+                )
             lyc = lyc.with_columns(pl.Series(col, vals, dtype=pl.String))
             _write_text(out / f"reports/{y}/核查数据_生产线.csv", lyc.write_csv(), encoding="gb18030")
             eyc = _csv_frame(ey_flat, zh=True, table=catalog.ENTERPRISE_YEARS)
