@@ -1,0 +1,153 @@
+"""Allocation notices: one workbook per enterprise whose numbers are the marts' numbers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+
+from exports.notices import FMT_DATE, FMT_INT_T, FMT_T, LINE_COLUMNS, SHEET, write_notices
+from exports.results import YearResults
+from tests.test_exports_results import make_results
+
+COLUMN_OF = {key: i for i, (_, key, _) in enumerate(LINE_COLUMNS, start=1)}
+
+
+def _named(wb: openpyxl.Workbook, name: str):
+    """The cell a workbook-level defined name points at."""
+    ((sheet, ref),) = wb.defined_names[name].destinations
+    return wb[sheet][ref.replace("$", "")]
+
+
+def _dec(v) -> Decimal:
+    """A numeric cell as an exact decimal (openpyxl reads ints and floats)."""
+    assert isinstance(v, int | float) and not isinstance(v, bool), f"not a number cell: {v!r}"
+    return Decimal(str(v))
+
+
+def _text(ws) -> str:
+    return "\n".join(str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+
+
+def _line_row(ws, line_id: str) -> int:
+    rows = [c.row for c in ws["A"] if c.value == line_id]
+    assert len(rows) == 1, f"line {line_id} should appear once, found rows {rows}"
+    return rows[0]
+
+
+def test_each_notice_carries_the_numbers_of_the_marts(tmp_path: Path) -> None:
+    results = make_results()
+    paths = write_notices(results, tmp_path, details={"E001": {"所属区县 District": "渝北区"}})
+
+    assert paths == [tmp_path / f"{e}.xlsx" for e in ("E001", "E002", "E003")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["E001.xlsx", "E002.xlsx", "E003.xlsx"]
+    status = {r["enterprise_id"]: r for r in results.clearance_status.iter_rows(named=True)}
+    for ent in results.allocation_enterprise.iter_rows(named=True):
+        eid = ent["enterprise_id"]
+        wb = openpyxl.load_workbook(tmp_path / f"{eid}.xlsx")
+        ws = wb[SHEET]
+        text = _text(ws)
+        assert _named(wb, "enterprise_id").value == eid
+        assert _named(wb, "compliance_year").value == 2022
+        assert ent["name"] in text and ent["sector_label"] in text
+        # Enterprise block: numeric cells with number formats, equal to the mart.
+        for col, fmt in [
+            ("verified_emissions_t", FMT_T),
+            ("allocation_raw_t", FMT_T),
+            ("adjustment_t", FMT_T),
+            ("incentive_t", FMT_INT_T),
+            ("allocation_final_t", FMT_INT_T),
+            ("gap_t", FMT_T),
+            ("preallocation_next_t", FMT_INT_T),
+            ("borrowable_t", FMT_INT_T),
+        ]:
+            cell = _named(wb, col)
+            assert _dec(cell.value) == Decimal(ent[col]), (eid, col)
+            assert cell.number_format == fmt, (eid, col)
+        # Lines: one row each, numbers equal to allocation_line, method in Chinese.
+        lines = results.allocation_line.filter(pl.col("enterprise_id") == eid)
+        for line in lines.iter_rows(named=True):
+            r = _line_row(ws, line["line_id"])
+            for col in ("allocation_co2_t", "allocation_non_co2_t", "allocation_t", "activity_value"):
+                assert _dec(ws.cell(r, COLUMN_OF[col]).value) == line[col], (line["line_id"], col)
+            for col in ("baseline", "coefficient"):
+                v = ws.cell(r, COLUMN_OF[col]).value
+                assert (v is None and line[col] is None) or _dec(v) == line[col], (line["line_id"], col)
+        # Clearance: obligation, deadline as a real date, status in words.
+        assert _dec(_named(wb, "obligation_t").value) == status[eid]["obligation_t"]
+        deadline = _named(wb, "deadline")
+        assert deadline.value == datetime(2024, 3, 31) and deadline.number_format == FMT_DATE
+        assert _dec(_named(wb, "shortfall_t").value) == status[eid]["shortfall_t"]
+        assert "可自接到通知之日起7个工作日内申请复核" in text
+        assert _named(wb, "rule_pack").value == results.policy.version
+        assert "PROVISIONAL" not in text
+
+    wb = openpyxl.load_workbook(tmp_path / "E002.xlsx")
+    ws, text = wb[SHEET], _text(wb[SHEET])
+    assert _named(wb, "status").value == "未完成清缴 / not cleared"
+    assert "缺口上限豁免（按排放量比例）/ gap exemption (share of E)" in text
+    r = _line_row(ws, "L003")
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "历史总量下降法 / historical total"
+    assert ws.cell(r, COLUMN_OF["kept_text"]).value == "2019、2021"
+    assert ws.cell(r, COLUMN_OF["dropped_text"]).value.startswith("2020（原因见计算说明")
+    assert "2020年停产天数200天>183" in ws.cell(r, COLUMN_OF["explanation"]).value
+    wb = openpyxl.load_workbook(tmp_path / "E001.xlsx")
+    ws = wb[SHEET]
+    assert "渝北区" in _text(ws)
+    r = _line_row(ws, "L001")
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "行业基准线法 / benchmark"
+    assert ws.cell(r, COLUMN_OF["dropped_text"]).value == "—"
+
+
+def test_drop_reasons_provisional_warning_and_no_clearance(tmp_path: Path) -> None:
+    base = make_results()
+    lines = base.allocation_line.with_columns(
+        drop_reasons=pl.when(pl.col("line_id") == "L003").then(
+            pl.lit(
+                "2020: 停产天数200天>183 / 200 shutdown days > 183"
+            )  # as transforms/baselines.py writes it
+        ),
+        provisional=pl.col("line_id") == "L004",
+    )
+    results: YearResults = replace(
+        base,
+        allocation_line=lines,
+        clearance_status=base.clearance_status.clear(),
+        clearance_item=base.clearance_item.clear(),
+    )
+    write_notices(results, tmp_path)
+
+    wb = openpyxl.load_workbook(tmp_path / "E002.xlsx")
+    ws, text = wb[SHEET], _text(wb[SHEET])
+    r = _line_row(ws, "L003")
+    assert ws.cell(r, COLUMN_OF["dropped_text"]).value == "2020: 停产天数200天>183 / 200 shutdown days > 183"
+    assert "临时结果 PROVISIONAL" in text  # a line of E002 is provisional
+    # Without a clearance status the obligation is E and no status is printed.
+    assert _dec(_named(wb, "obligation_t").value) == Decimal("500000")
+    assert "status" not in wb.defined_names
+    assert "PROVISIONAL" not in _text(openpyxl.load_workbook(tmp_path / "E001.xlsx")[SHEET])
+
+
+def test_three_hundred_notices_in_seconds(tmp_path: Path) -> None:
+    """300 enterprises × ~2 lines: the publication of a real year stays well under 10 s."""
+    r = make_results()
+
+    def copies(df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+        return pl.concat([df.with_columns(pl.col(c) + f"-{i:03d}" for c in cols) for i in range(100)])
+
+    big = replace(
+        r,
+        allocation_enterprise=copies(r.allocation_enterprise, ["enterprise_id"]),
+        allocation_line=copies(r.allocation_line, ["enterprise_id", "line_id"]),
+        clearance_status=copies(r.clearance_status, ["enterprise_id"]),
+    )
+    start = time.process_time()  # CPU time of this process: not inflated by other jobs on the machine
+    paths = write_notices(big, tmp_path)
+    elapsed = time.process_time() - start
+    assert len(paths) == 300 and all(p.stat().st_size > 0 for p in paths)
+    assert elapsed < 10, f"300 notices took {elapsed:.1f} s of CPU"

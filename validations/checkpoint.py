@@ -1,0 +1,317 @@
+"""Publish checkpoint: Great Expectations over the marts of a year, before they become visible.
+
+`run_checkpoint` is called by the publish stage; `success = False` aborts the publication. It runs
+in an ephemeral GX context (nothing is written into the repository or the working directory) with
+a pandas data source over the mart frames, and writes the Data Docs HTML into `docs_dir`.
+
+Exactness: GX compares floats, and the marts hold DECIMAL(18,4). Every reconciliation (Σ lines =
+raw, total + reserve = cap, accepted + refused = quantity, …) is therefore computed exactly here in
+Polars/Decimal first (`check_frames`), as a boolean column that GX then expects to be true; GX
+sees decimals as floats only for sign and null checks.
+
+Great Expectations takes seconds to import: it is imported inside `run_checkpoint` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from etsflow import catalog
+from exports.results import MART_TABLES, YearResults
+
+LISTED = "listed_enterprises"  # derived frame: the enterprises the year must allocate
+DOCS_SITE = "etsflow"
+MAX_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    docs_index: Path | None = None  # Data Docs index.html, when built
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation on one frame: GX class name, its arguments, and the rule in words."""
+
+    table: str
+    expectation: str
+    kwargs: dict[str, Any]
+    description: str
+    context: tuple[str, ...] = ()  # columns printed (exactly) beside a failing row
+
+
+def _check(table: str, expectation: str, description: str, **kwargs: Any) -> Check:
+    return Check(table, expectation, kwargs, description)
+
+
+def _in_set(table: str, column: str, values: list, description: str) -> Check:
+    return _check(table, "ExpectColumnValuesToBeInSet", description, column=column, value_set=values)
+
+
+def _true(table: str, column: str, description: str, context: tuple[str, ...] = ()) -> Check:
+    """The precomputed boolean `column` of `check_frames` must be true on every row."""
+    return Check(
+        table, "ExpectColumnValuesToBeInSet", {"column": column, "value_set": [True]}, description, context
+    )
+
+
+# Rows are identified in failure messages by these columns of each frame.
+ID_COLUMNS = {
+    "allocation_line": ["line_id"],
+    "allocation_enterprise": ["enterprise_id"],
+    "cap_summary": ["compliance_year"],
+    "clearance_status": ["enterprise_id"],
+    "clearance_item": ["txn_id"],
+    LISTED: ["enterprise_id"],
+}
+NON_NEGATIVE = {
+    "allocation_line": ("allocation_co2_t", "allocation_non_co2_t", "allocation_t"),
+    "allocation_enterprise": (
+        "allocation_raw_t", "incentive_t", "allocation_final_t", "borrowable_t", "preallocation_next_t",
+    ),
+    "cap_summary": ("enterprise_count", "enterprise_total_t", "reserve_t", "total_cap_t"),
+    "clearance_status": ("obligation_t", "surrendered_t", "shortfall_t"),
+    "clearance_item": ("quantity_t", "accepted_t", "refused_t"),
+}  # fmt: skip
+NOT_NULL = {
+    "allocation_line": ("allocation_t",),
+    "allocation_enterprise": ("allocation_raw_t", "allocation_final_t"),
+    "cap_summary": ("enterprise_total_t", "reserve_t", "total_cap_t"),
+    "clearance_item": ("accepted_t", "refused_t"),
+}
+
+
+def checks(results: YearResults) -> list[Check]:
+    """Every expectation of the checkpoint, per frame of `check_frames`."""
+    out: list[Check] = []
+    for name, table in MART_TABLES.items():
+        key = list(table.key)
+        unique = (
+            ("ExpectColumnValuesToBeUnique", {"column": key[0]})
+            if len(key) == 1
+            else ("ExpectCompoundColumnsToBeUnique", {"column_list": key})
+        )
+        out.append(Check(name, *unique, f"key ({', '.join(key)}) is unique"))
+        out += [
+            _check(name, "ExpectColumnValuesToNotBeNull", f"{col} is not null", column=col)
+            for col in [*key, *NOT_NULL.get(name, ())]
+        ]
+        out.append(_in_set(name, "compliance_year", [results.year], f"every row is of year {results.year}"))
+        out += [
+            _check(name, "ExpectColumnValuesToBeBetween", f"{col} ≥ 0", column=col, min_value=0)
+            for col in NON_NEGATIVE.get(name, ())
+        ]
+    methods, statuses, n_ledger = list(catalog.METHODS), list(catalog.STATUSES), results.ledger_rows
+    # fmt: off
+    out += [
+        _in_set("allocation_line", "method", methods, "method is one of " + ", ".join(methods)),
+        _true("allocation_line", "has_enterprise_row", "the line's enterprise is in allocation_enterprise",
+              ("enterprise_id",)),
+        _true("allocation_enterprise", "line_sum_equals_raw",
+              "Σ allocation_line.allocation_t of the enterprise = allocation_raw_t (生产线配额之和 = 核算配额)",
+              ("line_sum_t", "allocation_raw_t")),
+        _true("allocation_enterprise", "is_listed", "the enterprise is on the year's list (expected set)"),
+        _check("cap_summary", "ExpectTableRowCountToEqual", "one cap_summary row for the year", value=1),
+        _true("cap_summary", "total_plus_reserve_equals_cap", "enterprise_total_t + reserve_t = total_cap_t",
+              ("enterprise_total_t", "reserve_t", "total_cap_t")),
+        _true("cap_summary", "total_equals_sum_final",
+              "enterprise_total_t = Σ allocation_enterprise.allocation_final_t",
+              ("enterprise_total_t", "sum_final_t")),
+        _true("cap_summary", "count_equals_enterprises", "enterprise_count = rows of allocation_enterprise",
+              ("enterprise_count", "enterprise_rows")),
+        _true("cap_summary", "cap_follows_reserve_share",
+              "total_cap_t = round_half_up(enterprise_total_t / (1 − reserve_share)) (rules.md §5)",
+              ("enterprise_total_t", "total_cap_t", "expected_total_cap_t")),
+        _in_set("clearance_status", "status", statuses, "status is one of " + ", ".join(statuses)),
+        _true("clearance_item", "accepted_plus_refused_equals_quantity", "accepted_t + refused_t = quantity_t",
+              ("quantity_t", "accepted_t", "refused_t")),
+        _check("clearance_item", "ExpectTableRowCountToEqual",
+               f"one clearance item per ledger row of the year ({n_ledger})", value=n_ledger),
+        _true(LISTED, "is_allocated",
+              "every listed enterprise (with verified emissions) is in allocation_enterprise"),
+    ]
+    # fmt: on
+    return out
+
+
+def check_frames(results: YearResults) -> dict[str, pl.DataFrame]:
+    """The marts plus the exact comparison columns, and the frame of listed enterprises.
+
+    Pure Polars/Decimal: the columns ending in `_equals_…`, `has_…`, `is_…` are booleans that are
+    false (never null) when the rule is broken or cannot be evaluated.
+    """
+    lines, ents, cap = results.allocation_line, results.allocation_enterprise, results.cap_summary
+    allocated = ents["enterprise_id"].drop_nulls().unique()
+    listed = pl.Series("enterprise_id", sorted(set(results.listed_enterprise_ids)), dtype=pl.String)
+
+    line_sums = lines.group_by("enterprise_id").agg(pl.col("allocation_t").sum().alias("line_sum_t"))
+    ents_checked = ents.join(line_sums, on="enterprise_id", how="left").with_columns(
+        pl.col("line_sum_t").fill_null(Decimal(0)),
+        is_listed=pl.col("enterprise_id").is_in(listed.implode()).fill_null(False),
+    )
+    ents_checked = ents_checked.with_columns(
+        line_sum_equals_raw=(pl.col("line_sum_t") == pl.col("allocation_raw_t")).fill_null(False)
+    )
+
+    share = results.policy.reserve_share.value
+    cap_checked = cap.with_columns(
+        sum_final_t=pl.lit(ents["allocation_final_t"].sum(), pl.Int64),
+        enterprise_rows=pl.lit(ents.height, pl.Int64),
+        expected_total_cap_t=pl.Series(
+            [_expected_cap(t, share) for t in cap["enterprise_total_t"]], dtype=pl.Int64
+        ),
+    )
+    cap_checked = cap_checked.with_columns(
+        total_plus_reserve_equals_cap=(
+            pl.col("enterprise_total_t") + pl.col("reserve_t") == pl.col("total_cap_t")
+        ).fill_null(False),
+        total_equals_sum_final=(pl.col("enterprise_total_t") == pl.col("sum_final_t")).fill_null(False),
+        count_equals_enterprises=(pl.col("enterprise_count") == pl.col("enterprise_rows")).fill_null(False),
+        cap_follows_reserve_share=(pl.col("total_cap_t") == pl.col("expected_total_cap_t")).fill_null(False),
+    )
+
+    items = results.clearance_item
+    items_checked = items.with_columns(
+        accepted_plus_refused_equals_quantity=(
+            pl.col("accepted_t") + pl.col("refused_t") == pl.col("quantity_t").cast(pl.Decimal(38, 4))
+        ).fill_null(False)
+    )
+    return {
+        "allocation_line": lines.with_columns(
+            has_enterprise_row=pl.col("enterprise_id").is_in(allocated.implode()).fill_null(False)
+        ),
+        "allocation_enterprise": ents_checked,
+        "cap_summary": cap_checked,
+        "clearance_status": results.clearance_status,
+        "clearance_item": items_checked,
+        LISTED: pl.DataFrame({"enterprise_id": listed}).with_columns(
+            is_allocated=pl.col("enterprise_id").is_in(allocated.implode())
+        ),
+    }
+
+
+def _expected_cap(enterprise_total: int | None, reserve_share: Decimal) -> int | None:
+    if enterprise_total is None:
+        return None
+    cap = Decimal(enterprise_total) / (Decimal(1) - reserve_share)
+    return int(cap.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _to_pandas(df: pl.DataFrame):
+    """Frame for GX: decimals as floats, nested columns (lists, structs) left out."""
+    keep = [c for c, t in df.schema.items() if not t.is_nested()]
+    return df.select(
+        [pl.col(c).cast(pl.Float64) if df.schema[c].is_decimal() else pl.col(c) for c in keep]
+    ).to_pandas()
+
+
+def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None = None) -> CheckpointResult:
+    """Validate the marts of `results`; write Data Docs into `docs_dir`; never raises on a failure.
+
+    Returns `success` and one readable string per failed expectation, naming the table, the
+    expectation, the rule in words and up to ten offending rows by their identifying columns.
+    """
+    import great_expectations as gx  # slow import: only when a publication is checked
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    docs_dir = Path(docs_dir).resolve()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites={
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_pandas("marts")
+    run_id = RunIdentifier(run_name=run_name or f"publish-{results.year}", run_time=datetime.now(UTC))
+
+    by_table: dict[str, list[Check]] = {}
+    for check in checks(results):
+        by_table.setdefault(check.table, []).append(check)
+
+    failures: list[str] = []
+    for table, frame in check_frames(results).items():
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_{results.year}"))
+        table_checks = {c.description: c for c in by_table.get(table, [])}
+        for check in table_checks.values():
+            suite.add_expectation(
+                getattr(gx.expectations, check.expectation)(**check.kwargs, description=check.description)
+            )
+        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("year")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{table}_{results.year}", data=batch, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": _to_pandas(frame)},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ID_COLUMNS[table]},
+            run_id=run_id,
+        )
+        failures += [
+            _describe(table, r, table_checks[r.expectation_config.description], frame)
+            for r in result.results
+            if not r.success
+        ]
+
+    index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+    return CheckpointResult(
+        success=not failures,
+        failures=failures,
+        docs_index=Path(index.removeprefix("file://")) if index else None,
+    )
+
+
+def _describe(table: str, r, check: Check, frame: pl.DataFrame) -> str:
+    """'table: expectation(column) — rule: what was found' for one failed expectation result.
+
+    Rows failing a precomputed boolean are listed from the Polars frame, with the exact values of
+    the check's context columns; others from GX's unexpected index list.
+    """
+    cfg = r.expectation_config
+    target = cfg.kwargs.get("column") or ", ".join(cfg.kwargs.get("column_list") or []) or "table"
+    head = f"{table}: {cfg.type}({target}) failed — {cfg.description}"
+    info = r.exception_info or {}
+    if info.get("raised_exception"):
+        return f"{head}: error {info.get('exception_message')}"
+    res = r.result or {}
+    if res.get("unexpected_count") is None:
+        return f"{head}: observed {res.get('observed_value')!r}"
+    cols = list(dict.fromkeys([*ID_COLUMNS[table], *check.context]))
+    if check.context:
+        rows = frame.filter(~pl.col(check.kwargs["column"])).select(cols).head(MAX_EXAMPLES).to_dicts()
+    else:
+        rows = (res.get("unexpected_index_list") or [])[:MAX_EXAMPLES]
+    examples = [", ".join(f"{c}={_plain(row.get(c))}" for c in cols) for row in rows]
+    values = res.get("partial_unexpected_list") or []
+    shown = "; ".join(examples) if examples else ", ".join(_plain(v) for v in values[:MAX_EXAMPLES])
+    more = " …" if res["unexpected_count"] > MAX_EXAMPLES else ""
+    return f"{head}: {res['unexpected_count']} of {res.get('element_count')} row(s): {shown}{more}"
+
+
+def _plain(v: Any) -> str:
+    """numpy scalars and NaN as people read them."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "null"
+    return str(v.item() if hasattr(v, "item") else v)
