@@ -1,0 +1,497 @@
+"""Method of each line and its historical baseline (rules.md §2–§3).
+
+`compute_baselines` decides, for every line of every enterprise listed for the compliance year Y
+that has a verified record for Y, which allocation method applies (§2, first rule that fires) and,
+for the historical methods, which base years are kept and the baseline: the intensity I (§3.2) or
+the daily total D (§3.3), after the §3.1 corrections.
+
+Exactness (rules.md §8). Everything runs in SQL on a private in-memory DuckDB connection over
+*scaled integers* (HUGEINT): a quantity named `x4` is x × 10^4, `x6` x × 10^6, `x10` x × 10^10.
+Decimal inputs are exact at those scales, products of integers are exact, divisions happen only
+in `rhu(a, b)` = round_half_up(a / b) and `fdiv(a, b)` = floor(a / b) on integers, and thresholds
+are compared by cross-multiplication. No DOUBLE is ever produced. (DuckDB's own DECIMAL types are
+avoided for arithmetic: division returns DOUBLE, and GREATEST/CASE between DECIMAL(38,4) and
+DECIMAL(38,5) silently round to 4 places.)
+
+The helpers of this module (`exact_connection`, `run`, `ratio`, `scaled`, `REASONS`) are shared
+with `transforms.allocate`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+from policies import Policy
+from transforms import CoreFrames, listed_enterprise_ids
+
+# ---------------------------------------------------------------------------------------------
+# Exact arithmetic on a private DuckDB connection
+# ---------------------------------------------------------------------------------------------
+_MACROS = """
+-- floor(a / b) for integers, b > 0 (DuckDB's // truncates towards zero)
+CREATE MACRO fdiv(a, b) AS CASE
+    WHEN CAST(a AS HUGEINT) >= 0 THEN CAST(a AS HUGEINT) // CAST(b AS HUGEINT)
+    ELSE -((-CAST(a AS HUGEINT) + CAST(b AS HUGEINT) - 1) // CAST(b AS HUGEINT)) END;
+-- round_half_up(a / b) = floor(a / b + 1/2) for integers, b > 0 (四舍五入)
+CREATE MACRO rhu(a, b) AS fdiv(2 * CAST(a AS HUGEINT) + CAST(b AS HUGEINT), 2 * CAST(b AS HUGEINT));
+-- exact scaled integers from DECIMAL(18,4) / DECIMAL(18,6) columns, and back
+CREATE MACRO i4(x) AS CAST(CAST(x AS DECIMAL(38, 4)) * 10000 AS HUGEINT);
+CREATE MACRO i6(x) AS CAST(CAST(x AS DECIMAL(38, 6)) * 1000000 AS HUGEINT);
+CREATE MACRO d4(n) AS CAST(CAST(n AS DECIMAL(38, 0)) * CAST(0.0001 AS DECIMAL(38, 4)) AS DECIMAL(18, 4));
+-- text of a scaled integer n / 10^10 without trailing zeros (explanations only)
+CREATE MACRO txt10(n) AS regexp_replace(
+    CAST(CAST(n AS DECIMAL(38, 0)) * CAST(0.0000000001 AS DECIMAL(38, 10)) AS VARCHAR), '\\.?0+$', '');
+CREATE MACRO days_in_year(y) AS CAST(make_date(CAST(y AS INTEGER) + 1, 1, 1)
+    - make_date(CAST(y AS INTEGER), 1, 1) AS BIGINT);
+"""
+
+
+def exact_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection with the exact-arithmetic macros above."""
+    con = duckdb.connect()
+    con.execute(_MACROS)
+    return con
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
+    """Execute `sql` with the named `$parameters` it uses (DuckDB refuses unused ones).
+
+    Integers are bound as HUGEINT: DuckDB would type a small Python int as INTEGER and raise on
+    the overflow of a product of parameters.
+    """
+    used = set(re.findall(r"\$(\w+)", sql))
+    missing = used - params.keys()
+    if missing:
+        raise KeyError(f"SQL parameters without a value: {sorted(missing)}")
+    bound = {
+        k: duckdb.HugeIntegerValue(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in params.items()
+        if k in used
+    }
+    return con.sql(sql, params=bound).pl()
+
+
+def ratio(value: Decimal) -> tuple[int, int]:
+    """An exact rule-pack decimal as (numerator, denominator > 0)."""
+    n, d = Decimal(value).as_integer_ratio()
+    return n, d
+
+
+def scaled(value: Decimal, places: int, name: str) -> int:
+    """value × 10^places as an int; refuses a value with more decimal places than the scale."""
+    v = Decimal(value).scaleb(places)
+    if v != v.to_integral_value():
+        raise ValueError(f"rule-pack parameter {name} = {value}: more than {places} decimal places")
+    return int(v)
+
+
+def pct_text(share: Decimal) -> str:
+    """0.20 → '20' (for explanations)."""
+    return format((Decimal(share) * 100).normalize(), "f")
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a line got its method (rules.md §2) and which rule-pack parameters its number uses
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reason:
+    code: str  # method_reason
+    method: str
+    rule: str  # rule of rules.md §2 that fires
+    params: tuple[str, ...]  # rule-pack keys the line's allocation depends on (→ provisional)
+    zh: str  # why, for the explanation; {placeholders} are filled per line
+    en: str
+
+
+_HIST = ("base_years", "baseline_decimals", "line_allocation_decimals")
+REASONS: tuple[Reason, ...] = (
+    Reason(
+        "stopped",
+        "excluded",
+        "§2.1",
+        ("stopped_lines_excluded",),
+        "年度内停产（生产天数为0或停产日期不晚于1月1日）的生产线不参与配额分配",
+        "a line stopped in the year (no production day, or stopped on or before 1 January) is not allocated",
+    ),
+    Reason(
+        "enterprise_shutdown",
+        "equal",
+        "§2.2",
+        ("equal_enterprise_shutdown_days", "equal_enterprise_min_years", "base_years"),
+        "企业历史基准年度中有{enterprise_shutdown_years}个年度累计停产天数≥{ent_days}天",
+        "the enterprise was shut down ≥ {ent_days} days in {enterprise_shutdown_years} base years",
+    ),
+    Reason(
+        "activity_equal",
+        "equal",
+        "§2.3",
+        ("equal_activities",),
+        "生活垃圾焚烧、页岩气开采采用等量法",
+        "waste incineration and shale gas take the equal method",
+    ),
+    Reason(
+        "new_build",
+        "equal",
+        "§2.4",
+        ("new_build_full_years_benchmark", "new_build_full_years_other"),
+        "新建项目（投产日期{commissioned_on}，首个完整生产年度{first_full_year}）投产满{new_build_years}个"
+        "完整年度前采用等量法",
+        "new build (commissioned {commissioned_on}, first full year {first_full_year}) before "
+        "{new_build_years} full year(s) of production",
+    ),
+    Reason(
+        "benchmark",
+        "benchmark",
+        "§2.5",
+        ("benchmarks", "line_allocation_decimals"),
+        "水泥熟料、电解铝生产工序",
+        "clinker or aluminium process",
+    ),
+    Reason(
+        "intensity",
+        "intensity",
+        "§2.6",
+        (*_HIST, "intensity_outlier_share", "k_intensity"),
+        "产品不超过两种、同质化程度高且排放边界清晰（适用强度法）",
+        "at most two homogeneous products with a clear boundary (intensity eligible)",
+    ),
+    Reason(
+        "total",
+        "total",
+        "§2.7",
+        (*_HIST, "total_drop_shutdown_days", "k_total"),
+        "不适用基准线法和强度法的其他生产线",
+        "neither benchmark nor intensity applies",
+    ),
+    Reason(
+        "fallback_intensity_to_total",
+        "total",
+        "§2.8",
+        (*_HIST, "intensity_outlier_share", "total_drop_shutdown_days", "k_total"),
+        "适用强度法但无可用基准年（无产量），改用总量法",
+        "intensity line without a usable base year (no output) falls back to the total method",
+    ),
+    Reason(
+        "fallback_total_to_equal",
+        "equal",
+        "§2.8",
+        ("base_years", "total_drop_shutdown_days"),
+        "无可用基准年或采用年度生产天数合计为0，改用等量法",
+        "no usable base year, or no production day in the kept years: falls back to the equal method",
+    ),
+)
+
+
+METHOD_NAMES = {  # method → (中文, English)
+    "benchmark": ("行业基准线法", "benchmark method"),
+    "intensity": ("历史排放强度下降法", "historical intensity method"),
+    "total": ("历史排放总量下降法", "historical total method"),
+    "equal": ("等量法", "equal method"),
+    "excluded": ("不参与分配", "excluded"),
+}
+
+
+def reasons_frame(policy: Policy) -> pl.DataFrame:
+    """REASONS as a frame, with `provisional` resolved against the pack."""
+    params = policy.params()
+    return pl.DataFrame(
+        {
+            "method_reason": [r.code for r in REASONS],
+            "method": [r.method for r in REASONS],
+            "method_zh": [METHOD_NAMES[r.method][0] for r in REASONS],
+            "method_en": [METHOD_NAMES[r.method][1] for r in REASONS],
+            "rule": [r.rule for r in REASONS],
+            "provisional": [any(params[p].provisional for p in r.params) for r in REASONS],
+            "reason_zh": [r.zh for r in REASONS],
+            "reason_en": [r.en for r in REASONS],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The baselines
+# ---------------------------------------------------------------------------------------------
+BASELINES_SQL = r"""
+WITH
+cur AS (  -- every line of a listed enterprise with its record for Y
+    SELECT l.enterprise_id, l.line_id, l.activity,
+           coalesce(l.intensity_eligible, false) AS intensity_eligible,
+           l.commissioned_on, l.reduction_project_on, l.major_change_on, l.stopped_on,
+           CASE WHEN l.commissioned_on IS NULL THEN NULL
+                WHEN month(l.commissioned_on) = 1 AND day(l.commissioned_on) = 1
+                    THEN year(l.commissioned_on)
+                ELSE year(l.commissioned_on) + 1 END AS first_full_year,
+           r.verified_co2_t AS co2_y_t, r.verified_non_co2_t AS non_co2_y_t,
+           r.output AS output_y, r.production_days AS production_days_y,
+           r.grid_ef_t_per_mwh AS grid_ef_y
+    FROM lines AS l
+    JOIN listed AS e ON e.enterprise_id = l.enterprise_id
+    LEFT JOIN line_years AS r ON r.line_id = l.line_id AND r.year = $year
+    WHERE r.line_id IS NOT NULL
+       -- §2 rule 1: a line of the base years stopped on or before 1 January of Y has no record
+       -- for Y; it still gets a row (method excluded) so that the publication says why
+       OR ($stopped_excluded AND l.stopped_on <= make_date(CAST($year AS INTEGER), 1, 1)
+           AND EXISTS (SELECT 1 FROM line_years AS h
+                       WHERE h.line_id = l.line_id AND list_contains($base_years, h.year)))
+),
+shutdown AS (  -- §2 rule 2: base years in which the enterprise was shut down ≥ 183 days
+    SELECT enterprise_id, count(*) AS n_shutdown_years
+    FROM enterprise_years
+    WHERE list_contains($base_years, year) AND shutdown_days >= $ent_days
+    GROUP BY enterprise_id
+),
+base AS (  -- one row per line and base year; §3.1 usability and the electricity restatement
+    SELECT c.line_id, b.year, c.first_full_year, c.reduction_project_on, c.major_change_on,
+           h.line_id IS NOT NULL AS has_record,
+           coalesce(b.year < c.first_full_year, false) AS before_first_full_year,
+           coalesce(make_date(b.year, 1, 1) < c.reduction_project_on, false) AS before_reduction,
+           coalesce(make_date(b.year, 1, 1) < c.major_change_on, false) AS before_major_change,
+           i4(h.output) AS q4,
+           h.production_days AS days,
+           days_in_year(b.year) - h.production_days AS line_shutdown_days,
+           coalesce(h.purchased_electricity_mwh IS NOT NULL AND h.grid_ef_t_per_mwh IS NOT NULL
+                    AND c.grid_ef_y IS NOT NULL AND h.grid_ef_t_per_mwh <> c.grid_ef_y, false)
+               AS is_restated,
+           -- co2_y' = co2_y + MWh_y × (ef_Y − ef_y): scale 10^4 × 10^6 = 10^10
+           i4(h.purchased_electricity_mwh) * (i6(c.grid_ef_y) - i6(h.grid_ef_t_per_mwh)) AS restatement10,
+           i4(h.verified_co2_t) * 1000000 AS reported10,
+           h.purchased_electricity_mwh AS mwh, h.grid_ef_t_per_mwh AS grid_ef, c.grid_ef_y
+    FROM cur AS c
+    CROSS JOIN (SELECT unnest(CAST($base_years AS INTEGER[])) AS year) AS b
+    LEFT JOIN line_years AS h ON h.line_id = c.line_id AND h.year = b.year
+),
+usable AS (
+    SELECT *,
+           reported10 + CASE WHEN is_restated THEN restatement10 ELSE 0 END AS e10,
+           has_record AND NOT before_first_full_year AND NOT before_reduction
+               AND NOT before_major_change AS usable_total,
+           usable_total AND q4 > 0 AS usable_intensity
+    FROM base
+),
+window_sums AS (
+    SELECT line_id,
+           count(*) FILTER (WHERE usable_intensity) AS n_usable_intensity,
+           sum(e10) FILTER (WHERE usable_intensity) AS sum_e10_usable,
+           sum(q4) FILTER (WHERE usable_intensity) AS sum_q4_usable,
+           count(*) FILTER (WHERE usable_total) AS n_usable_total
+    FROM usable GROUP BY line_id
+),
+tests AS (
+    SELECT u.*, w.n_usable_intensity, w.n_usable_total,
+           -- E_y/Q_y − Ī = dev_num / (Q_y·ΣQ) and Ī = dev_den / (Q_y·ΣQ): compare the numerators
+           u.e10 * w.sum_q4_usable - w.sum_e10_usable * u.q4 AS dev_num,
+           w.sum_e10_usable * u.q4 AS dev_den,
+           u.usable_intensity AND w.n_usable_intensity = $window
+               AND abs(dev_num) * $outlier_d >= $outlier_n * dev_den AS is_outlier,
+           u.usable_total AND w.n_usable_total = $window
+               AND u.line_shutdown_days > $drop_days AS is_long_shutdown
+    FROM usable AS u JOIN window_sums AS w USING (line_id)
+),
+counted AS (
+    SELECT *,
+           count(*) FILTER (WHERE is_outlier) OVER (PARTITION BY line_id) AS n_outliers,
+           count(*) FILTER (WHERE is_long_shutdown) OVER (PARTITION BY line_id) AS n_long_shutdowns
+    FROM tests
+),
+years AS (  -- kept years and, for each year not kept, why (Chinese and English)
+    SELECT *,
+           usable_intensity AND NOT (is_outlier AND n_outliers = 1) AS kept_intensity,
+           usable_total AND NOT (is_long_shutdown AND n_long_shutdowns = 1) AS kept_total,
+           CASE
+               WHEN NOT has_record THEN '无核查数据'
+               WHEN before_first_full_year THEN '早于新建生产线首个完整生产年度' || first_full_year
+               WHEN before_reduction THEN '早于减排工程投产（' || reduction_project_on || '）'
+               WHEN before_major_change THEN '早于排放重大变化（' || major_change_on || '）'
+           END AS unusable_zh,
+           CASE
+               WHEN NOT has_record THEN 'no verified record'
+               WHEN before_first_full_year THEN 'before the first full year ' || first_full_year
+                   || ' of the new line'
+               WHEN before_reduction THEN 'before the reduction project (' || reduction_project_on || ')'
+               WHEN before_major_change THEN 'before the major change (' || major_change_on || ')'
+           END AS unusable_en,
+           -- deviation of the year's intensity from the weighted mean, truncated to 0.01 %
+           CASE WHEN dev_den > 0 THEN (CASE WHEN dev_num >= 0 THEN '+' ELSE '-' END)
+               || CAST(fdiv(abs(dev_num) * 10000, dev_den) // 100 AS VARCHAR) || '.'
+               || lpad(CAST(fdiv(abs(dev_num) * 10000, dev_den) % 100 AS VARCHAR), 2, '0') || '%'
+           END AS deviation,
+           CASE WHEN is_restated THEN year || '年电力排放因子' || grid_ef || '→' || grid_ef_y || '，外购电'
+               || mwh || ' MWh，排放量修正' || txt10(restatement10) || ' t' END AS restated_zh,
+           CASE WHEN is_restated THEN year || ' grid factor ' || grid_ef || '→' || grid_ef_y || ' on '
+               || mwh || ' MWh: CO2 restated by ' || txt10(restatement10) || ' t' END AS restated_en
+    FROM counted
+),
+why AS (
+    SELECT *,
+           coalesce(unusable_zh, CASE
+               WHEN q4 <= 0 THEN '产量为0'
+               WHEN is_outlier AND n_outliers = 1 THEN '强度偏离加权平均值 ' || deviation || ' ≥ '
+                   || $share_pct || '%' END) AS why_i_zh,
+           coalesce(unusable_en, CASE
+               WHEN q4 <= 0 THEN 'zero output'
+               WHEN is_outlier AND n_outliers = 1 THEN 'intensity ' || deviation || ' ≥ ±' || $share_pct
+                   || '% of the weighted mean' END) AS why_i_en,
+           coalesce(unusable_zh, CASE WHEN is_long_shutdown AND n_long_shutdowns = 1
+               THEN '生产线停产' || line_shutdown_days || '天 > ' || $drop_days || '天' END) AS why_t_zh,
+           coalesce(unusable_en, CASE WHEN is_long_shutdown AND n_long_shutdowns = 1
+               THEN 'line shut down ' || line_shutdown_days || ' days > ' || $drop_days END) AS why_t_en
+    FROM years
+),
+per_line AS (
+    SELECT line_id,
+           any_value(n_usable_intensity) AS n_usable_intensity,
+           any_value(n_usable_total) AS n_usable_total,
+           any_value(n_outliers) AS n_outliers,
+           any_value(n_long_shutdowns) AS n_long_shutdowns,
+           list(year ORDER BY year) AS all_years,
+           list(year ORDER BY year) FILTER (WHERE usable_intensity) AS usable_i,
+           list(year ORDER BY year) FILTER (WHERE kept_intensity) AS kept_i,
+           list(year ORDER BY year) FILTER (WHERE NOT kept_intensity) AS dropped_i,
+           list(year ORDER BY year) FILTER (WHERE usable_total) AS usable_t,
+           list(year ORDER BY year) FILTER (WHERE kept_total) AS kept_t,
+           list(year ORDER BY year) FILTER (WHERE NOT kept_total) AS dropped_t,
+           list(year ORDER BY year) FILTER (WHERE is_outlier) AS outlier_years,
+           list(year ORDER BY year) FILTER (WHERE is_long_shutdown) AS long_shutdown_years,
+           string_agg(year || ': ' || why_i_zh || ' / ' || why_i_en, '; ' ORDER BY year) AS reasons_i,
+           string_agg(year || '年' || why_i_zh, '；' ORDER BY year) AS reasons_i_zh,
+           string_agg(year || ' ' || why_i_en, '; ' ORDER BY year) AS reasons_i_en,
+           string_agg(year || ': ' || why_t_zh || ' / ' || why_t_en, '; ' ORDER BY year) AS reasons_t,
+           string_agg(year || '年' || why_t_zh, '；' ORDER BY year) AS reasons_t_zh,
+           string_agg(year || ' ' || why_t_en, '; ' ORDER BY year) AS reasons_t_en,
+           string_agg(restated_zh, '；' ORDER BY year) AS restated_zh,
+           string_agg(restated_en, '; ' ORDER BY year) AS restated_en,
+           sum(e10) FILTER (WHERE kept_intensity) AS sum_e10_i,
+           sum(q4) FILTER (WHERE kept_intensity) AS sum_q4_i,
+           sum(e10) FILTER (WHERE kept_total) AS sum_e10_t,
+           sum(days) FILTER (WHERE kept_total) AS sum_days_t
+    FROM why GROUP BY line_id
+),
+decided AS (
+    SELECT *,
+           CASE
+               WHEN $stopped_excluded AND (c.production_days_y = 0
+                                           OR c.stopped_on <= make_date(CAST($year AS INTEGER), 1, 1)) THEN 'stopped'
+               WHEN coalesce(n_shutdown_years, 0) >= $ent_min_years THEN 'enterprise_shutdown'
+               WHEN list_contains($equal_activities, c.activity) THEN 'activity_equal'
+               WHEN c.first_full_year IS NOT NULL AND greatest(0, $year - c.first_full_year) <
+                    CASE WHEN list_contains($benchmark_activities, c.activity)
+                         THEN $new_build_benchmark ELSE $new_build_other END THEN 'new_build'
+               WHEN list_contains($benchmark_activities, c.activity) THEN 'benchmark'
+               WHEN c.intensity_eligible AND p.n_usable_intensity > 0 THEN 'intensity'
+               WHEN p.n_usable_total > 0 AND coalesce(p.sum_days_t, 0) > 0 THEN
+                   CASE WHEN c.intensity_eligible THEN 'fallback_intensity_to_total' ELSE 'total' END
+               ELSE 'fallback_total_to_equal'
+           END AS method_reason,
+           CASE WHEN list_contains($benchmark_activities, c.activity)
+                THEN $new_build_benchmark ELSE $new_build_other END AS new_build_years
+    FROM cur AS c
+    JOIN per_line AS p USING (line_id)
+    LEFT JOIN shutdown AS s USING (enterprise_id)
+),
+chosen AS (
+    SELECT d.*, r.method,
+           CASE WHEN r.method = 'intensity' THEN 'intensity'
+                WHEN r.method = 'total' OR d.method_reason = 'fallback_total_to_equal' THEN 'total'
+           END AS path
+    FROM decided AS d JOIN reasons_table AS r USING (method_reason)
+),
+notes AS (  -- line-level notes on the base years, Chinese and English
+    SELECT *,
+           CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN array_to_string(outlier_years, '、')
+               || '年强度均偏离加权平均值 ≥ ' || $share_pct || '%，基准年保持不变'
+               WHEN path = 'total' AND n_long_shutdowns >= 2 THEN array_to_string(long_shutdown_years, '、')
+               || '年生产线停产均 > ' || $drop_days || '天，基准年全部保留并标记'
+               WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0
+               THEN '可用年度生产天数合计为0' END AS note_zh,
+           CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN array_to_string(outlier_years, ', ')
+               || ' all deviate ≥ ±' || $share_pct || '% from the weighted mean: all years kept'
+               WHEN path = 'total' AND n_long_shutdowns >= 2 THEN array_to_string(long_shutdown_years, ', ')
+               || ' all have > ' || $drop_days || ' line shutdown days: all years kept, line flagged'
+               WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0
+               THEN 'the usable years have no production day' END AS note_en
+    FROM chosen
+)
+SELECT
+    CAST($year AS BIGINT) AS compliance_year, enterprise_id, line_id, activity, method, method_reason,
+    CASE method
+        -- I = round_half_up(ΣE / ΣQ, d) = ΣE·10^10 / (ΣQ·10^4 · 10^(6−d)), in units of 10^−d
+        WHEN 'intensity' THEN d4(rhu(sum_e10_i, sum_q4_i * $i_div) * $bl_mul)
+        -- D = round_half_up(ΣE / Σdays, d) = ΣE·10^10 / (Σdays · 10^(10−d)), in units of 10^−d
+        WHEN 'total' THEN d4(rhu(sum_e10_t, sum_days_t * $t_div) * $bl_mul)
+    END AS baseline,
+    CAST(CASE method WHEN 'intensity' THEN coalesce(kept_i, []) WHEN 'total' THEN coalesce(kept_t, [])
+        ELSE [] END AS INTEGER[]) AS kept_years,
+    CAST(CASE WHEN method = 'intensity' THEN coalesce(dropped_i, [])
+        WHEN method = 'total' THEN coalesce(dropped_t, [])
+        WHEN path = 'total' THEN all_years ELSE [] END AS INTEGER[]) AS dropped_years,
+    CAST(CASE path WHEN 'intensity' THEN coalesce(usable_i, []) WHEN 'total' THEN coalesce(usable_t, [])
+        ELSE [] END AS INTEGER[]) AS usable_years,
+    concat_ws('; ', CASE path WHEN 'intensity' THEN reasons_i WHEN 'total' THEN reasons_t END,
+              note_zh || ' / ' || note_en) AS drop_reasons,
+    concat_ws('；', CASE path WHEN 'intensity' THEN reasons_i_zh WHEN 'total' THEN reasons_t_zh END,
+              note_zh) AS drop_reasons_zh,
+    concat_ws('; ', CASE path WHEN 'intensity' THEN reasons_i_en WHEN 'total' THEN reasons_t_en END,
+              note_en) AS drop_reasons_en,
+    CASE WHEN path IS NOT NULL THEN coalesce(restated_zh, '') ELSE '' END AS restatements_zh,
+    CASE WHEN path IS NOT NULL THEN coalesce(restated_en, '') ELSE '' END AS restatements_en,
+    CASE WHEN path = 'total' AND n_long_shutdowns >= 2 THEN 'multiple_long_shutdowns' ELSE '' END
+        AS flags,
+    output_y, production_days_y, co2_y_t, non_co2_y_t, intensity_eligible, commissioned_on,
+    CAST(first_full_year AS BIGINT) AS first_full_year, CAST(new_build_years AS BIGINT) AS new_build_years,
+    stopped_on, CAST(coalesce(n_shutdown_years, 0) AS BIGINT) AS enterprise_shutdown_years
+FROM notes
+ORDER BY line_id
+"""
+
+
+def baseline_params(policy: Policy) -> dict:
+    """The rule-pack values the baseline SQL uses, as exact integers, lists and texts."""
+    base_years = [int(y) for y in policy.base_years.value]
+    bd = policy.baseline_decimals.value
+    if not 0 <= bd <= 4:
+        raise ValueError(f"rule pack {policy.source_path}: baseline_decimals = {bd}; 0 … 4 supported")
+    share_n, share_d = ratio(policy.intensity_outlier_share.value)
+    return {
+        "year": policy.year,
+        "base_years": base_years,
+        "window": len(base_years),
+        "ent_days": policy.equal_enterprise_shutdown_days.value,
+        "ent_min_years": policy.equal_enterprise_min_years.value,
+        "equal_activities": list(policy.equal_activities.value),
+        "benchmark_activities": sorted(policy.benchmarks.value),
+        "new_build_benchmark": policy.new_build_full_years_benchmark.value,
+        "new_build_other": policy.new_build_full_years_other.value,
+        "stopped_excluded": policy.stopped_lines_excluded.value,
+        "outlier_n": share_n,
+        "outlier_d": share_d,
+        "share_pct": pct_text(policy.intensity_outlier_share.value),
+        "drop_days": policy.total_drop_shutdown_days.value,
+        "i_div": 10 ** (6 - bd),
+        "t_div": 10 ** (10 - bd),
+        "bl_mul": 10 ** (4 - bd),
+    }
+
+
+def compute_baselines(core: CoreFrames, policy: Policy) -> pl.DataFrame:
+    """Method, kept/dropped base years and baseline of every line to allocate in `policy.year`.
+
+    One row per line of an enterprise listed for Y that has a line-year record for Y, sorted by
+    line_id. `baseline` is I (intensity) or D (total, per production day), Decimal(18,4), null for
+    the other methods; `drop_reasons` gives one reason per dropped base year. The columns after
+    `flags` carry the Y record (Q_Y, N_Y, CO2, non-CO2) and the facts the explanation cites.
+    """
+    con = exact_connection()
+    try:
+        con.register("lines", core.lines)
+        con.register("line_years", core.line_years)
+        con.register("enterprise_years", core.enterprise_years)
+        con.register("listed", listed_enterprise_ids(core.enterprises, policy.year))
+        con.register("reasons_table", reasons_frame(policy).select("method_reason", "method"))
+        return run(con, BASELINES_SQL, baseline_params(policy))
+    finally:
+        con.close()
