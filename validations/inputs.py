@@ -261,6 +261,37 @@ def _folder_year(df: pl.DataFrame, col: str = "year") -> pl.DataFrame:
     )
 
 
+# contract §1.5: which instruments carry which ledger field, and whether they must
+_LEDGER_FIELDS = (  # (field, 中文, instruments it belongs to, required for them)
+    ("vintage", "配额年度", ("allowance",), True),
+    ("acquired_via", "取得方式", ("allowance",), False),
+    ("origin", "产生地", OFFSETS, True),
+    ("is_hydro", "水电项目", OFFSETS, True),
+)
+
+
+def _ledger_fields(lg: pl.DataFrame) -> list[pl.DataFrame]:
+    """A field missing where its instrument needs it, or present on another instrument."""
+    out = []
+    for field, zh, owners, required in _LEDGER_FIELDS:
+        owns = pl.col("instrument").is_in(owners)
+        kind = "an allowance" if owners == ("allowance",) else "an offset"
+        if required:
+            out.append(
+                _fail(lg, owns & pl.col(field).is_null(), field, f"{kind} needs {field} ({zh}) / 须填写{zh}")
+            )
+        what = "allowances" if owners == ("allowance",) else "offsets"
+        out.append(
+            _fail(
+                lg,
+                ~owns & pl.col(field).is_not_null(),
+                field,
+                pl.format(f"{field} is only for {what}, not {{}} / {zh}不适用于该品种", pl.col("instrument")),
+            )
+        )
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     """Validate everything read from the inbox, with the completeness rules of `policy.year`."""
@@ -484,53 +515,10 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     ]
 
     lg = good("ledger")
-    allowance = pl.col("instrument") == "allowance"
-    offset = pl.col("instrument").is_in(OFFSETS)
     failures["ledger"] += [
         _duplicates(lg, ("txn_id",), prov("ledger")),
         _reference(lg, "enterprise_id", ent_good, ent_seen, "enterprise"),
-        _fail(
-            lg,
-            allowance & pl.col("vintage").is_null(),
-            "vintage",
-            "an allowance needs its vintage (配额年度) / 配额须填写配额年度",
-        ),
-        _fail(
-            lg,
-            ~allowance & pl.col("vintage").is_not_null(),
-            "vintage",
-            pl.format("vintage is only for allowances, not {} / 仅配额有配额年度", pl.col("instrument")),
-        ),
-        _fail(
-            lg,
-            ~allowance & pl.col("acquired_via").is_not_null(),
-            "acquired_via",
-            pl.format("acquired_via is only for allowances, not {} / 仅配额有取得方式", pl.col("instrument")),
-        ),
-        _fail(
-            lg,
-            offset & pl.col("origin").is_null(),
-            "origin",
-            "an offset needs its origin (产生地) / 减排量须填写产生地",
-        ),
-        _fail(
-            lg,
-            offset & pl.col("is_hydro").is_null(),
-            "is_hydro",
-            "an offset needs is_hydro (水电项目) / 减排量须注明是否水电",
-        ),
-        _fail(
-            lg,
-            ~offset & pl.col("origin").is_not_null(),
-            "origin",
-            pl.format("origin is only for offsets, not {} / 仅减排量有产生地", pl.col("instrument")),
-        ),
-        _fail(
-            lg,
-            ~offset & pl.col("is_hydro").is_not_null(),
-            "is_hydro",
-            pl.format("is_hydro is only for offsets, not {} / 仅减排量有水电标识", pl.col("instrument")),
-        ),
+        *_ledger_fields(lg),
     ]
 
     # 5. completeness of the compliance year
