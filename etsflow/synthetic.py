@@ -325,6 +325,14 @@ _LINE_CASES: tuple[tuple[str, tuple[str, ...], tuple[int, int] | None], ...] = (
     ("cqcer_over_limit_2023", ("其他行业",), None),
     ("late_2022", ("电子设备制造业",), None),
     ("preallocation_cancelled_2022", ("玻璃及玻璃制品制造业",), None),
+    # added later: last, so the hosts above keep their enterprises; its host must already have the
+    # forced line counts (`_NATURAL_COUNT_CASES`), so no random stream sized by line count moves
+    ("borrowing_above_pool", ("水泥制造行业",), (1, 0)),
+)
+_NATURAL_COUNT_CASES = frozenset({"borrowing_above_pool"})
+# cases added after the first release of the sample (listed last in its README)
+_ADDED_CASES = frozenset(
+    {"borrowing_above_pool", "borrowing_2023_refused", "ledger_without_verification_2022"}
 )
 _EXCLUDED_NAME = "重庆示例未纳入单位有限公司"
 
@@ -337,7 +345,14 @@ def _case_kind(case: str, forced: tuple[int, int] | None) -> int:
     return K_OTHER
 
 
-def _make_plan(ent: pl.DataFrame, kind: np.ndarray, rng: np.random.Generator) -> _Plan:
+def _make_plan(
+    ent: pl.DataFrame,
+    kind: np.ndarray,
+    rng: np.random.Generator,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
+) -> _Plan:
+    """`counts`: the line counts (primary, secondary) drawn for each enterprise, which the hosts of
+    `_NATURAL_COUNT_CASES` must already have."""
     plan = _Plan()
     ids = ent["enterprise_id"].to_numpy()
     sectors = ent["sector_label"].to_numpy()
@@ -345,10 +360,15 @@ def _make_plan(ent: pl.DataFrame, kind: np.ndarray, rng: np.random.Generator) ->
     order = rng.permutation(len(ids))  # random but seed-determined preference among candidates
     for case, prefs, forced in _LINE_CASES:
         want = _case_kind(case, forced)
+        fits = np.ones(len(ids), dtype=bool)
+        if case in _NATURAL_COUNT_CASES:
+            if counts is None or forced is None:
+                continue
+            fits = (counts[0] == forced[0]) & (counts[1] == forced[1])
         pick = -1
         for pass_ in (0, 1):  # preferred sectors first, then any enterprise of the right kind
             for i in order:
-                if not taken[i] and kind[i] == want and (pass_ == 1 or sectors[i] in prefs):
+                if fits[i] and not taken[i] and kind[i] == want and (pass_ == 1 or sectors[i] in prefs):
                     pick = i
                     break
             if pick >= 0:
@@ -405,7 +425,6 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     kind[sector == "钢铁行业"] = K_STEEL
     kind[np.char.find(names.astype(str), "页岩气") >= 0] = K_SHALE
 
-    plan = _make_plan(ent, kind, erng) if edge_cases else _Plan()
     eid_s = ent["enterprise_id"]
     pos = {e: i for i, e in enumerate(ent["enterprise_id"].to_list())}
 
@@ -422,6 +441,8 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     n_s[kind == K_STEEL] = 2 + np.minimum((u1[kind == K_STEEL] * 4).astype(int), 3)
     other_counts = rng.choice([1, 2, 3, 4, 5], size=n_e, p=[0.33, 0.3, 0.2, 0.11, 0.06])
     n_s[kind == K_OTHER] = other_counts[kind == K_OTHER]
+    # the plan draws from the edge-case stream only: made here, it can see the drawn line counts
+    plan = _make_plan(ent, kind, erng, (n_p, n_s)) if edge_cases else _Plan()
     for e, v in plan.n_primary.items():
         n_p[pos[e]] = v
     for e, v in plan.n_secondary.items():
@@ -673,6 +694,9 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     for c in ("gap_exemption_2022", "surplus_cap_2023", "incentive_2023", "incentive_penalized_2023"):
         if (h := host_line(c, 1)) is not None:
             B[h[2]] = erng.uniform(40e3, 120e3)
+    if (h := host_line("borrowing_above_pool", 1)) is not None:  # a second CQ013-like line
+        r[h[2]], r_trend[h[2]], elec_share[h[2]] = 1.0, 0.0, 0.06
+        B[h[2]] = erng.uniform(0.3e6, 0.6e6)
 
     # ---- enterprise shutdown days -----------------------------------------------------------
     Y = np.array(YEARS)
@@ -1012,11 +1036,13 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         via: str | None = None,
         origin: str | None = None,
         hydro: bool | None = None,
+        appended: bool = False,
     ) -> None:
         if q <= 0:
             raise ValueError(f"edge-case ledger row {tag} with quantity {q}")
         rows.append(
             {
+                "appended": appended,
                 "tag": tag,
                 "enterprise_id": e,
                 "compliance_year": y,
@@ -1166,6 +1192,54 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "2022",
             "70% surrendered 2024-03-28, the rest on 2024-04-01 (a day after the deadline) → cleared late",
         )
+    # Rows added after the first release of the sample: numbered after every other row of their
+    # year (`appended`), so the txn_id of each earlier row stays what it was.
+    if (e := plan.cases.get("borrowing_above_pool")) is not None:
+        k0 = ix(pos_line(f"{e}-L1"), 2021)
+        outs = {int(yy[k]): int(out_c[k]) for k in range(k0, k0 + 3)}
+        exact = {(e, int(y)): int(c) for ee, y, c in zip(ey_e, ey_y, ey_c, strict=True) if ee == pos[e]}
+        a_final, borrowable = _clinker_allocation(e, outs, exact)
+        gap_pct = round(100 * (1 - a_final[2022] * 100 / exact[(e, 2022)]))
+        b22 = max(borrowable[2022] // 2, 1)  # within the borrowable quantity, above the pool (0)
+        row("above_pool_2022", e, 2022, dt.date(2024, 3, 26), "borrowed_preallocation", b22, appended=True)
+        note(
+            "borrowing_above_pool",
+            e,
+            f"{e}-L1",
+            "2022",
+            f"single clinker line at ~1.0 tCO2/t like CQ013 (gap ≈ {gap_pct}% of E, borrowable "
+            f"{borrowable[2022]:,} t in 2022), 2023 pre-allocation cancelled (attributes/2022.csv): "
+            f"borrowed_preallocation {b22:,} t (within borrowable) → refused, above borrowing pool (0)",
+        )
+        row("borrowing_2023", e, 2023, dt.date(2024, 12, 18), "borrowed_preallocation", 1000, appended=True)
+        note(
+            "borrowing_2023_refused",
+            e,
+            None,
+            "2023",
+            "1,000 t borrowed_preallocation in 2023 (borrowing only for 2021–2022) → refused, borrowing "
+            "not allowed this year",
+        )
+    if closed is not None:
+        row(
+            "no_report_2022",
+            closed,
+            2022,
+            dt.date(2024, 3, 20),
+            "allowance",
+            2000,
+            2021,
+            "purchase",
+            appended=True,
+        )
+        note(
+            "ledger_without_verification_2022",
+            closed,
+            None,
+            "2022",
+            "the closed enterprise (listed for 2022, no 2022 report) surrenders 2,000 t for 2022 → refused, "
+            "no verified emissions for 2022; status stays missing_verification",
+        )
     if excluded_id is not None:
         row("excluded_2022", excluded_id, 2022, dt.date(2024, 3, 25), "allowance", 5000, 2022, "purchase")
         row("excluded_2023", excluded_id, 2023, dt.date(2024, 12, 20), "allowance", 3000, 2023, "purchase")
@@ -1179,6 +1253,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     special_ledger = pl.DataFrame(
         rows,
         schema={
+            "appended": pl.Boolean,
             "tag": pl.String,
             "enterprise_id": pl.String,
             "compliance_year": pl.Int64,
@@ -1191,9 +1266,12 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "is_hydro": pl.Boolean,
         },
     )
-    ledger = pl.concat([generic_ledger, special_ledger], how="vertical_relaxed")
+    ledger = pl.concat(
+        [generic_ledger.with_columns(appended=pl.lit(False)), special_ledger], how="diagonal_relaxed"
+    )
     ledger = ledger.sort(
         "compliance_year",
+        "appended",
         "surrendered_on",
         "enterprise_id",
         "instrument",
@@ -1228,6 +1306,8 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "all",
             f"{n_blank} enterprise-year rows leave verified_total_t empty (optional column)",
         )
+    # cases added after the first release come last, so the earlier rows keep their order
+    manifest.sort(key=lambda m: m["case"] in _ADDED_CASES)
     edge = pl.DataFrame(
         manifest,
         schema={
@@ -1268,6 +1348,9 @@ _TAG_CASE = {
     "cqcer_6pct": "cqcer_over_limit_2023",
     "late_2022": "late_2022",
     "excluded_": "excluded_unlisted",
+    "above_pool_2022": "borrowing_above_pool",
+    "borrowing_2023": "borrowing_2023_refused",
+    "no_report_2022": "ledger_without_verification_2022",
 }
 
 
@@ -1278,8 +1361,9 @@ def _tag_case(tag: str) -> str:
     return ""
 
 
-def _borrowing_rows(e: str, out: dict[int, int], exact_e: dict, row) -> dict:
-    """Ledger of the single-clinker enterprise: borrowing sized from its predictable allocation."""
+def _clinker_allocation(e: str, out: dict[int, int], exact_e: dict) -> tuple[dict, dict]:
+    """A_final and borrowable of a single-clinker enterprise (benchmark × output), by year, from
+    its outputs and exact E (both in 1/100): predictable without running the allocation."""
     a_final, borrowable = {}, {}
     for y in (2021, 2022, 2023):
         E = Decimal(exact_e[(e, y)]) / 100
@@ -1289,6 +1373,12 @@ def _borrowing_rows(e: str, out: dict[int, int], exact_e: dict, row) -> dict:
         borrowable[y] = int(
             max(Decimal(0), (E - a_final[y]) - Decimal("0.10") * E).to_integral_value(ROUND_FLOOR)
         )
+    return a_final, borrowable
+
+
+def _borrowing_rows(e: str, out: dict[int, int], exact_e: dict, row) -> dict:
+    """Ledger of the single-clinker enterprise: borrowing sized from its predictable allocation."""
+    a_final, borrowable = _clinker_allocation(e, out, exact_e)
     o = {y: -(-exact_e[(e, y)] // 100) for y in (2021, 2022, 2023)}
     b21, b22 = borrowable[2021], borrowable[2022]
     row("", e, 2021, dt.date(2023, 12, 15), "allowance", o[2021] - b21, 2021, "free")
@@ -1424,10 +1514,11 @@ def _attributes(
 ) -> pl.DataFrame:
     eid = enterprises["enterprise_id"].head(len(sector))
     n = len(sector)
-    # 2022: pre-allocation of 2023 cancelled for the closed enterprise and one more
+    # 2022: pre-allocation of 2023 cancelled for the closed enterprise, one more, and the host of
+    # borrowing_above_pool (whose borrowing pool is then empty)
     cancel22 = np.zeros(n, dtype=bool)
     pos = {e: i for i, e in enumerate(eid.to_list())}
-    for c in ("closed_missing_verification", "preallocation_cancelled_2022"):
+    for c in ("closed_missing_verification", "preallocation_cancelled_2022", "borrowing_above_pool"):
         if c in plan.cases:
             cancel22[pos[plan.cases[c]]] = True
     if "preallocation_cancelled_2022" in plan.cases:
@@ -1436,8 +1527,8 @@ def _attributes(
             plan.cases["preallocation_cancelled_2022"],
             None,
             "2022",
-            "attributes/2022.csv preallocation_cancelled = true (also the closed enterprise) → no 2023 "
-            "pre-allocation",
+            "attributes/2022.csv preallocation_cancelled = true (also the closed enterprise and the host of "
+            "borrowing_above_pool) → no 2023 pre-allocation",
         )
     m22 = listed_sets[2022]
     a22 = pl.DataFrame(

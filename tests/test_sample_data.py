@@ -64,6 +64,9 @@ REQUIRED_CASES = {
     "cqcer_over_limit_2023",
     "late_2022",
     "preallocation_cancelled_2022",
+    "borrowing_above_pool",
+    "borrowing_2023_refused",
+    "ledger_without_verification_2022",
     "verified_total_blank",
     "fullwidth_digits",
 }
@@ -439,7 +442,7 @@ def test_attributes(inbox):
     assert a23["weather_grade"].null_count() > 0
     assert 1 <= (a23["penalized"] == "true").sum() <= 30
     a22 = at.filter(pl.col("year") == 2022)
-    assert (a22["preallocation_cancelled"] == "true").sum() == 2
+    assert (a22["preallocation_cancelled"] == "true").sum() == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,6 +501,10 @@ class Ctx:
 
 def _line(case: dict) -> str:
     return case["ref"].split(" / ")[0].split(",")[0].strip()
+
+
+def _txns(case: dict) -> list[str]:
+    return re.findall(r"T\d{4}-\d{6}", case["ref"])
 
 
 def check_new_build_2020_03_01(c: Ctx, k: dict) -> None:
@@ -625,7 +632,9 @@ def check_closed_missing_verification(c: Ctx, k: dict) -> None:
     assert c.ent[e]["listed_years"] == "2021,2022"
     assert (e, 2021) in c.ey and (e, 2022) not in c.ey and (e, 2023) not in c.ey
     assert not [1 for (lid, y), r in c.ly.items() if r["enterprise_id"] == e and y >= 2022]
-    assert c.rows(e, 2022).height == 0 and c.rows(e, 2021).height > 0
+    # its only 2022 ledger row is the one of `ledger_without_verification_2022`
+    assert c.rows(e, 2022)["txn_id"].to_list() == _txns(_readme_cases()["ledger_without_verification_2022"])
+    assert c.rows(e, 2021).height > 0
 
 
 def check_excluded_unlisted(c: Ctx, k: dict) -> None:
@@ -677,6 +686,61 @@ def check_borrowing_clinker(c: Ctx, k: dict) -> None:
     assert gp == [3000]
     a23 = _round(bm[2022] * D(c.rec(lid, 2023)["output"]))
     assert min(Decimal("0.08") * (c.E(e, 2023) - a23), Decimal(2000)) == 2000
+
+
+def _clinker_borrowable(c: Ctx, e: str, lid: str, y: int) -> int:
+    """Borrowable quantity of a single-clinker enterprise (allocation = benchmark × output)."""
+    bm = {2021: Decimal("0.8289"), 2022: Decimal("0.8244")}[y]
+    E = c.E(e, y)
+    assert Decimal("0.98") < E / D(c.rec(lid, y)["output"]) < Decimal("1.02")
+    a = _round(bm * D(c.rec(lid, y)["output"]), 4)
+    assert a > Decimal("0.8") * E and a > E - 200000  # no gap exemption
+    return int(max(Decimal(0), (E - _round(a)) - Decimal("0.1") * E).to_integral_value(ROUND_FLOOR))
+
+
+def check_borrowing_above_pool(c: Ctx, k: dict) -> None:
+    e = k["enterprise_id"]
+    (lid,) = c.lines_of(e)
+    assert c.lines[lid]["activity"] == "cement_clinker" and _line(k) == lid
+    borrowable = _clinker_borrowable(c, e, lid, 2022)
+    assert borrowable > 0
+    # 2023 pre-allocation cancelled → the shared borrowing pool of 2021–2022 is empty
+    a = c.ib["attributes"].filter((pl.col("year") == 2022) & (pl.col("enterprise_id") == e))
+    assert a["preallocation_cancelled"].to_list() == ["true"]
+    b = c.rows(e, 2022).filter(pl.col("instrument") == "borrowed_preallocation")
+    assert b["txn_id"].to_list() == _txns(k)
+    assert 0 < b["quantity_t"][0] <= borrowable  # refused for the pool, not the borrowable quantity
+    assert c.rows(e, 2021).filter(pl.col("instrument") == "borrowed_preallocation").height == 0
+    assert f"borrowable {borrowable:,} t" in k["what"] and f"{b['quantity_t'][0]:,} t" in k["what"]
+
+
+def check_borrowing_2023_refused(c: Ctx, k: dict) -> None:
+    b = c.rows(k["enterprise_id"], 2023).filter(pl.col("instrument") == "borrowed_preallocation")
+    assert b["txn_id"].to_list() == _txns(k) and b["quantity_t"].to_list() == [1000]
+    led23 = c.led.filter(pl.col("compliance_year") == 2023)
+    assert led23.filter(pl.col("instrument") == "borrowed_preallocation").height == 1
+
+
+def check_ledger_without_verification_2022(c: Ctx, k: dict) -> None:
+    e = k["enterprise_id"]
+    assert "2022" in c.ent[e]["listed_years"].split(",") and (e, 2022) not in c.ey
+    r = c.rows(e, 2022)
+    assert r["txn_id"].to_list() == _txns(k) and r["instrument"].to_list() == ["allowance"]
+    assert r["vintage"].to_list() == [2021] and r["acquired_via"].to_list() == ["purchase"]
+
+
+def test_added_ledger_rows_are_numbered_last(inbox):
+    """Rows of cases added after the first release take the last txn_ids of their year, so every
+    earlier row keeps its id (e.g. T10's T2022-000489…492)."""
+    cases = _readme_cases()
+    added = sorted(t for case in synthetic._ADDED_CASES for t in _txns(cases[case]))
+    assert added == ["T2022-000629", "T2022-000630", "T2023-000644"]
+    led = inbox["ledger"]
+    for y in (2022, 2023):
+        ids = sorted(led.filter(pl.col("compliance_year") == y)["txn_id"].to_list())
+        mine = [t for t in added if t.startswith(f"T{y}-")]
+        assert ids[-len(mine) :] == mine
+    assert _txns(cases["offsets_t10"]) == [f"T2022-{n:06d}" for n in range(489, 493)]
 
 
 def check_vintage_later_than_year(c: Ctx, k: dict) -> None:
