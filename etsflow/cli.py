@@ -7,6 +7,7 @@ offline settings are in place.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import date
@@ -23,6 +24,9 @@ err = Console(stderr=True)
 SAMPLE_YEARS = (2021, 2022, 2023)
 # the demo evaluates clearance the day after each year's deadline (2023: the provisional one)
 DEMO_AS_OF = {2021: date(2024, 1, 1), 2022: date(2024, 4, 1), 2023: date(2025, 1, 1)}
+STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")  # = flows.stages.STAGES
+SERVE_CRON = "0 2 * * *"  # every night at 02:00: unchanged inputs are skipped, clearance is as of the day
+SERVE_TIMEZONE = "Asia/Shanghai"
 
 
 def _default_warehouse() -> Path:
@@ -40,7 +44,7 @@ def execute(
     warehouse: Path,
     policy: Path | None,
     as_of: date | None,
-    from_stage: str,
+    from_stage: str | None,
     allow_quarantine: bool,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
@@ -65,8 +69,16 @@ def execute(
     return summary
 
 
+def _stage_text(name: str, st: dict) -> str:
+    if st["status"] == "succeeded":
+        return f"{name} {st['rows']:,} rows"
+    if st["status"] == "skipped":
+        return f"{name} skipped (unchanged)"
+    return f"{name} {st['status'].replace('_', ' ')}"
+
+
 def _report(summary: dict, elapsed: float) -> None:
-    stages = ", ".join(f"{k} {v['rows']:,} rows" for k, v in summary["stages"].items())
+    stages = ", ".join(_stage_text(k, v) for k, v in summary["stages"].items())
     out.print(
         f"[bold]{summary['year']}[/] run {summary['run_id']} ({summary['policy']}): {stages} "
         f"— {elapsed:.1f} s"
@@ -88,7 +100,11 @@ def run(
     policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
     as_of: str = typer.Option(None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD) [today]."),
     from_stage: str = typer.Option(
-        "ingest", "--from-stage", help="Start from this stage, reusing earlier outputs."
+        None,
+        "--from-stage",
+        help="Rerun this stage and the later ones, reusing the earlier stages' outputs (refused if they "
+        "were made from other inputs); `--from-stage ingest` recomputes everything. Without it, stages "
+        "whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
         False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
@@ -113,7 +129,7 @@ def demo(
     out.print(f"Demo: embedded sample inbox {settings.SAMPLE_INBOX} → {wh}")
     for year in SAMPLE_YEARS:
         t0 = time.perf_counter()
-        summary = execute(year, settings.SAMPLE_INBOX, wh, None, DEMO_AS_OF[year], "ingest", False)
+        summary = execute(year, settings.SAMPLE_INBOX, wh, None, DEMO_AS_OF[year], None, False)
         _report(summary, time.perf_counter() - t0)
         paths = export_year(wh, year)
         out.print(f"  files for people: {paths['notices']} notices, {paths['report']}")
@@ -194,30 +210,41 @@ def explain(
 @app.command()
 def runs(
     limit: int = typer.Option(10, "--limit", help="How many recent runs."),
+    year: int = typer.Option(None, "--year", help="Only runs of this compliance year."),
     warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
 ) -> None:
-    """List recent runs with each stage's status, duration, rows and error."""
+    """List recent runs with each stage's status (succeeded, skipped, reused, failed, not run,
+    interrupted), duration, rows and error. A run in progress shows once it has finished."""
     from rich.table import Table as RichTable
 
     from warehouse import read_published
 
     wh = _served(warehouse)
-    recent = read_published(wh, "SELECT * FROM audit.pipeline_run ORDER BY started_at DESC LIMIT $1", [limit])
+    where = "WHERE compliance_year = $2" if year else ""
+    params = [limit, year] if year else [limit]
+    recent = read_published(
+        wh, f"SELECT * FROM audit.pipeline_run {where} ORDER BY started_at DESC LIMIT $1", params
+    )
     stages = read_published(
         wh,
         "SELECT * FROM audit.stage_run WHERE run_id IN (SELECT run_id FROM audit.pipeline_run "
-        "ORDER BY started_at DESC LIMIT $1)",
-        [limit],
+        f"{where} ORDER BY started_at DESC LIMIT $1)",
+        params,
     )
-    order = {
-        s: i for i, s in enumerate(("ingest", "validate", "baselines", "allocate", "clearance", "publish"))
-    }
+    if recent.height == 0:
+        out.print(f"No runs recorded in {wh}" + (f" for {year}." if year else "."))
+        return
+    order = {s: i for i, s in enumerate(STAGES)}
     for r in recent.iter_rows(named=True):
         took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+        colour = {"succeeded": "green", "running": "yellow"}.get(r["status"], "red")
         out.print(
-            f"\n[bold]{r['run_id']}[/] {r['compliance_year']} {r['status']} started {r['started_at']:%Y-%m-%d %H:%M:%S}"
+            f"\n[bold]{r['run_id']}[/] {r['compliance_year']} [{colour}]{r['status']}[/] "
+            f"started {r['started_at']:%Y-%m-%d %H:%M:%S} UTC"
             + (f", {took:.1f} s" if took is not None else "")
-            + f" — {r['policy_version']}"
+            + f" — {r['policy_version']}, as of {r['as_of']}"
+            + (f", from stage {r['from_stage']}" if r["from_stage"] else ""),
+            highlight=False,
         )
         t = RichTable("stage", "status", "seconds", "rows", "message")
         mine = sorted(
@@ -233,6 +260,11 @@ def runs(
                 s["message"] or "",
             )
         out.print(t)
+        if r["status"] != "succeeded" and r["message"]:
+            out.print(f"  {r['message']}", highlight=False, markup=False)
+        log = wh.resolve().parent / "logs" / f"{r['run_id']}.log"
+        if r["status"] != "succeeded" and log.exists():
+            out.print(f"  log: {log}", highlight=False)
 
 
 @app.command()
@@ -291,6 +323,109 @@ def _policy_of_run(path: str, version: str, year: int):
             "rerun the year before exporting.",
         )
     return policy
+
+
+def deployment_options(
+    inbox: Path,
+    warehouse: Path,
+    cron: str = SERVE_CRON,
+    year: int | None = None,
+    timezone: str = SERVE_TIMEZONE,
+    name: str = "annual",
+    policy: Path | None = None,
+    allow_quarantine: bool = False,
+) -> dict:
+    """Keyword arguments of `annual_run.serve(...)` / `.to_deployment(...)`: a cron schedule and the
+    run's parameters (absolute paths: the served flow runs start elsewhere). Without `year`, each
+    run allocates the previous calendar year of its own date; `as_of` is always the run's date."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    parameters: dict = {"inbox": str(inbox.resolve()), "warehouse": str(warehouse.resolve())}
+    if year is not None:
+        parameters["year"] = year
+    if policy is not None:
+        parameters["policy"] = str(policy.resolve())
+    if allow_quarantine:
+        parameters["allow_quarantine"] = True
+    return {
+        "name": name,
+        "schedules": [Cron(cron, timezone=timezone)],
+        "parameters": parameters,
+        "tags": ["etsflow"],
+        "description": f"Annual allocation run of {'year ' + str(year) if year else 'the previous calendar year'} "
+        f"on {parameters['inbox']} into {parameters['warehouse']}; unchanged stages are skipped.",
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
+
+
+def build_deployment(inbox: Path, warehouse: Path, **options):
+    """The `RunnerDeployment` that `etsflow serve` serves (built without any server)."""
+    settings.configure()
+    from flows.annual import annual_run
+
+    return annual_run.to_deployment(**deployment_options(inbox, warehouse, **options))
+
+
+def prefect_server_problem() -> str | None:
+    """Why `etsflow serve` cannot schedule here, or None when a Prefect server answers."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    start = (
+        "Start a Prefect server in another terminal (it keeps schedules and run history):\n"
+        "  PREFECT_HOME=var/prefect .venv/bin/prefect server start\n"
+        "then point this shell at it and serve again:\n"
+        "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+        "  .venv/bin/etsflow serve --inbox DIR ...\n"
+        "Or schedule `etsflow run` with the operating system's cron instead (docs/operations.md)."
+    )
+    if not url:
+        return (
+            "etsflow serve needs a running Prefect server: PREFECT_API_URL is not set, and Prefect's "
+            'temporary per-process server cannot schedule flows ("Cannot schedule flows on an ephemeral '
+            'server").\n' + start
+        )
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as e:
+        return f"No Prefect server answers at PREFECT_API_URL={url} ({type(e).__name__}: {e}).\n" + start
+    return None
+
+
+@app.command()
+def serve(
+    inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    cron: str = typer.Option(SERVE_CRON, "--cron", help="When to run, as a cron expression."),
+    timezone: str = typer.Option(SERVE_TIMEZONE, "--timezone", help="Time zone of the cron expression."),
+    year: int = typer.Option(
+        None, "--year", help="Compliance year [the previous calendar year of each run's date]."
+    ),
+    policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
+    allow_quarantine: bool = typer.Option(False, "--allow-quarantine", help="As for `etsflow run`."),
+    name: str = typer.Option("annual", "--name", help="Deployment name in Prefect."),
+) -> None:
+    """Serve the annual run on a cron schedule through a Prefect server (runs until stopped)."""
+    # flow runs log their stages to the Prefect UI (the `run` command keeps Prefect quiet)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    settings.configure()
+    if problem := prefect_server_problem():
+        _fail(1, problem)
+    from flows.annual import annual_run
+
+    wh = warehouse or _default_warehouse()
+    opts = deployment_options(inbox, wh, cron, year, timezone, name, policy, allow_quarantine)
+    out.print(
+        f"Serving etsflow-annual-run/{name}: cron '{cron}' ({timezone}), "
+        f"year {year or 'previous calendar year'}, inbox {opts['parameters']['inbox']}, "
+        f"warehouse {opts['parameters']['warehouse']}. Stop with Ctrl+C.",
+        highlight=False,
+    )
+    # one run at a time: the work database admits one writer
+    annual_run.serve(**opts, limit=1)
 
 
 def main() -> None:  # pragma: no cover

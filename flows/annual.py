@@ -1,29 +1,52 @@
 """The annual run as a Prefect flow: six tasks in order, each a stage of `flows.stages`.
 
 The flow only wires: it opens the work database, records the run and every stage in `audit`,
-runs the stages from `from_stage` on, and always refreshes the served file at the end (so that
-audit rows of a failed run are visible, while published marts change only through `publish`).
+decides per stage whether to run it, skip it or reuse it, and always refreshes the served file
+at the end (so that audit rows of a failed run are visible, while published marts change only
+through `publish`).
+
+Skip and resume (`stage.cache`, one row per output: the year's, or year 0 for the inbox-wide
+raw tables): a stage's output is recorded with the fingerprint of the inputs it was made from
+(`flows.stages.fingerprints`: input file hashes, rule pack, options, code and library versions,
+and the fingerprints of the outputs it read). The record is deleted before the stage writes and
+inserted after its transaction committed, so a crash in between leaves no record and the next
+run recomputes. A plain run skips every stage whose record equals its current fingerprint
+("skipped, unchanged"); `--from-stage S` reruns S and every later stage and reuses the outputs
+of earlier stages only when their records match — else it refuses (exit 2) and says why.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 import uuid
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from etsflow import catalog
-from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
+from flows.stages import (
+    READS,
+    RUNNERS,
+    STAGES,
+    Fingerprint,
+    InvalidInput,
+    RunContext,
+    StageOutcome,
+    describe_difference,
+    fingerprints,
+    inbox_files,
+)
 from policies import PolicyError, policy_for_year
 from warehouse import Warehouse
-from warehouse.store import now
+from warehouse.store import WarehouseBusy, now
 
-# Retries only where files are touched (reading the inbox); the others are deterministic.
+# Retries only where files are touched: reading the inbox, and swapping the served file.
+# The other stages are deterministic: a retry would fail the same way.
 TASKS = {
     name: task(
         RUNNERS[name],
@@ -36,7 +59,40 @@ TASKS = {
 }
 
 
-def _stage_row(run_id, stage, started, finished, status, rows=None, message=None):
+@task(name="serve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
+def serve_warehouse(wh: Warehouse, con) -> None:
+    """Rebuild the served file from the work database and swap it in (`Warehouse.serve`)."""
+    wh.serve(con)
+
+
+class ResumeRefused(Exception):
+    """`--from-stage` cannot reuse an earlier output (missing, or made from other inputs)."""
+
+
+class RunLog:
+    """`<warehouse dir>/logs/<run_id>.log`: one line per stage, and the traceback of a failure."""
+
+    def __init__(self, folder: Path, run_id: str):
+        self.path = folder / "logs" / f"{run_id}.log"
+
+    def write(self, line: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
+        except OSError:  # a log that cannot be written must not fail the run
+            pass
+        try:
+            get_run_logger().info(line)  # also in the Prefect UI when a server is used
+        except Exception:
+            pass
+
+
+def previous_calendar_year() -> int:
+    return date.today().year - 1
+
+
+def _stage_row(run_id, stage, started, finished, status, rows=None, message=None, input_hash=None):
     return {
         "run_id": run_id,
         "stage": stage,
@@ -45,29 +101,34 @@ def _stage_row(run_id, stage, started, finished, status, rows=None, message=None
         "duration_s": (finished - started).total_seconds() if started and finished else None,
         "status": status,
         "rows_out": rows,
-        "input_hash": None,
+        "input_hash": input_hash,
         "message": message,
     }
 
 
 @flow(name="etsflow-annual-run", persist_result=False, log_prints=False)
 def annual_run(
-    year: int,
     inbox: str,
     warehouse: str,
+    year: int | None = None,
     policy: str | None = None,
     as_of: date | None = None,
-    from_stage: str = "ingest",
+    from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
 ):
     """Run the stages; return the run summary, or a Failed state whose data is the summary.
+
+    `year` defaults to the previous calendar year (scheduled runs), `as_of` to today,
+    `from_stage` to none: skip every stage whose inputs are unchanged.
 
     Failures are caught here, recorded in audit, and returned as a Prefect `Failed` state (so the
     Prefect UI shows the run as failed) with `exit_code` and a one-paragraph `error` in the summary.
     Exceptions never leave the flow: their tracebacks go to `<warehouse dir>/logs/<run_id>.log`.
     """
     run_id = run_id or uuid.uuid4().hex[:12]
+    year = year or previous_calendar_year()
+    log = RunLog(Path(warehouse).resolve().parent, run_id)
     summary = {
         "run_id": run_id,
         "year": year,
@@ -77,15 +138,20 @@ def annual_run(
         "provisional": [],
         "exit_code": 0,
         "error": None,
+        "log": str(log.path),
     }
     try:
-        if from_stage not in STAGES:
+        if from_stage is not None and from_stage not in STAGES:
             raise InvalidInput(f"unknown stage '{from_stage}'; stages are {', '.join(STAGES)}")
         try:
             pol = policy_for_year(year, policy)
         except PolicyError as e:
             raise InvalidInput(str(e)) from None
         summary["policy"], summary["provisional"] = pol.version, pol.provisional_params()
+        log.write(
+            f"run {run_id}: year {year}, inbox {inbox}, rule pack {pol.version}, "
+            f"from stage {from_stage or '(skip unchanged)'}"
+        )
         _run_stages(
             summary,
             year,
@@ -95,24 +161,67 @@ def annual_run(
             as_of or date.today(),
             from_stage,
             allow_quarantine,
+            log,
         )
-    except InvalidInput as e:
+    except (InvalidInput, ResumeRefused) as e:
         summary["exit_code"], summary["error"] = 2, str(e)
+    except WarehouseBusy as e:
+        summary["exit_code"], summary["error"] = 1, f"Run for {year} did not start: {e}"
     except NotImplementedError as e:
         summary["exit_code"] = 1
         summary["error"] = (
             f"Run for {year} stopped: {e}. The earlier stages completed; published results are unchanged."
         )
     except Exception as e:
-        log = _log_traceback(Path(warehouse).resolve().parent, run_id)
+        log.write("FAILED\n" + traceback.format_exc())
         summary["exit_code"] = 1
         summary["error"] = (
             f"Run for {year} failed: {type(e).__name__}: {e}. Published results are unchanged; "
-            f"the traceback is in {log}."
+            f"the traceback is in {log.path}."
         )
     if summary["exit_code"]:
+        log.write(f"exit {summary['exit_code']}: {summary['error']}")
         return Failed(message=summary["error"], data=summary)
     return summary
+
+
+def _matches(entry: dict | None, fp: Fingerprint) -> bool:
+    return entry is not None and entry["input_hash"] == fp.digest
+
+
+def _plan(
+    year: int, cache: dict[str, dict], fps: dict[str, Fingerprint], from_stage: str | None
+) -> dict[str, str]:
+    """stage → run | skip (unchanged) | reuse (--from-stage) | not_needed (--from-stage).
+
+    Raises ResumeRefused when `--from-stage` needs an earlier output that is missing or was made
+    from other inputs than the current ones."""
+    if from_stage is None:
+        return {s: "skip" if _matches(cache.get(s), fps[s]) else "run" for s in STAGES}
+    start = STAGES.index(from_stage)
+    earlier, later = STAGES[:start], STAGES[start:]
+    needed = {r for s in later for r in READS[s] if r in earlier}
+    problems = []
+    for s in earlier:
+        if s not in needed or _matches(cache.get(s), fps[s]):
+            continue
+        what = f"the {s} output" + ("" if s == "ingest" else f" for {year}")
+        if s not in cache:
+            problems.append(f"{what} is missing (never run, or its last run failed or was interrupted)")
+        else:
+            problems.append(
+                f"{what} (run {cache[s]['run_id']}) was made from other inputs: "
+                f"{describe_difference(cache[s]['parts'], fps[s])}"
+            )
+    if problems:
+        raise ResumeRefused(
+            f"Cannot resume {year} from {from_stage}: "
+            + "; ".join(problems)
+            + ". Nothing was run and published results are unchanged. Run without --from-stage "
+            "(stages whose inputs are unchanged are skipped anyway), or resume from an earlier stage."
+        )
+    plan = {s: ("reuse" if s in needed or _matches(cache.get(s), fps[s]) else "not_needed") for s in earlier}
+    return plan | {s: "run" for s in later}
 
 
 def _run_stages(
@@ -122,11 +231,14 @@ def _run_stages(
     wh: Warehouse,
     pol,
     as_of: date,
-    from_stage: str,
+    from_stage: str | None,
     allow_quarantine: bool,
+    log: RunLog,
 ) -> None:
     run_id = summary["run_id"]
     with wh.connect() as con:
+        if n := wh.mark_interrupted(con):
+            log.write(f"{n} earlier run(s) had been interrupted; marked 'interrupted' in audit.pipeline_run")
         ctx = RunContext(
             run_id=run_id,
             year=year,
@@ -137,6 +249,9 @@ def _run_stages(
             as_of=as_of,
             allow_quarantine=allow_quarantine,
         )
+        files = inbox_files(inbox)
+        fps = fingerprints(ctx, files)
+        cache = wh.cache_entries(con, year)
         wh.append(
             con,
             catalog.PIPELINE_RUN,
@@ -150,68 +265,149 @@ def _run_stages(
                     "inbox": str(inbox.resolve()),
                     "policy_version": pol.version,
                     "policy_path": pol.source_path,
-                    "input_hashes": None,
+                    "input_hashes": json.dumps(files, ensure_ascii=False) if files is not None else None,
                     "as_of": as_of,
                     "from_stage": from_stage,
                     "message": None,
                 }
             ],
         )
-        start = STAGES.index(from_stage)
-        for stage in STAGES[:start]:
-            wh.append(
-                con,
-                catalog.STAGE_RUN,
-                [
-                    _stage_row(
-                        run_id, stage, None, None, "reused", message="earlier output reused (--from-stage)"
-                    )
-                ],
-            )
-        current, started = None, None
+        failure: BaseException | None = None
         status, message = "failed", None
         try:
-            for stage in STAGES[start:]:
-                current = stage
-                t0, started = time.perf_counter(), now()
-                outcome: StageOutcome = TASKS[stage](ctx)
-                wh.append(
-                    con,
-                    catalog.STAGE_RUN,
-                    [
-                        _stage_row(
-                            run_id, stage, started, now(), "succeeded", outcome.rows_out, outcome.message
-                        )
-                    ],
-                )
-                summary["stages"][stage] = {
-                    "rows": outcome.rows_out,
-                    "seconds": time.perf_counter() - t0,
-                    "message": outcome.message,
-                }
+            try:
+                plan = _plan(year, cache, fps, from_stage)
+            except ResumeRefused as e:
+                for stage in STAGES:
+                    wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run")])
+                status, message = "refused", str(e)
+                raise
+            for stage in STAGES:
+                _do_stage(ctx, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log)
             status, message = "succeeded", "; ".join(ctx.notes) or None
         except BaseException as e:
-            status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
-            message = (
-                str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
-            )
-            wh.append(
-                con,
-                catalog.STAGE_RUN,
-                [_stage_row(run_id, current, started, now(), "failed", message=message)],
-            )
-            for later in STAGES[STAGES.index(current) + 1 :]:
-                wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, later, None, None, "not_run")])
-            raise
-        finally:
-            wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
-            wh.serve(con)
-            summary["notes"] = list(ctx.notes)
+            failure = e
+            if status != "refused":
+                status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
+                message = (
+                    str(e)
+                    if isinstance(e, InvalidInput | NotImplementedError)
+                    else f"{type(e).__name__}: {e}"
+                )
+        summary["notes"] = list(ctx.notes)
+        wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
+        try:
+            serve_warehouse(wh, con)
+        except Exception as e:
+            log.write("serving failed\n" + traceback.format_exc())
+            if failure is None:
+                wh.update_run(
+                    con, run_id, status="failed", message=f"results stored, served file not refreshed: {e}"
+                )
+                raise RuntimeError(
+                    f"the results are stored in {wh.work} but the served file {wh.served} could not be "
+                    f"refreshed ({e}); the next run serves them"
+                ) from e
+        log.write(f"served {wh.served}; run {status}")
+        if failure is not None:
+            raise failure
 
 
-def _log_traceback(folder: Path, run_id: str) -> Path:
-    logs = folder / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{run_id}.log"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    return path
+def _do_stage(
+    ctx: RunContext,
+    stage: str,
+    action: str,
+    fp: Fingerprint,
+    entry: dict | None,
+    from_stage: str | None,
+    summary: dict,
+    log: RunLog,
+) -> None:
+    wh, con, run_id = ctx.wh, ctx.con, ctx.run_id
+    if action in ("skip", "reuse"):
+        status = "skipped" if action == "skip" else "reused"
+        why = "unchanged" if action == "skip" else f"--from-stage {from_stage}"
+        message = f"{status}, {why}: output of run {entry['run_id']}"
+        ctx.notes.extend(entry["notes"])
+        t = now()
+        wh.append(
+            con,
+            catalog.STAGE_RUN,
+            [_stage_row(run_id, stage, t, t, status, entry["rows_out"], message, fp.digest)],
+        )
+        summary["stages"][stage] = {
+            "status": status,
+            "rows": entry["rows_out"],
+            "seconds": 0.0,
+            "message": message,
+        }
+        log.write(f"{stage}: {message}")
+        return
+    if action == "not_needed":
+        message = f"not needed: the stages from {from_stage} on do not read its output"
+        wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run", message=message)])
+        summary["stages"][stage] = {"status": "not_run", "rows": None, "seconds": 0.0, "message": message}
+        return
+    t0, started = time.perf_counter(), now()
+    wh.append(
+        con, catalog.STAGE_RUN, [_stage_row(run_id, stage, started, None, "running", input_hash=fp.digest)]
+    )
+    log.write(f"{stage}: started")
+    # why it runs although an output exists: in the run history next to the stage's own summary
+    if from_stage is not None:
+        because = f"--from-stage {from_stage}"
+    elif entry is not None:
+        because = describe_difference(entry["parts"], fp)
+    else:
+        because = None
+    wh.cache_forget(con, fp.slot, stage)
+    notes_before = len(ctx.notes)
+    try:
+        outcome: StageOutcome = TASKS[stage](ctx)
+    except BaseException as e:
+        message = str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
+        finished = now()
+        wh.update_stage(
+            con,
+            run_id,
+            stage,
+            status="failed",
+            finished_at=finished,
+            duration_s=(finished - started).total_seconds(),
+            message=message,
+        )
+        later = STAGES[STAGES.index(stage) + 1 :]
+        for s in later:
+            wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, s, None, None, "not_run")])
+        log.write(f"{stage}: failed: {message}")
+        raise
+    wh.cache_remember(
+        con,
+        fp.slot,
+        stage,
+        fp.digest,
+        fp.parts,
+        run_id,
+        outcome.rows_out,
+        outcome.message,
+        ctx.notes[notes_before:],
+    )
+    finished = now()
+    wh.update_stage(
+        con,
+        run_id,
+        stage,
+        status="succeeded",
+        finished_at=finished,
+        duration_s=(finished - started).total_seconds(),
+        rows_out=outcome.rows_out,
+        message=outcome.message + (f" (ran because {because})" if because else ""),
+    )
+    seconds = time.perf_counter() - t0
+    summary["stages"][stage] = {
+        "status": "succeeded",
+        "rows": outcome.rows_out,
+        "seconds": seconds,
+        "message": outcome.message,
+    }
+    log.write(f"{stage}: succeeded in {seconds:.1f} s, {outcome.rows_out} rows: {outcome.message}")

@@ -1,8 +1,18 @@
 """The six stages of the annual run, as wiring: read from the warehouse, call a pure transform,
-write through the warehouse. No business rule lives here."""
+write through the warehouse. No business rule lives here.
+
+Where outputs live (so that a later run can reuse them): `ingest` → `raw.*` (inbox-wide, shared
+by every year); `validate` → `core.*` and its per-year copy `stage."y<year>_core_<table>"`;
+`baselines`, `allocate`, `clearance` → `stage."y<year>_<name>"`; `publish` → the year's rows of
+`mart.*`. The end of this module says what each output depends on (`fingerprints`): the flow
+skips a stage whose recorded fingerprint in `stage.cache` equals the current one.
+"""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.metadata
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,12 +22,13 @@ import duckdb
 import polars as pl
 
 from etsflow import catalog
-from ingest.read import Inbox, read_inbox
-from policies import Policy
+from ingest.read import DATA_SUFFIXES, Inbox, read_inbox, sha256
+from policies import Policy, default_policy_path
 from transforms import CoreFrames
 from validations.inputs import validate_inbox
 from validations.schemas import check_frame
 from warehouse import Warehouse
+from warehouse.store import SHARED, pause_point
 
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")
 
@@ -47,20 +58,16 @@ class StageOutcome:
 
 
 def _core(ctx: RunContext) -> CoreFrames:
-    return CoreFrames.from_tables({t.name: ctx.wh.read(ctx.con, t.qualified) for t in catalog.INPUTS})
+    """The validated inputs of the run's year (validate's per-year copy of `core.*`)."""
+    return CoreFrames.from_tables(ctx.wh.read_core(ctx.con, ctx.year))
 
 
 def ingest(ctx: RunContext) -> StageOutcome:
     inbox = read_inbox(ctx.inbox)
-    ctx.con.execute("BEGIN")
-    try:
+    with ctx.wh.transaction(ctx.con, pause="ingest"):
         for name, df in inbox.tables.items():
             ctx.wh.replace_table(ctx.con, f"raw.{name}", df)
         ctx.wh.replace_table(ctx.con, "raw.files", inbox.manifest)
-        ctx.con.execute("COMMIT")
-    except BaseException:
-        ctx.con.execute("ROLLBACK")
-        raise
     ctx.wh.update_run(ctx.con, ctx.run_id, input_hashes=json.dumps(inbox.file_hashes, ensure_ascii=False))
     files = inbox.manifest.height
     rows = sum(df.height for df in inbox.tables.values())
@@ -79,16 +86,12 @@ def validate(ctx: RunContext) -> StageOutcome:
     result = validate_inbox(_inbox_from_raw(ctx), ctx.policy)
     q = result.quarantine
     core = result.without_affected() if ctx.allow_quarantine else result.core
-    ctx.con.execute("BEGIN")
-    try:
+    with ctx.wh.transaction(ctx.con, pause="validate"):
         for t in catalog.INPUTS:
             ctx.wh.replace_typed(ctx.con, t, getattr(core, t.name))
+        ctx.wh.snapshot_core(ctx.con, ctx.year)
         if q.height:
             ctx.wh.append(ctx.con, catalog.QUARANTINE, q.with_columns(pl.lit(ctx.run_id).alias("run_id")))
-        ctx.con.execute("COMMIT")
-    except BaseException:
-        ctx.con.execute("ROLLBACK")
-        raise
     if result.missing_reports:
         ctx.notes.append(
             f"{len(result.missing_reports)} listed enterprise(s) have no verification report for {ctx.year} "
@@ -131,7 +134,7 @@ def baselines(ctx: RunContext) -> StageOutcome:
     from transforms.baselines import compute_baselines
 
     df = compute_baselines(_core(ctx), ctx.policy)
-    ctx.wh.write_stage(ctx.con, ctx.year, {"baselines": df})
+    ctx.wh.write_stage(ctx.con, ctx.year, {"baselines": df}, stage="baselines")
     methods = df.group_by("method").len().sort("method")
     mix = ", ".join(f"{r['method']} {r['len']}" for r in methods.iter_rows(named=True))
     return StageOutcome(df.height, f"{df.height} lines: {mix}")
@@ -157,6 +160,7 @@ def allocate(ctx: RunContext) -> StageOutcome:
                 ("cap_summary", "cap"),
             )
         },
+        stage="allocate",
     )
     cap = frames["cap_summary"].row(0, named=True) if frames["cap_summary"].height else {}
     return StageOutcome(
@@ -199,7 +203,10 @@ def clearance(ctx: RunContext) -> StageOutcome:
     check_frame(result.status, catalog.CLEARANCE_STATUS)
     check_frame(result.items, catalog.CLEARANCE_ITEM)
     rows = ctx.wh.write_stage(
-        ctx.con, ctx.year, {"clearance_status": result.status, "clearance_item": result.items}
+        ctx.con,
+        ctx.year,
+        {"clearance_status": result.status, "clearance_item": result.items},
+        stage="clearance",
     )
     counts = result.status.group_by("status").len().sort("status")
     return StageOutcome(
@@ -237,6 +244,7 @@ def publish(ctx: RunContext) -> StageOutcome:
             + "; ".join(check.failures[:5])
         )
     rows = ctx.wh.publish_year(ctx.con, ctx.year, marts)
+    pause_point("publish:committed", ctx.wh.served.parent)  # test hook: committed, not yet served
     return StageOutcome(
         rows, f"published {ctx.year}: " + ", ".join(f"{k} {v.height}" for k, v in marts.items())
     )
@@ -259,3 +267,204 @@ RUNNERS = {
     "clearance": clearance,
     "publish": publish,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprints: what each stage's output depends on (cache keys for skip and --from-stage)
+# ---------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = (
+    "etsflow",
+    "ingest",
+    "flows",
+    "transforms",
+    "validations",
+    "warehouse",
+    "exports",
+    "policies",
+)
+# The modules a stage runs; the project modules they import (at any depth) are added.
+STAGE_CODE = {
+    "ingest": ("ingest.read",),
+    "validate": ("validations.inputs",),
+    "baselines": ("transforms.baselines",),
+    "allocate": ("transforms.allocate", "validations.schemas"),
+    "clearance": ("transforms.clearance", "transforms.pool", "validations.schemas"),
+    "publish": ("exports.results", "validations.checkpoint", "validations.schemas"),
+}
+# Part of every stage's code version (files only, not their imports): this wiring, the table
+# catalog, the warehouse writes and rule-pack loading.
+WIRING = ("flows/stages.py", "etsflow/catalog.py", "warehouse/store.py", "policies/__init__.py")
+LIBRARIES = ("duckdb", "polars", "pyarrow", "pandera", "fastexcel", "great-expectations")
+# The earlier stages whose outputs a stage reads.
+READS = {
+    "ingest": (),
+    "validate": ("ingest",),
+    "baselines": ("validate",),
+    "allocate": ("validate", "baselines"),
+    "clearance": ("validate", "allocate"),
+    "publish": ("validate", "allocate", "clearance"),
+}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The inputs of one stage: `parts` (file hashes, rule pack, code, options, and the
+    fingerprints of the outputs it reads); `digest` is their sha256. `slot` is the
+    stage.cache.compliance_year of its output: the year, or 0 for the inbox-wide raw tables."""
+
+    stage: str
+    slot: int
+    parts: dict
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.parts, sort_keys=True).encode()).hexdigest()
+
+
+def inbox_files(inbox: Path) -> dict[str, str] | None:
+    """sha256 of every file `ingest` reads (same selection), by path relative to the inbox."""
+    if not inbox.is_dir():
+        return None
+    out = {}
+    for path in sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES):
+        rel = path.relative_to(inbox)
+        if not any(part.startswith(".") or part.startswith("~$") for part in rel.parts):
+            out[rel.as_posix()] = sha256(path)
+    return out
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _project_imports(path: Path) -> set[str]:
+    """Project modules imported anywhere in a file (also inside functions), with their packages."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for n in names:
+            parts = n.split(".")
+            if parts[0] in PROJECT_PACKAGES:
+                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return found
+
+
+def code_files(stage: str) -> dict[str, str]:
+    """The source files that are the stage's code version, each with its sha256 (16 digits)."""
+    files = {ROOT / w for w in WIRING}
+    todo, seen = list(STAGE_CODE[stage]), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for i in range(1, name.count(".") + 1):  # importing a.b runs a/__init__.py
+            todo.append(name.rsplit(".", i)[0])
+        path = _module_file(name)
+        if path is not None:
+            files.add(path)
+            todo.extend(_project_imports(path))
+    return {
+        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        for p in sorted(files)
+        if p.is_file()
+    }
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for dist in LIBRARIES:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def _pack_hash(year: int, current: Policy) -> str:
+    """Content hash of the rule pack clearance uses for pool year `year` (bundled pack)."""
+    if year == current.year:
+        return current.content_hash
+    path = default_policy_path(year)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fingerprint]:
+    """Every stage's fingerprint for this run, from the inbox files, rule pack(s), options,
+    library versions and code; each includes the fingerprints of the outputs it reads, so a change
+    anywhere upstream changes every fingerprint downstream."""
+    from transforms.pool import pool_years
+
+    libs = library_versions()
+    out: dict[str, Fingerprint] = {}
+    for stage in STAGES:
+        parts: dict = {"code": code_files(stage), "libraries": libs}
+        parts |= {f"input:{r}": out[r].digest for r in READS[stage]}
+        if stage == "ingest":
+            parts["inbox_files"] = files
+        else:
+            parts |= {"year": ctx.year, "rule_pack": ctx.policy.content_hash}
+        if stage == "validate":
+            parts["allow_quarantine"] = ctx.allow_quarantine
+        if stage == "clearance":
+            parts["as_of"] = ctx.as_of.isoformat()
+            parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
+        out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else ctx.year, parts)
+    return out
+
+
+def _changed_keys(old: dict | None, new: dict | None) -> list[str]:
+    old, new = old or {}, new or {}
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def describe_difference(recorded: dict, current: Fingerprint) -> str:
+    """In words: why the recorded output of a stage was made from other inputs than now."""
+    old, new = recorded, current.parts
+    why = []
+    if "inbox_files" in _changed_keys(old, new):
+        before, now = old.get("inbox_files"), new.get("inbox_files")
+        if now is None:
+            why.append("the inbox folder cannot be read")
+        else:
+            before = before or {}
+            changed = [f for f in now if f in before and before[f] != now[f]]
+            added = [f for f in now if f not in before]
+            removed = [f for f in before if f not in now]
+            for label, names in (("changed", changed), ("added", added), ("removed", removed)):
+                if names:
+                    why.append(f"input files {label}: {_few(names)}")
+    if "rule_pack" in _changed_keys(old, new):
+        why.append("the rule pack changed")
+    if "code" in _changed_keys(old, new):
+        why.append(f"code changed: {_few(_changed_keys(old.get('code'), new.get('code')))}")
+    if "libraries" in _changed_keys(old, new):
+        libs = _changed_keys(old.get("libraries"), new.get("libraries"))
+        why.append("library versions changed: " + _few(libs))
+    for key, label in (
+        ("year", "compliance year"),
+        ("allow_quarantine", "--allow-quarantine"),
+        ("as_of", "--as-of"),
+    ):
+        if key in _changed_keys(old, new):
+            why.append(f"{label} was {old.get(key)}, now {new.get(key)}")
+    if "pool_rule_packs" in _changed_keys(old, new):
+        why.append("a rule pack of the borrowing pool years changed")
+    if not why:
+        upstream = [k.removeprefix("input:") for k in _changed_keys(old, new) if k.startswith("input:")]
+        why.append("it read outputs of " + " and ".join(upstream) + " made from other inputs")
+    return "; ".join(why)

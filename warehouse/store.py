@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,34 @@ from etsflow import catalog
 from etsflow.catalog import Table
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
+SHARED = 0  # stage.cache.compliance_year of inbox-wide outputs (raw.*): shared by every year
+PAUSE_ENV = "ETSFLOW_PAUSE_AT"
+
+
+class WarehouseBusy(Exception):
+    """Another process holds the work database (a run in progress); the message says what to do."""
+
+
+def pause_point(point: str, folder: Path) -> None:
+    """Test hook for crash tests and drills: with `ETSFLOW_PAUSE_AT=<point>[,<point>…]` in the
+    environment, stop here: write the marker file `ETSFLOW_PAUSE_MARKER` (default
+    `<warehouse dir>/paused-at-<point>`, content "<pid> <point>") and sleep
+    `ETSFLOW_PAUSE_SECONDS` (default 3600), then go on. A test kills the process meanwhile.
+
+    Points: `ingest`, `validate`, `baselines`, `allocate`, `clearance`, `publish` (inside the
+    stage's write transaction of the work database, rows written, not committed),
+    `publish:committed` (the year committed in the work database, the served file not yet
+    swapped) and `serve` (the new served file built and checkpointed, before `os.replace`).
+    Without the variable this costs one dictionary look-up."""
+    wanted = os.environ.get(PAUSE_ENV)
+    if not wanted or point not in {w.strip() for w in wanted.split(",")}:
+        return
+    marker = Path(os.environ.get("ETSFLOW_PAUSE_MARKER") or folder / f"paused-at-{point.replace(':', '-')}")
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(f"{os.getpid()} {point}\n", encoding="utf-8")
+    os.replace(tmp, marker)  # the marker appears whole
+    time.sleep(float(os.environ.get("ETSFLOW_PAUSE_SECONDS", "3600")))
+    marker.unlink(missing_ok=True)
 
 
 def _q(s: str) -> str:
@@ -53,7 +83,17 @@ class Warehouse:
     def connect(self):
         """The work database, created with every schema and the published/audit tables."""
         self.served.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.work))
+        try:
+            con = duckdb.connect(str(self.work))
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise
+            detail = str(e).splitlines()[0].split(" See also")[0].rstrip(". ")
+            raise WarehouseBusy(
+                f"another process is using the work database {self.work} (a run of this warehouse in "
+                f"progress?): {detail}. Wait for it to finish, or stop it, then run again; "
+                f"BI readers of {self.served} are not affected."
+            ) from None
         try:
             for schema in ("raw", "core", "stage", "mart", "audit"):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -63,11 +103,31 @@ class Warehouse:
                 "CREATE TABLE IF NOT EXISTS stage.cache (compliance_year INTEGER, stage VARCHAR, "
                 "input_hash VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, PRIMARY KEY (compliance_year, stage))"
             )
+            for col, typ in (
+                ("parts", "VARCHAR"),
+                ("rows_out", "BIGINT"),
+                ("message", "VARCHAR"),
+                ("notes", "VARCHAR"),
+            ):
+                con.execute(f"ALTER TABLE stage.cache ADD COLUMN IF NOT EXISTS {col} {typ}")
             yield con
         finally:
             con.close()
 
     # ---- generic writes -----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, con: duckdb.DuckDBPyConnection, pause: str | None = None):
+        """One transaction of the work database; `pause` names the test hook's point before COMMIT."""
+        con.execute("BEGIN")
+        try:
+            yield con
+            if pause:
+                pause_point(pause, self.served.parent)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
     @staticmethod
     def replace_table(con: duckdb.DuckDBPyConnection, qualified: str, df: pl.DataFrame) -> None:
         """Replace a whole table with `df` (raw, stage outputs)."""
@@ -100,15 +160,11 @@ class Warehouse:
     def stage_table(year: int, name: str) -> str:
         return f'stage."y{year}_{name}"'
 
-    def write_stage(self, con, year: int, frames: dict[str, pl.DataFrame]) -> int:
-        con.execute("BEGIN")
-        try:
+    def write_stage(self, con, year: int, frames: dict[str, pl.DataFrame], stage: str | None = None) -> int:
+        """Replace the stage tables of `year` in one transaction (`stage` names the pause point)."""
+        with self.transaction(con, pause=stage):
             for name, df in frames.items():
                 self.replace_table(con, self.stage_table(year, name), df)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return sum(df.height for df in frames.values())
 
     def read_stage(self, con, year: int, name: str) -> pl.DataFrame:
@@ -117,16 +173,73 @@ class Warehouse:
     # ---- publication -----------------------------------------------------------------------------
     def publish_year(self, con, year: int, marts: dict[str, pl.DataFrame]) -> int:
         """Replace compliance year `year` in every given mart, all in one transaction."""
-        con.execute("BEGIN")
-        try:
+        with self.transaction(con, pause="publish"):
             for name, df in marts.items():
                 table = next(t for t in catalog.MARTS if t.name == name)
                 self.replace_typed(con, table, df, where=f"compliance_year = {int(year)}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return sum(df.height for df in marts.values())
+
+    # ---- per-year copies of the validated inputs ----------------------------------------------------
+    def snapshot_core(self, con, year: int) -> None:
+        """Copy `core.*` to `stage."y<year>_core_<table>"` (inside the caller's transaction):
+        validation depends on the compliance year (completeness, --allow-quarantine), so each year's
+        later stages read their own validated inputs, whatever year was validated last."""
+        for t in catalog.INPUTS:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {self.stage_table(year, 'core_' + t.name)} AS SELECT * FROM {t.qualified}"
+            )
+
+    def read_core(self, con, year: int) -> dict[str, pl.DataFrame]:
+        return {t.name: self.read(con, self.stage_table(year, "core_" + t.name)) for t in catalog.INPUTS}
+
+    # ---- stage cache (resume and skip) ------------------------------------------------------------
+    @staticmethod
+    def cache_entries(con, year: int) -> dict[str, dict]:
+        """The cache rows that describe what the work database holds now for `year`: per stage,
+        input_hash, parts (JSON of what went into it), run_id, rows_out, message, notes."""
+        rel = con.sql(
+            "SELECT * FROM stage.cache WHERE compliance_year IN ($1, $2)", params=[int(year), SHARED]
+        ).pl()
+        out = {}
+        for r in rel.iter_rows(named=True):
+            r["parts"] = json.loads(r["parts"]) if r["parts"] else {}
+            r["notes"] = json.loads(r["notes"]) if r["notes"] else []
+            out[r["stage"]] = r
+        return out
+
+    @staticmethod
+    def cache_forget(con, slot: int, stage: str) -> None:
+        """Before a stage writes: its output no longer matches any recorded inputs."""
+        con.execute("DELETE FROM stage.cache WHERE compliance_year = ? AND stage = ?", [slot, stage])
+
+    @staticmethod
+    def cache_remember(
+        con,
+        slot: int,
+        stage: str,
+        input_hash: str,
+        parts: dict,
+        run_id: str,
+        rows_out: int,
+        message: str,
+        notes: list[str],
+    ) -> None:
+        """After a stage committed: its output was made from the inputs `input_hash`."""
+        con.execute(
+            "INSERT OR REPLACE INTO stage.cache (compliance_year, stage, input_hash, run_id, finished_at, parts, "
+            "rows_out, message, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                slot,
+                stage,
+                input_hash,
+                run_id,
+                now(),
+                json.dumps(parts, sort_keys=True),
+                rows_out,
+                message,
+                json.dumps(notes, ensure_ascii=False),
+            ],
+        )
 
     # ---- audit -----------------------------------------------------------------------------------
     def append(self, con, table: Table, rows: list[dict] | pl.DataFrame) -> None:
@@ -142,9 +255,37 @@ class Warehouse:
         sets = ", ".join(f"{k} = ?" for k in fields)
         con.execute(f"UPDATE audit.pipeline_run SET {sets} WHERE run_id = ?", [*fields.values(), run_id])
 
+    def update_stage(self, con, run_id: str, stage: str, **fields) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        con.execute(
+            f"UPDATE audit.stage_run SET {sets} WHERE run_id = ? AND stage = ?",
+            [*fields.values(), run_id, stage],
+        )
+
+    @staticmethod
+    def mark_interrupted(con) -> int:
+        """Runs still 'running' when a new run opens the work database were killed (the work
+        database admits one writer, so no other run is alive): mark them and their stage."""
+        n = con.sql("SELECT count(*) FROM audit.pipeline_run WHERE status = 'running'").fetchall()[0][0]
+        if n:
+            con.execute(
+                "UPDATE audit.stage_run SET status = 'interrupted', message = 'the process stopped during this "
+                "stage (killed, crashed or machine stopped); its uncommitted writes were discarded' "
+                "WHERE status = 'running'"
+            )
+            con.execute(
+                "UPDATE audit.pipeline_run SET status = 'interrupted', message = 'interrupted: the process "
+                "stopped before the run finished; published results were left as they were' WHERE status = 'running'"
+            )
+        return n
+
     # ---- serving ---------------------------------------------------------------------------------
     def serve(self, con) -> None:
-        """Rebuild the served file from the work database and swap it in atomically."""
+        """Rebuild the served file from the work database and swap it in atomically.
+
+        Safe to call again after a failure or a crash: a leftover `.next` is rebuilt from scratch,
+        and until `os.replace` the served file is the previous one, untouched."""
+        con.execute("DETACH DATABASE IF EXISTS srv")
         for p in (self.next, self.next.with_name(self.next.name + ".wal")):
             p.unlink(missing_ok=True)
         con.execute(f"ATTACH {_q(str(self.next))} AS srv (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
@@ -171,8 +312,23 @@ class Warehouse:
                     con.execute(stmt)
             con.execute("CHECKPOINT srv")
         finally:
-            con.execute("DETACH srv")
+            con.execute("DETACH DATABASE IF EXISTS srv")
+        pause_point("serve", self.served.parent)
         os.replace(self.next, self.served)
+        _fsync_dir(self.served.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not supported on this platform or file system
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read_published(served: str | Path, sql: str, params: list | None = None) -> pl.DataFrame:
