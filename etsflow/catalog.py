@@ -455,7 +455,13 @@ PIPELINE_RUN = Table(
         C("compliance_year", "int", "履约年度", "Compliance year."),
         C("started_at", "timestamp", "开始时间", "Start (UTC)."),
         C("finished_at", "timestamp", "结束时间", "End (UTC)."),
-        C("status", "text", "状态", "running, succeeded, failed, invalid_input."),
+        C(
+            "status",
+            "text",
+            "状态",
+            "running, succeeded, failed, invalid_input (exit 2), refused (--from-stage "
+            "could not reuse earlier outputs), interrupted (killed; marked by the next run).",
+        ),
         C("inbox", "text", "输入目录", "Inbox folder."),
         C("policy_version", "text", "规则包版本", "Rule pack id and content hash."),
         C("policy_path", "text", "规则包文件", "Rule pack file the run used."),
@@ -477,7 +483,13 @@ STAGE_RUN = Table(
         C("started_at", "timestamp", "开始时间", "Start (UTC)."),
         C("finished_at", "timestamp", "结束时间", "End (UTC)."),
         C("duration_s", "double", "耗时", "Seconds.", "s"),
-        C("status", "text", "状态", "succeeded, failed, skipped (unchanged), not_run."),
+        C(
+            "status",
+            "text",
+            "状态",
+            "running, succeeded, failed, skipped (inputs unchanged), reused (output "
+            "of an earlier run, --from-stage), not_run, interrupted.",
+        ),
         C("rows_out", "int", "输出行数", "Rows written by the stage."),
         C("input_hash", "text", "输入哈希", "Hash of the stage's inputs (files, rule pack, code)."),
         C("message", "text", "信息", "Summary or error paragraph."),
