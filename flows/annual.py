@@ -7,7 +7,7 @@ through `publish`).
 
 Skip and resume (`stage.cache`, one row per output: the year's, or year 0 for the inbox-wide
 raw tables): a stage's output is recorded with the fingerprint of the inputs it was made from
-(`flows.stages.fingerprints`: input file hashes, rule pack, options, code and library versions,
+(`flows.fingerprints.fingerprints`: input file hashes, rule pack, options, code and library versions,
 and the fingerprints of the outputs it read). The record is deleted before the stage writes and
 inserted after its transaction committed, so a crash in between leaves no record and the next
 run recomputes. A plain run skips every stage whose record equals its current fingerprint
@@ -29,18 +29,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from etsflow import catalog
-from flows.stages import (
-    READS,
-    RUNNERS,
-    STAGES,
-    Fingerprint,
-    InvalidInput,
-    RunContext,
-    StageOutcome,
-    describe_difference,
-    fingerprints,
-    inbox_files,
-)
+from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
+from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
 from policies import PolicyError, policy_for_year
 from warehouse import Warehouse
 from warehouse.store import WarehouseBusy, now

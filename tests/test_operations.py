@@ -24,7 +24,8 @@ import duckdb
 import pytest
 
 from etsflow import catalog
-from flows.stages import STAGES, RunContext, code_files, describe_difference, fingerprints, inbox_files
+from flows.fingerprints import code_files, describe_difference, fingerprints, inbox_files
+from flows.stages import STAGES, RunContext
 from policies import load_policy, policy_for_year
 from warehouse import Warehouse, read_published
 

@@ -1,0 +1,224 @@
+"""Fingerprints: what each stage's output depends on (cache keys for skip and --from-stage).
+
+A stage's fingerprint hashes its input files (ingest), the rule pack, year and options, the code
+version of the stage (its modules and every project module they import, plus the wiring), the
+library versions, and the fingerprints of the earlier outputs it reads. The flow skips a stage
+whose recorded fingerprint in `stage.cache` equals the current one.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.stages import STAGES, RunContext
+from ingest.read import DATA_SUFFIXES, sha256
+from policies import Policy, default_policy_path
+from warehouse.store import SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = (
+    "etsflow",
+    "ingest",
+    "flows",
+    "transforms",
+    "validations",
+    "warehouse",
+    "exports",
+    "policies",
+)
+# The modules a stage runs; the project modules they import (at any depth) are added.
+STAGE_CODE = {
+    "ingest": ("ingest.read",),
+    "validate": ("validations.inputs",),
+    "baselines": ("transforms.baselines",),
+    "allocate": ("transforms.allocate", "validations.schemas"),
+    "clearance": ("transforms.clearance", "transforms.pool", "validations.schemas"),
+    "publish": ("exports.results", "validations.checkpoint", "validations.schemas"),
+}
+# Part of every stage's code version (files only, not their imports): this wiring, the table
+# catalog, the warehouse writes and rule-pack loading.
+WIRING = (
+    "flows/stages.py",
+    "flows/fingerprints.py",
+    "etsflow/catalog.py",
+    "warehouse/store.py",
+    "policies/__init__.py",
+)
+LIBRARIES = ("duckdb", "polars", "pyarrow", "pandera", "fastexcel", "great-expectations")
+# The earlier stages whose outputs a stage reads.
+READS = {
+    "ingest": (),
+    "validate": ("ingest",),
+    "baselines": ("validate",),
+    "allocate": ("validate", "baselines"),
+    "clearance": ("validate", "allocate"),
+    "publish": ("validate", "allocate", "clearance"),
+}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The inputs of one stage: `parts` (file hashes, rule pack, code, options, and the
+    fingerprints of the outputs it reads); `digest` is their sha256. `slot` is the
+    stage.cache.compliance_year of its output: the year, or 0 for the inbox-wide raw tables."""
+
+    stage: str
+    slot: int
+    parts: dict
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.parts, sort_keys=True).encode()).hexdigest()
+
+
+def inbox_files(inbox: Path) -> dict[str, str] | None:
+    """sha256 of every file `ingest` reads (same selection), by path relative to the inbox."""
+    if not inbox.is_dir():
+        return None
+    out = {}
+    for path in sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES):
+        rel = path.relative_to(inbox)
+        if not any(part.startswith(".") or part.startswith("~$") for part in rel.parts):
+            out[rel.as_posix()] = sha256(path)
+    return out
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT.joinpath(*name.split("."))
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _project_imports(path: Path) -> set[str]:
+    """Project modules imported anywhere in a file (also inside functions), with their packages."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for n in names:
+            parts = n.split(".")
+            if parts[0] in PROJECT_PACKAGES:
+                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return found
+
+
+def code_files(stage: str) -> dict[str, str]:
+    """The source files that are the stage's code version, each with its sha256 (16 digits)."""
+    files = {ROOT / w for w in WIRING}
+    todo, seen = list(STAGE_CODE[stage]), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for i in range(1, name.count(".") + 1):  # importing a.b runs a/__init__.py
+            todo.append(name.rsplit(".", i)[0])
+        path = _module_file(name)
+        if path is not None:
+            files.add(path)
+            todo.extend(_project_imports(path))
+    return {
+        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        for p in sorted(files)
+        if p.is_file()
+    }
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for dist in LIBRARIES:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def _pack_hash(year: int, current: Policy) -> str:
+    """Content hash of the rule pack clearance uses for pool year `year` (bundled pack)."""
+    if year == current.year:
+        return current.content_hash
+    path = default_policy_path(year)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fingerprint]:
+    """Every stage's fingerprint for this run, from the inbox files, rule pack(s), options,
+    library versions and code; each includes the fingerprints of the outputs it reads, so a change
+    anywhere upstream changes every fingerprint downstream."""
+    from transforms.pool import pool_years
+
+    libs = library_versions()
+    out: dict[str, Fingerprint] = {}
+    for stage in STAGES:
+        parts: dict = {"code": code_files(stage), "libraries": libs}
+        parts |= {f"input:{r}": out[r].digest for r in READS[stage]}
+        if stage == "ingest":
+            parts["inbox_files"] = files
+        else:
+            parts |= {"year": ctx.year, "rule_pack": ctx.policy.content_hash}
+        if stage == "validate":
+            parts["allow_quarantine"] = ctx.allow_quarantine
+        if stage == "clearance":
+            parts["as_of"] = ctx.as_of.isoformat()
+            parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
+        out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else ctx.year, parts)
+    return out
+
+
+def _changed_keys(old: dict | None, new: dict | None) -> list[str]:
+    old, new = old or {}, new or {}
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def describe_difference(recorded: dict, current: Fingerprint) -> str:
+    """In words: why the recorded output of a stage was made from other inputs than now."""
+    old, new = recorded, current.parts
+    why = []
+    if "inbox_files" in _changed_keys(old, new):
+        before, now = old.get("inbox_files"), new.get("inbox_files")
+        if now is None:
+            why.append("the inbox folder cannot be read")
+        else:
+            before = before or {}
+            changed = [f for f in now if f in before and before[f] != now[f]]
+            added = [f for f in now if f not in before]
+            removed = [f for f in before if f not in now]
+            for label, names in (("changed", changed), ("added", added), ("removed", removed)):
+                if names:
+                    why.append(f"input files {label}: {_few(names)}")
+    if "rule_pack" in _changed_keys(old, new):
+        why.append("the rule pack changed")
+    if "code" in _changed_keys(old, new):
+        why.append(f"code changed: {_few(_changed_keys(old.get('code'), new.get('code')))}")
+    if "libraries" in _changed_keys(old, new):
+        libs = _changed_keys(old.get("libraries"), new.get("libraries"))
+        why.append("library versions changed: " + _few(libs))
+    for key, label in (
+        ("year", "compliance year"),
+        ("allow_quarantine", "--allow-quarantine"),
+        ("as_of", "--as-of"),
+    ):
+        if key in _changed_keys(old, new):
+            why.append(f"{label} was {old.get(key)}, now {new.get(key)}")
+    if "pool_rule_packs" in _changed_keys(old, new):
+        why.append("a rule pack of the borrowing pool years changed")
+    if not why:
+        upstream = [k.removeprefix("input:") for k in _changed_keys(old, new) if k.startswith("input:")]
+        why.append("it read outputs of " + " and ".join(upstream) + " made from other inputs")
+    return "; ".join(why)
