@@ -447,12 +447,25 @@ def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy) -> Alloc
         lines = run(con, LINES_SQL, params)
         con.register("line_alloc", lines)
         enterprises = run(con, ENTERPRISES_SQL, params)
-        con.register("enterprises_alloc", enterprises)
-        cap = run(con, CAP_SQL, params)
     finally:
         con.close()
     return Allocation(
         lines=_to_catalog(lines, catalog.ALLOCATION_LINE),
         enterprises=_to_catalog(enterprises, catalog.ALLOCATION_ENTERPRISE),
-        cap=_to_catalog(cap, catalog.CAP_SUMMARY),
+        cap=cap_summary(enterprises, policy),
     )
+
+
+def cap_summary(enterprises: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """`mart.cap_summary` of the year from its enterprise allocations (rules.md §5).
+
+    The only step of the allocation that spans enterprises: an allocation computed in parts
+    (enterprises split across processes) is the union of the parts' lines and enterprises, and
+    this cap over all of them."""
+    con = exact_connection()
+    try:
+        con.register("enterprises_alloc", enterprises.select("allocation_final_t", "provisional"))
+        cap = run(con, CAP_SQL, allocation_params(policy))
+    finally:
+        con.close()
+    return _to_catalog(cap, catalog.CAP_SUMMARY)

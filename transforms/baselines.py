@@ -315,8 +315,9 @@ years AS (  -- kept years and, for each year not kept, why (Chinese and English)
                WHEN before_reduction THEN 'before the reduction project (' || reduction_project_on || ')'
                WHEN before_major_change THEN 'before the major change (' || major_change_on || ')'
            END AS unusable_en,
-           -- deviation of the year's intensity from the weighted mean, truncated to 0.01 %
-           CASE WHEN dev_den > 0 THEN (CASE WHEN dev_num >= 0 THEN '+' ELSE '-' END)
+           -- deviation of the year's intensity from the weighted mean, truncated to 0.01 % (only
+           -- an outlier's reason cites it)
+           CASE WHEN is_outlier AND dev_den > 0 THEN (CASE WHEN dev_num >= 0 THEN '+' ELSE '-' END)
                || CAST(fdiv(abs(dev_num) * 10000, dev_den) // 100 AS VARCHAR) || '.'
                || lpad(CAST(fdiv(abs(dev_num) * 10000, dev_den) % 100 AS VARCHAR), 2, '0') || '%'
            END AS deviation,
@@ -342,34 +343,46 @@ why AS (
                THEN 'line shut down ' || line_shutdown_days || ' days > ' || $drop_days END) AS why_t_en
     FROM years
 ),
-per_line AS (
+per_line_years AS (  -- one ordered list of the base years per line (one sort, not one per output)
     SELECT line_id,
            any_value(n_usable_intensity) AS n_usable_intensity,
            any_value(n_usable_total) AS n_usable_total,
            any_value(n_outliers) AS n_outliers,
            any_value(n_long_shutdowns) AS n_long_shutdowns,
-           list(year ORDER BY year) AS all_years,
-           list(year ORDER BY year) FILTER (WHERE usable_intensity) AS usable_i,
-           list(year ORDER BY year) FILTER (WHERE kept_intensity) AS kept_i,
-           list(year ORDER BY year) FILTER (WHERE NOT kept_intensity) AS dropped_i,
-           list(year ORDER BY year) FILTER (WHERE usable_total) AS usable_t,
-           list(year ORDER BY year) FILTER (WHERE kept_total) AS kept_t,
-           list(year ORDER BY year) FILTER (WHERE NOT kept_total) AS dropped_t,
-           list(year ORDER BY year) FILTER (WHERE is_outlier) AS outlier_years,
-           list(year ORDER BY year) FILTER (WHERE is_long_shutdown) AS long_shutdown_years,
-           string_agg(year || ': ' || why_i_zh || ' / ' || why_i_en, '; ' ORDER BY year) AS reasons_i,
-           string_agg(year || '年' || why_i_zh, '；' ORDER BY year) AS reasons_i_zh,
-           string_agg(year || ' ' || why_i_en, '; ' ORDER BY year) AS reasons_i_en,
-           string_agg(year || ': ' || why_t_zh || ' / ' || why_t_en, '; ' ORDER BY year) AS reasons_t,
-           string_agg(year || '年' || why_t_zh, '；' ORDER BY year) AS reasons_t_zh,
-           string_agg(year || ' ' || why_t_en, '; ' ORDER BY year) AS reasons_t_en,
-           string_agg(restated_zh, '；' ORDER BY year) AS restated_zh,
-           string_agg(restated_en, '; ' ORDER BY year) AS restated_en,
+           list_sort(list({'year': year, 'usable_i': usable_intensity, 'kept_i': kept_intensity,
+                 'usable_t': usable_total, 'kept_t': kept_total, 'outlier': is_outlier,
+                 'long_shutdown': is_long_shutdown,
+                 'reason_i': year || ': ' || why_i_zh || ' / ' || why_i_en,
+                 'reason_i_zh': year || '年' || why_i_zh, 'reason_i_en': year || ' ' || why_i_en,
+                 'reason_t': year || ': ' || why_t_zh || ' / ' || why_t_en,
+                 'reason_t_zh': year || '年' || why_t_zh, 'reason_t_en': year || ' ' || why_t_en,
+                 'restated_zh': restated_zh, 'restated_en': restated_en})) AS ys,  -- years are distinct
            sum(e10) FILTER (WHERE kept_intensity) AS sum_e10_i,
            sum(q4) FILTER (WHERE kept_intensity) AS sum_q4_i,
            sum(e10) FILTER (WHERE kept_total) AS sum_e10_t,
            sum(days) FILTER (WHERE kept_total) AS sum_days_t
     FROM why GROUP BY line_id
+),
+per_line AS (  -- year lists ([] when none) and reasons in year order (string_agg: NULL when none)
+    SELECT * EXCLUDE (ys),
+           list_transform(ys, lambda y: y.year) AS all_years,
+           list_transform(list_filter(ys, lambda y: y.usable_i), lambda y: y.year) AS usable_i,
+           list_transform(list_filter(ys, lambda y: y.kept_i), lambda y: y.year) AS kept_i,
+           list_transform(list_filter(ys, lambda y: NOT y.kept_i), lambda y: y.year) AS dropped_i,
+           list_transform(list_filter(ys, lambda y: y.usable_t), lambda y: y.year) AS usable_t,
+           list_transform(list_filter(ys, lambda y: y.kept_t), lambda y: y.year) AS kept_t,
+           list_transform(list_filter(ys, lambda y: NOT y.kept_t), lambda y: y.year) AS dropped_t,
+           list_transform(list_filter(ys, lambda y: y.outlier), lambda y: y.year) AS outlier_years,
+           list_transform(list_filter(ys, lambda y: y.long_shutdown), lambda y: y.year) AS long_shutdown_years,
+           list_aggr(list_transform(ys, lambda y: y.reason_i), 'string_agg', '; ') AS reasons_i,
+           list_aggr(list_transform(ys, lambda y: y.reason_i_zh), 'string_agg', '；') AS reasons_i_zh,
+           list_aggr(list_transform(ys, lambda y: y.reason_i_en), 'string_agg', '; ') AS reasons_i_en,
+           list_aggr(list_transform(ys, lambda y: y.reason_t), 'string_agg', '; ') AS reasons_t,
+           list_aggr(list_transform(ys, lambda y: y.reason_t_zh), 'string_agg', '；') AS reasons_t_zh,
+           list_aggr(list_transform(ys, lambda y: y.reason_t_en), 'string_agg', '; ') AS reasons_t_en,
+           list_aggr(list_transform(ys, lambda y: y.restated_zh), 'string_agg', '；') AS restated_zh,
+           list_aggr(list_transform(ys, lambda y: y.restated_en), 'string_agg', '; ') AS restated_en
+    FROM per_line_years
 ),
 decided AS (
     SELECT *,

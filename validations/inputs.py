@@ -18,6 +18,7 @@ with a message saying so. Nothing is dropped silently: valid rows become `core`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -82,6 +83,14 @@ class Validated:
 # ---------------------------------------------------------------------------------------------
 # typing
 # ---------------------------------------------------------------------------------------------
+# Unicode normalisation is the costly part of typing millions of cells, and nearly every value is
+# already in normal form. Values without one of these characters are left unchanged by their
+# column's normalisation, so it runs only on the distinct values that have one (same result as
+# normalising every value).
+_NOT_PLAIN_NUMBER = r"[^0-9.+\-]"  # only ASCII digits, signs, points: NFKC, \s and "," change nothing
+_NOT_PLAIN_TEXT = r"[^\x00-\x7f]|^\s|\s$"  # ASCII without outer whitespace: NFKC and strip change nothing
+
+
 def _number_text(e: pl.Expr) -> pl.Expr:
     s = e.str.normalize("NFKC").str.replace_all(r"\s", "")
     return (
@@ -91,39 +100,71 @@ def _number_text(e: pl.Expr) -> pl.Expr:
     )
 
 
-def _parse(c: Column, e: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed value, failure message or null) for raw text `e` of column `c`."""
-    label = f"{c.zh} ({c.name})"
+def _nfkc(e: pl.Expr) -> pl.Expr:
+    return e.str.normalize("NFKC")
+
+
+def _nfkc_strip(e: pl.Expr) -> pl.Expr:
+    return e.str.normalize("NFKC").str.strip_chars()
+
+
+def _normalisation(c: Column) -> tuple[str, Callable[[pl.Expr], pl.Expr]] | None:
+    """(values that may change, normalisation) of column `c`'s text before parsing, if any."""
+    if c.type == "int" or c.type in DECIMAL_PLACES:
+        return _NOT_PLAIN_NUMBER, _number_text
+    if c.type in ("date", "bool"):
+        return _NOT_PLAIN_TEXT, _nfkc_strip
+    if c.name in _CODE_COLUMNS:
+        return _NOT_PLAIN_TEXT, _nfkc
+    return None
+
+
+def _prepared(raw: pl.DataFrame, cols: tuple[Column, ...]) -> list[pl.Series]:
+    """The raw text of each column in the form its parser reads; null exactly where the cell is.
+    The normalisation runs on the distinct values that it may change only."""
+    rules = {c.name: r for c in cols if c.name in raw.columns and (r := _normalisation(c))}
+    # which columns have any such value: one pass, the columns in parallel
+    dirty = (
+        raw.select(pl.col(n).str.contains(needs).any() for n, (needs, _) in rules.items()).row(0)
+        if rules
+        else ()
+    )
+    dirty = {n for n, d in zip(rules, dirty, strict=True) if d}
+    out = []
+    for c in cols:
+        if c.name not in raw.columns:
+            out.append(pl.Series([None] * raw.height, dtype=pl.String))
+            continue
+        s = raw[c.name]
+        if c.name in dirty:
+            needs, normalise = rules[c.name]
+            todo = s.filter(s.str.contains(needs)).unique()
+            s = s.replace(todo, todo.to_frame("x").select(normalise(pl.col("x"))).to_series())
+        out.append(s)
+    return out
+
+
+def _is_decimal_text(s: pl.Expr) -> pl.Expr:
+    return s.str.contains(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def _too_many_places(c: Column, s: pl.Expr) -> pl.Expr:
+    """More decimal places than the type keeps, trailing zeros aside: a digit other than 0 after
+    the first `places` decimals (in decimal text every character after the point is a digit)."""
+    places = DECIMAL_PLACES[c.type]
+    return _is_decimal_text(s) & s.str.contains(rf"\.\d{{{places}}}\d*[^0]")
+
+
+def _value(c: Column, s: pl.Expr, too_many: pl.Expr) -> pl.Expr:
+    """The typed value of prepared text `s`; null when it does not parse (`_message` says why)."""
     if c.type == "text":
-        v = e.str.normalize("NFKC") if c.name in _CODE_COLUMNS else e
-        if c.name == "district":
-            v = v.str.replace_all(r"\s", "")
-        return v, pl.lit(None, pl.String)
+        return s.str.replace_all(r"\s", "") if c.name == "district" else s
     if c.type == "int":
-        s = _number_text(e)
         ok = s.str.contains(r"^[+-]?\d+(\.0+)?$")
-        v = pl.when(ok).then(s.str.replace(r"\.0+$", "")).cast(pl.Int64, strict=False)
-        return v, pl.when(e.is_not_null() & v.is_null()).then(
-            pl.lit(f"{label}: not a whole number / 不是整数")
-        )
+        return pl.when(ok).then(s.str.replace(r"\.0+$", "")).cast(pl.Int64, strict=False)
     if c.type in DECIMAL_PLACES:
-        places = DECIMAL_PLACES[c.type]
-        s = _number_text(e)
-        ok = s.str.contains(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-        frac = s.str.extract(r"\.(\d*?)0*$", 1).fill_null("")
-        too_many = ok & (frac.str.len_chars() > places)
-        v = pl.when(ok & ~too_many).then(s).cast(c.polars_type, strict=False)
-        msg = (
-            pl.when(e.is_null())
-            .then(None)
-            .when(too_many)
-            .then(pl.lit(f"{label}: more than {places} decimal places / 小数位超过{places}位"))
-            .when(v.is_null())
-            .then(pl.lit(f"{label}: not a number / 不是数字"))
-        )
-        return v, msg
+        return pl.when(_is_decimal_text(s) & ~too_many).then(s).cast(c.polars_type, strict=False)
     if c.type == "date":
-        s = e.str.normalize("NFKC").str.strip_chars()
         parts = s.str.extract_groups(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]00:00(?::00)?)?$")
         iso = pl.concat_str(
             parts.struct.field("1"),
@@ -132,35 +173,85 @@ def _parse(c: Column, e: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
             pl.lit("-"),
             parts.struct.field("3").str.zfill(2),
         )
-        v = iso.str.to_date("%Y-%m-%d", strict=False)
-        return v, pl.when(e.is_not_null() & v.is_null()).then(
-            pl.lit(f"{label}: not a date (YYYY-MM-DD) / 不是日期")
-        )
+        return iso.str.to_date("%Y-%m-%d", strict=False)
     if c.type == "bool":
-        s = e.str.normalize("NFKC").str.strip_chars().str.to_lowercase()
-        v = pl.when(s.is_in(_TRUE)).then(True).when(s.is_in(_FALSE)).then(False).otherwise(None)
-        return v, pl.when(e.is_not_null() & v.is_null()).then(
-            pl.lit(f"{label}: not true/false (是/否) / 不是布尔值")
-        )
+        low = s.str.to_lowercase()
+        return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
     raise ValueError(f"no parser for type {c.type}")
 
 
+_NOT_PARSED = {
+    "int": "not a whole number / 不是整数",
+    "date": "not a date (YYYY-MM-DD) / 不是日期",
+    "bool": "not true/false (是/否) / 不是布尔值",
+}
+
+
+def _message(c: Column, s: pl.Expr, v: pl.Expr, too_many: pl.Expr) -> pl.Expr:
+    """Why prepared text `s` gave no value `v` (null when it parsed or is empty); not for text."""
+    label = f"{c.zh} ({c.name})"
+    if c.type in DECIMAL_PLACES:
+        places = DECIMAL_PLACES[c.type]
+        return (
+            pl.when(s.is_null())
+            .then(None)
+            .when(too_many)
+            .then(pl.lit(f"{label}: more than {places} decimal places / 小数位超过{places}位"))
+            .when(v.is_null())
+            .then(pl.lit(f"{label}: not a number / 不是数字"))
+        )
+    return pl.when(s.is_not_null() & v.is_null()).then(pl.lit(f"{label}: {_NOT_PARSED[c.type]}"))
+
+
 def _typed(raw: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse every catalog column of `raw`; returns (typed frame with _rid, failures)."""
-    exprs, fails = [pl.col("_rid")], []
-    for c in table.columns:
-        src = pl.col(c.name) if c.name in raw.columns else pl.lit(None, pl.String)
-        v, msg = _parse(c, src)
-        exprs.append(v.cast(c.polars_type).alias(c.name))
-        fails.append(pl.struct(column_name=pl.lit(c.name), value=src, message=msg).alias(f"_f_{c.name}"))
+    """Parse every catalog column of `raw`; returns (typed frame with _rid, failures).
+
+    Failures are (_rid, column_name, raw text, message), column by column in catalog order and
+    rows in input order. Three passes (prepared text, typed values, messages that read the typed
+    values) so that each column's expressions run once; only failing rows are gathered."""
+    cols = table.columns
+    checked = [c for c in cols if c.type != "text"]
+    places = {c.name for c in cols if c.type in DECIMAL_PLACES}
+
+    def s(c: Column) -> pl.Expr:
+        return pl.col(f"_s_{c.name}")
+
+    def too_many(c: Column) -> pl.Expr:
+        return pl.col(f"_tm_{c.name}") if c.name in places else pl.lit(False)
+
+    work = pl.DataFrame(
+        [raw["_rid"], *(t.alias(f"_s_{c.name}") for c, t in zip(cols, _prepared(raw, cols), strict=True))]
+    )
+    work = work.with_columns(
+        _too_many_places(c, s(c)).alias(f"_tm_{c.name}") for c in cols if c.name in places
+    )
+    work = work.with_columns(_value(c, s(c), too_many(c)).cast(c.polars_type).alias(c.name) for c in cols)
+    work = work.with_columns(
+        _message(c, s(c), pl.col(c.name), too_many(c)).alias(f"_m_{c.name}") for c in checked
+    )
     extra = [x for x in ("_folder_year",) if x in raw.columns]
-    out = raw.select(*exprs, *fails, *extra)
+    # one chunk per column: Polars 2.1 panics in pl.format over columns of different chunkings
+    typed = pl.concat([work.select("_rid", *table.names), raw.select(extra)], how="horizontal").rechunk()
+
+    if not checked:
+        return typed, pl.DataFrame(schema=_FAIL)
+    failing = work.select(
+        pl.any_horizontal(pl.col(f"_m_{c.name}").is_not_null() for c in checked)
+    ).to_series()
+    bad, bad_raw = work.filter(failing), raw.filter(failing)
     failures = [
-        out.select("_rid", pl.col(f"_f_{c.name}").struct.unnest()).filter(pl.col("message").is_not_null())
-        for c in table.columns
+        pl.DataFrame(
+            {
+                "_rid": bad["_rid"],
+                "column_name": pl.Series([c.name] * bad.height, dtype=pl.String),
+                "value": bad_raw[c.name] if c.name in bad_raw.columns else pl.Series([None] * bad.height),
+                "message": bad[f"_m_{c.name}"],
+            },
+            schema=_FAIL,
+        ).filter(pl.col("message").is_not_null())
+        for c in checked
     ]
-    typed = out.select(pl.exclude([f"_f_{c.name}" for c in table.columns]))
-    return typed, pl.concat(failures).cast(_FAIL) if failures else pl.DataFrame(schema=_FAIL)
+    return typed, pl.concat(failures)
 
 
 def _row_rules(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
@@ -169,19 +260,25 @@ def _row_rules(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
         schema_for(table).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as e:
         fc = e.failure_cases.filter(pl.col("index").is_not_null())
-        rids = typed["_rid"]
-        rows = []
-        for r in fc.iter_rows(named=True):  # one per failure found, not per input row
-            c = table.column(r["column"])
-            rows.append(
-                {
-                    "_rid": rids[r["index"]],
-                    "column_name": c.name,
-                    "value": r["failure_case"],
-                    "message": describe_failure(c, r["check"]),
-                }
+        words = fc.select("column", "check").unique(maintain_order=True)
+        words = words.with_columns(
+            pl.Series(
+                "message",
+                [describe_failure(table.column(col), check) for col, check in words.iter_rows()],
+                dtype=pl.String,
             )
-        return pl.DataFrame(rows, schema=_FAIL)
+        )
+        return (
+            fc.with_columns(_rid=typed["_rid"].gather(fc["index"]))
+            .join(words, on=["column", "check"], how="left", maintain_order="left")
+            .select(
+                "_rid",
+                pl.col("column").alias("column_name"),
+                pl.col("failure_case").alias("value"),
+                "message",
+            )
+            .cast(_FAIL)
+        )
     return pl.DataFrame(schema=_FAIL)
 
 
@@ -534,14 +631,18 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     ]
     for name in tables:
         f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
-        src = raw[name].select(
-            "_rid",
-            "_source_file",
-            "_sheet",
-            "_row",
-            pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
-            if "enterprise_id" in raw[name].columns
-            else pl.lit(None, pl.String).alias("enterprise_id"),
+        src = (
+            raw[name]
+            .filter(pl.col("_rid").is_in(f["_rid"].implode()))
+            .select(
+                "_rid",
+                "_source_file",
+                "_sheet",
+                "_row",
+                pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
+                if "enterprise_id" in raw[name].columns
+                else pl.lit(None, pl.String).alias("enterprise_id"),
+            )
         )
         q.append(
             f.join(src, on="_rid", how="left").select(

@@ -1,0 +1,1 @@
+"""Scale benchmarks: scripts that print figures (no timed assertions anywhere in the test suite)."""
