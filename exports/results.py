@@ -14,7 +14,7 @@ import polars as pl
 
 from etsflow import catalog
 from policies import Policy
-from transforms import listed_enterprise_ids as _listed_ids
+from transforms import reported_listed_ids
 
 MART_TABLES: dict[str, catalog.Table] = {t.name: t for t in catalog.MARTS}
 
@@ -142,12 +142,11 @@ class YearResults:
             frames[name] = conform(rel.pl(), table)
         if listed_enterprise_ids is None:
             enterprises = con.sql(f"SELECT enterprise_id, listed_years FROM {core_schema}.enterprises").pl()
-            verified = con.sql(
-                f"SELECT DISTINCT enterprise_id FROM {core_schema}.line_years WHERE year = $year",
+            line_years = con.sql(
+                f"SELECT DISTINCT enterprise_id, year FROM {core_schema}.line_years WHERE year = $year",
                 params={"year": year},
             ).pl()
-            listed = _listed_ids(enterprises, year).join(verified, on="enterprise_id", how="semi")
-            listed_enterprise_ids = sorted(listed["enterprise_id"].to_list())
+            listed_enterprise_ids = reported_listed_ids(enterprises, line_years, year)
         if ledger_rows is None:
             (ledger_rows,) = con.sql(
                 f"SELECT count(*) FROM {core_schema}.ledger WHERE compliance_year = $year",

@@ -21,7 +21,7 @@ import polars as pl
 from etsflow import catalog
 from ingest.read import Inbox, read_inbox
 from policies import Policy
-from transforms import CoreFrames
+from transforms import CoreFrames, reported_listed_ids
 from validations.inputs import validate_inbox
 from validations.schemas import check_frame
 from warehouse import Warehouse
@@ -229,7 +229,7 @@ def publish(ctx: RunContext) -> StageOutcome:
     results = YearResults(
         year=ctx.year,
         policy=ctx.policy,
-        listed_enterprise_ids=_expected_enterprises(core, ctx),
+        listed_enterprise_ids=reported_listed_ids(core.enterprises, core.line_years, ctx.year),
         ledger_rows=core.ledger.filter(pl.col("compliance_year") == ctx.year).height,
         **marts,
     )
@@ -245,15 +245,6 @@ def publish(ctx: RunContext) -> StageOutcome:
     return StageOutcome(
         rows, f"published {ctx.year}: " + ", ".join(f"{k} {v.height}" for k, v in marts.items())
     )
-
-
-def _expected_enterprises(core: CoreFrames, ctx: RunContext) -> list[str]:
-    """Listed enterprises that reported for the year: each must have an allocation row."""
-    from transforms import listed_enterprise_ids
-
-    reported = core.line_years.filter(pl.col("year") == ctx.year).select("enterprise_id").unique()
-    listed = listed_enterprise_ids(core.enterprises, ctx.year).join(reported, on="enterprise_id", how="semi")
-    return sorted(listed["enterprise_id"].to_list())
 
 
 RUNNERS = {

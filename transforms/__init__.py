@@ -59,3 +59,11 @@ def listed_enterprise_ids(enterprises: pl.DataFrame, year: int) -> pl.DataFrame:
         .list.eval(pl.element().str.strip_chars())
         .list.contains(str(year))
     ).select("enterprise_id")
+
+
+def reported_listed_ids(enterprises: pl.DataFrame, line_years: pl.DataFrame, year: int) -> list[str]:
+    """Enterprises listed for `year` that have verified line data for it: each must be allocated
+    (the others are `missing_verification`). Sorted."""
+    reported = line_years.filter(pl.col("year") == year).select("enterprise_id").unique()
+    listed = listed_enterprise_ids(enterprises, year).join(reported, on="enterprise_id", how="semi")
+    return sorted(listed["enterprise_id"].to_list())
