@@ -82,6 +82,11 @@ def previous_calendar_year() -> int:
     return date.today().year - 1
 
 
+def failure_message(e: BaseException) -> str:
+    """The words recorded for a failure: our own messages as they are, others with their type."""
+    return str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
+
+
 def _stage_row(run_id, stage, started, finished, status, rows=None, message=None, input_hash=None):
     return {
         "run_id": run_id,
@@ -279,11 +284,7 @@ def _run_stages(
             failure = e
             if status != "refused":
                 status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
-                message = (
-                    str(e)
-                    if isinstance(e, InvalidInput | NotImplementedError)
-                    else f"{type(e).__name__}: {e}"
-                )
+                message = failure_message(e)
         summary["notes"] = list(ctx.notes)
         wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
         try:
@@ -355,7 +356,7 @@ def _do_stage(
     try:
         outcome: StageOutcome = TASKS[stage](ctx)
     except BaseException as e:
-        message = str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
+        message = failure_message(e)
         finished = now()
         wh.update_stage(
             con,
