@@ -46,6 +46,10 @@ class RunContext:
     allow_quarantine: bool = False
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    # What a stage of this run produced, handed to the next stage in memory (the same frames it
+    # wrote); a stage that was skipped or reused leaves nothing here, so its reader reads the
+    # warehouse. Each entry is taken by its last reader.
+    handoff: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,16 @@ class StageOutcome:
 
 def _core(ctx: RunContext) -> CoreFrames:
     """The validated inputs of the run's year (validate's per-year copy of `core.*`)."""
-    return CoreFrames.from_tables(ctx.wh.read_core(ctx.con, ctx.year))
+    if "core" not in ctx.handoff:
+        ctx.handoff["core"] = CoreFrames.from_tables(ctx.wh.read_core(ctx.con, ctx.year))
+    return ctx.handoff["core"]
 
 
 def ingest(ctx: RunContext) -> StageOutcome:
     inbox = read_inbox(ctx.inbox)
     with ctx.wh.transaction(ctx.con, pause="ingest"):
-        for name, df in inbox.tables.items():
-            ctx.wh.replace_table(ctx.con, f"raw.{name}", df)
-        ctx.wh.replace_table(ctx.con, "raw.files", inbox.manifest)
+        ctx.wh.write_raw(ctx.con, inbox.tables | {"files": inbox.manifest})
+    ctx.handoff["inbox"] = inbox
     ctx.wh.update_run(ctx.con, ctx.run_id, input_hashes=json.dumps(inbox.file_hashes, ensure_ascii=False))
     files = inbox.manifest.height
     rows = sum(df.height for df in inbox.tables.values())
@@ -80,15 +85,18 @@ def _inbox_from_raw(ctx: RunContext) -> Inbox:
 
 
 def validate(ctx: RunContext) -> StageOutcome:
-    result = validate_inbox(_inbox_from_raw(ctx), ctx.policy)
+    inbox = ctx.handoff.pop("inbox", None) or _inbox_from_raw(ctx)
+    result = validate_inbox(inbox, ctx.policy)
+    del inbox
     q = result.quarantine
     core = result.without_affected() if ctx.allow_quarantine else result.core
-    with ctx.wh.transaction(ctx.con, pause="validate"):
-        for t in catalog.INPUTS:
-            ctx.wh.replace_typed(ctx.con, t, getattr(core, t.name))
-        ctx.wh.snapshot_core(ctx.con, ctx.year)
-        if q.height:
-            ctx.wh.append(ctx.con, catalog.QUARANTINE, q.with_columns(pl.lit(ctx.run_id).alias("run_id")))
+    ctx.wh.write_validated(
+        ctx.con,
+        ctx.year,
+        {t.name: getattr(core, t.name) for t in catalog.INPUTS},
+        q.with_columns(pl.lit(ctx.run_id).alias("run_id")) if q.height else None,
+    )
+    ctx.handoff["core"] = core
     if result.missing_reports:
         ctx.notes.append(
             f"{len(result.missing_reports)} listed enterprise(s) have no verification report for {ctx.year} "
@@ -132,6 +140,7 @@ def baselines(ctx: RunContext) -> StageOutcome:
 
     df = compute_baselines(_core(ctx), ctx.policy)
     ctx.wh.write_stage(ctx.con, ctx.year, {"baselines": df}, stage="baselines")
+    ctx.handoff["baselines"] = df
     methods = df.group_by("method").len().sort("method")
     mix = ", ".join(f"{r['method']} {r['len']}" for r in methods.iter_rows(named=True))
     return StageOutcome(df.height, f"{df.height} lines: {mix}")
@@ -140,25 +149,18 @@ def baselines(ctx: RunContext) -> StageOutcome:
 def allocate(ctx: RunContext) -> StageOutcome:
     from transforms.allocate import allocate as allocate_lines
 
-    result = allocate_lines(ctx.wh.read_stage(ctx.con, ctx.year, "baselines"), _core(ctx), ctx.policy)
+    baselines = ctx.handoff.pop("baselines", None)
+    if baselines is None:
+        baselines = ctx.wh.read_stage(ctx.con, ctx.year, "baselines")
+    result = allocate_lines(baselines, _core(ctx), ctx.policy)
     frames = {
         "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
         "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
         "cap_summary": check_frame(result.cap, catalog.CAP_SUMMARY),
     }
-    rows = ctx.wh.write_stage(
-        ctx.con,
-        ctx.year,
-        {
-            k: getattr(result, a)
-            for k, a in (
-                ("allocation_line", "lines"),
-                ("allocation_enterprise", "enterprises"),
-                ("cap_summary", "cap"),
-            )
-        },
-        stage="allocate",
-    )
+    rows = ctx.wh.write_stage(ctx.con, ctx.year, frames, stage="allocate")
+    ctx.handoff["allocation"] = result
+    ctx.handoff["marts"] = dict(frames)
     cap = frames["cap_summary"].row(0, named=True) if frames["cap_summary"].height else {}
     return StageOutcome(
         rows,
@@ -167,9 +169,12 @@ def allocate(ctx: RunContext) -> StageOutcome:
     )
 
 
-def _allocation_from_stage(ctx: RunContext):
+def _allocation(ctx: RunContext):
+    """This run's allocation of the year (from allocate, or its stored output)."""
     from transforms.allocate import Allocation
 
+    if "allocation" in ctx.handoff:
+        return ctx.handoff.pop("allocation")
     return Allocation(
         lines=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_line"),
         enterprises=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_enterprise"),
@@ -184,7 +189,7 @@ def clearance(ctx: RunContext) -> StageOutcome:
     from transforms.pool import allocation_for, obligations, pool_remaining, pool_years
 
     core = _core(ctx)
-    allocation = _allocation_from_stage(ctx)
+    allocation = _allocation(ctx)
     # other pool years are computed with their bundled rule packs (they share the 2023 pool)
     policies = {y: (ctx.policy if y == ctx.year else policy_for_year(y)) for y in pool_years(ctx.policy)}
     allocations = {y: (allocation if y == ctx.year else allocation_for(core, p)) for y, p in policies.items()}
@@ -199,12 +204,10 @@ def clearance(ctx: RunContext) -> StageOutcome:
     )
     check_frame(result.status, catalog.CLEARANCE_STATUS)
     check_frame(result.items, catalog.CLEARANCE_ITEM)
-    rows = ctx.wh.write_stage(
-        ctx.con,
-        ctx.year,
-        {"clearance_status": result.status, "clearance_item": result.items},
-        stage="clearance",
-    )
+    frames = {"clearance_status": result.status, "clearance_item": result.items}
+    rows = ctx.wh.write_stage(ctx.con, ctx.year, frames, stage="clearance")
+    if "marts" in ctx.handoff:
+        ctx.handoff["marts"] |= frames
     counts = result.status.group_by("status").len().sort("status")
     return StageOutcome(
         rows,
@@ -220,10 +223,12 @@ def publish(ctx: RunContext) -> StageOutcome:
     from exports.results import YearResults
     from validations.checkpoint import run_checkpoint
 
-    names = [t.name for t in catalog.MARTS]
+    made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs
     marts = {
-        n: check_frame(ctx.wh.read_stage(ctx.con, ctx.year, n), next(t for t in catalog.MARTS if t.name == n))
-        for n in names
+        t.name: made[t.name]
+        if t.name in made
+        else check_frame(ctx.wh.read_stage(ctx.con, ctx.year, t.name), t)
+        for t in catalog.MARTS
     }
     core = _core(ctx)
     results = YearResults(

@@ -406,9 +406,10 @@ def _duckdb15_cli() -> str | None:
 
 
 def test_served_file_is_in_duckdb_1_5_storage(cli, setup):
-    # DuckDB 2.0 writes storage number 999, which 1.x refuses; v1.5.0 storage is 68
+    # DuckDB 2.0 writes storage number 999 by default, which 1.x refuses; v1.5.0 storage is 68.
+    # The work database is kept in the served format: serving copies it, table for table.
     assert _storage_number(setup.wh) == 68
-    assert _storage_number(Warehouse(setup.wh).work) == 999
+    assert _storage_number(Warehouse(setup.wh).work) == 68
     duck15 = _duckdb15_cli()
     if duck15 is None:
         pytest.skip("no DuckDB 1.5 CLI (set ETSFLOW_DUCKDB15; docs/operations.md says how to install one)")
@@ -423,6 +424,41 @@ def test_served_file_is_in_duckdb_1_5_storage(cli, setup):
         setup.wh, "SELECT count(*) n FROM mart.allocation_enterprise WHERE compliance_year = 2022"
     )
     assert int(count) == n["n"][0] > 0 and int(total) == final_total(setup.wh, 2022)
+
+
+def test_work_database_of_the_old_layout_is_migrated_keeping_publications_and_history(cli, setup):
+    """Before the stage database, the work database held `stage.*` too, in DuckDB 2's own format.
+    Opening such a work database keeps every published year and the run history, drops the stage
+    cache (the next run recomputes it) and leaves a work database in the served format."""
+    wh = Warehouse(setup.wh)
+    before = publication(setup.wh)
+    runs_before = read_published(setup.wh, "SELECT count(*) n FROM audit.pipeline_run")["n"][0]
+    old = wh.work.with_name("old.duckdb")
+    con = duckdb.connect(str(old))  # DuckDB 2's default storage (999)
+    con.execute(f"ATTACH '{setup.wh}' AS srv (READ_ONLY)")
+    for schema, name in con.sql(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'srv'"
+    ).fetchall():
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f'CREATE TABLE {schema}."{name}" AS SELECT * FROM srv.{schema}."{name}"')
+    con.execute("CREATE SCHEMA stage")
+    con.execute('CREATE TABLE stage."y2022_baselines" AS SELECT 1 AS x')
+    con.close()
+    assert _storage_number(old) == 999
+    os.replace(old, wh.work)
+    wh.stages.unlink()
+
+    r = run(cli, setup)
+    assert r.exit_code == 0, r.output
+    assert _storage_number(wh.work) == 68
+    assert publication(setup.wh) == before  # 2021 kept; 2022 recomputed to the same rows
+    assert read_published(setup.wh, "SELECT count(*) n FROM audit.pipeline_run")["n"][0] == runs_before + 1
+    assert setup.statuses()["baselines"] == "succeeded"  # the old stage cache was not trusted
+    con = duckdb.connect(str(wh.work), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'stage'").fetchall() == [(0,)]
+    finally:
+        con.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from etsflow.catalog import Table
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
 SHARED = 0  # stage.cache.compliance_year of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
+RAW_COMMENT = "As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash"
 
 
 class WarehouseBusy(Exception):
@@ -66,6 +68,15 @@ def comments(table: Table, prefix: str = "") -> list[str]:
     return out
 
 
+def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    return bool(
+        con.sql(
+            "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() AND schema_name = $1",
+            params=[schema],
+        ).fetchall()[0][0]
+    )
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -76,15 +87,50 @@ class Warehouse:
     def __init__(self, served: str | Path):
         self.served = Path(served).resolve()
         self.work = self.served.with_name(self.served.stem + ".work.duckdb")
+        self.stages = self.served.with_name(self.served.stem + ".stage.duckdb")
         self.next = self.served.with_name(self.served.name + ".next")
 
     # ---- connection -------------------------------------------------------------------------
     @contextmanager
     def connect(self):
-        """The work database, created with every schema and the published/audit tables."""
+        """The work database (schemas raw, core, mart, audit: exactly what is served, in the served
+        storage format) with the stage database attached as catalog `stage` (stage outputs and
+        `stage.cache`). Tables are created, with their comments, on first use."""
         self.served.parent.mkdir(parents=True, exist_ok=True)
+        con = self._open()
         try:
-            con = duckdb.connect(str(self.work))
+            if _has_schema(con, "stage"):  # a work database of the layout before the stage database
+                con.close()
+                self._migrate_old_layout()
+                con = self._open()
+            con.execute(f"ATTACH IF NOT EXISTS {_q(str(self.stages))} AS stage")
+            existing = {
+                tuple(r)
+                for r in con.sql(
+                    "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+                ).fetchall()
+            }
+            for schema in ("raw", "core", "mart", "audit"):
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for t in catalog.INPUTS + catalog.PUBLISHED:
+                if (t.schema, t.name) not in existing:
+                    con.execute(ddl(t))
+                    for stmt in comments(t):
+                        con.execute(stmt)
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS stage.cache (compliance_year INTEGER, stage VARCHAR, "
+                "input_hash VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, parts VARCHAR, rows_out BIGINT, "
+                "message VARCHAR, notes VARCHAR, PRIMARY KEY (compliance_year, stage))"
+            )
+            yield con
+        finally:
+            con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(
+                str(self.work), config={"storage_compatibility_version": SERVED_STORAGE_VERSION}
+            )
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise
@@ -94,25 +140,36 @@ class Warehouse:
                 f"progress?): {detail}. Wait for it to finish, or stop it, then run again; "
                 f"BI readers of {self.served} are not affected."
             ) from None
+
+    def _migrate_old_layout(self) -> None:
+        """Before etsflow 0.2 the work database held the stage outputs too (schema `stage`), in
+        DuckDB's newest storage format. Copy what is served (raw, core, mart, audit: published
+        years and run history) into a new work database in the served format and drop the rest:
+        stage outputs are a cache, the next run recomputes them."""
+        new = self.work.with_name(self.work.name + ".migrating")
+        new.unlink(missing_ok=True)
+        con = duckdb.connect(str(self.work))
         try:
-            for schema in ("raw", "core", "stage", "mart", "audit"):
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
+            for schema in ("raw", "core", "mart", "audit"):
+                con.execute(f"CREATE SCHEMA new.{schema}")
+            for schema, name in con.sql(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name IN ('raw', 'core', 'mart', 'audit') ORDER BY 1, 2"
+            ).fetchall():
+                con.execute(f'CREATE TABLE new.{schema}."{name}" AS SELECT * FROM {schema}."{name}"')
+                if schema == "raw":
+                    con.execute(f'COMMENT ON TABLE new.raw."{name}" IS {_q(RAW_COMMENT)}')
             for t in catalog.INPUTS + catalog.PUBLISHED:
-                con.execute(ddl(t))
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS stage.cache (compliance_year INTEGER, stage VARCHAR, "
-                "input_hash VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, PRIMARY KEY (compliance_year, stage))"
-            )
-            for col, typ in (
-                ("parts", "VARCHAR"),
-                ("rows_out", "BIGINT"),
-                ("message", "VARCHAR"),
-                ("notes", "VARCHAR"),
-            ):
-                con.execute(f"ALTER TABLE stage.cache ADD COLUMN IF NOT EXISTS {col} {typ}")
-            yield con
+                con.execute(ddl(t, prefix="new."))
+                for stmt in comments(t, prefix="new."):
+                    con.execute(stmt)
+            con.execute("CHECKPOINT new")
+            con.execute("DETACH new")
         finally:
             con.close()
+        os.replace(new, self.work)
+        self.work.with_name(self.work.name + ".wal").unlink(missing_ok=True)
 
     # ---- generic writes -----------------------------------------------------------------------
     @contextmanager
@@ -134,6 +191,22 @@ class Warehouse:
         con.register("_etsflow_df", df)
         try:
             con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM _etsflow_df")
+        finally:
+            con.unregister("_etsflow_df")
+
+    def write_raw(self, con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
+        """Replace the `raw.*` tables (inside the caller's transaction), with their comment."""
+        for name, df in tables.items():
+            self.replace_table(con, f'raw."{name}"', df)
+            con.execute(f'COMMENT ON TABLE raw."{name}" IS {_q(RAW_COMMENT)}')
+
+    @staticmethod
+    def create_typed(con: duckdb.DuckDBPyConnection, qualified: str, table: Table, df: pl.DataFrame) -> None:
+        """Create or replace table `qualified` from `df`, cast to the catalog types of `table`."""
+        cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type}) AS "{c.name}"' for c in table.columns)
+        con.register("_etsflow_df", df.select(table.names))
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT {cols} FROM _etsflow_df")
         finally:
             con.unregister("_etsflow_df")
 
@@ -179,15 +252,25 @@ class Warehouse:
                 self.replace_typed(con, table, df, where=f"compliance_year = {int(year)}")
         return sum(df.height for df in marts.values())
 
-    # ---- per-year copies of the validated inputs ----------------------------------------------------
-    def snapshot_core(self, con, year: int) -> None:
-        """Copy `core.*` to `stage."y<year>_core_<table>"` (inside the caller's transaction):
-        validation depends on the compliance year (completeness, --allow-quarantine), so each year's
-        later stages read their own validated inputs, whatever year was validated last."""
-        for t in catalog.INPUTS:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {self.stage_table(year, 'core_' + t.name)} AS SELECT * FROM {t.qualified}"
-            )
+    # ---- validated inputs ---------------------------------------------------------------------------
+    def write_validated(
+        self, con, year: int, core: dict[str, pl.DataFrame], quarantine: pl.DataFrame | None
+    ) -> None:
+        """Store what validation of `year` produced: the year's own copy of the validated inputs
+        (`stage."y<year>_core_<table>"`: validation depends on the compliance year — completeness,
+        --allow-quarantine — so each year's later stages read their own, whatever year was validated
+        last), then, in one transaction of the work database, `core.*` (served: the last validated
+        inputs) and the quarantined rows. Two transactions because DuckDB writes one database per
+        transaction; the stage cache is recorded only after both, so a crash in between reruns
+        validation."""
+        with self.transaction(con):
+            for t in catalog.INPUTS:
+                self.create_typed(con, self.stage_table(year, "core_" + t.name), t, core[t.name])
+        with self.transaction(con, pause="validate"):
+            for t in catalog.INPUTS:
+                self.replace_typed(con, t, core[t.name])
+            if quarantine is not None and quarantine.height:
+                self.append(con, catalog.QUARANTINE, quarantine)
 
     def read_core(self, con, year: int) -> dict[str, pl.DataFrame]:
         return {t.name: self.read(con, self.stage_table(year, "core_" + t.name)) for t in catalog.INPUTS}
@@ -281,41 +364,29 @@ class Warehouse:
 
     # ---- serving ---------------------------------------------------------------------------------
     def serve(self, con) -> None:
-        """Rebuild the served file from the work database and swap it in atomically.
+        """Publish the work database as the served file: checkpoint it (so that the file holds every
+        committed row), copy the file to `<served>.next`, flush it to disk and `os.replace` it
+        over the served file.
 
-        Safe to call again after a failure or a crash: a leftover `.next` is rebuilt from scratch,
-        and until `os.replace` the served file is the previous one, untouched."""
-        con.execute("DETACH DATABASE IF EXISTS srv")
-        for p in (self.next, self.next.with_name(self.next.name + ".wal")):
-            p.unlink(missing_ok=True)
-        con.execute(f"ATTACH {_q(str(self.next))} AS srv (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-        try:
-            for schema in ("raw", "core", "mart", "audit"):
-                con.execute(f"CREATE SCHEMA srv.{schema}")
-            for (name,) in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name = 'raw' ORDER BY 1"
-            ).fetchall():
-                con.execute(f'CREATE TABLE srv.raw."{name}" AS SELECT * FROM raw."{name}"')
-                con.execute(
-                    f'COMMENT ON TABLE srv.raw."{name}" IS '
-                    f"{_q('As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash')}"
-                )
-            for t in catalog.INPUTS + catalog.PUBLISHED:
-                con.execute(ddl(t, prefix="srv."))
-                order = ", ".join(f'"{k}"' for k in t.key) if t.key else "ALL"
-                con.execute(
-                    f"INSERT INTO srv.{t.qualified} SELECT {', '.join(t.names)} FROM {t.qualified} "
-                    f"ORDER BY {order}"
-                )
-                for stmt in comments(t, prefix="srv."):
-                    con.execute(stmt)
-            con.execute("CHECKPOINT srv")
-        finally:
-            con.execute("DETACH DATABASE IF EXISTS srv")
+        The work database holds exactly the served schemas in the served storage format, so the copy
+        is the served file (no table is rewritten). Safe to call again after a failure or a crash:
+        a leftover `.next` is overwritten, and until `os.replace` the served file is the previous
+        one, untouched."""
+        con.execute("CHECKPOINT")
+        self.next.unlink(missing_ok=True)
+        shutil.copyfile(self.work, self.next)
+        _fsync(self.next)
         pause_point("serve", self.served.parent)
         os.replace(self.next, self.served)
         _fsync_dir(self.served.parent)  # the rename itself survives a power cut
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
