@@ -5,8 +5,8 @@ decides per stage whether to run it, skip it or reuse it, and always refreshes t
 at the end (so that audit rows of a failed run are visible, while published marts change only
 through `publish`).
 
-Skip and resume (`stage.cache`, one row per output: the year's, or year 0 for the inbox-wide
-raw tables): a stage's output is recorded with the fingerprint of the inputs it was made from
+Skip and resume (cache records, one per output: the year's, or slot 0 for the inbox-wide raw
+tables; `Warehouse.cache_entries`): a stage's output is recorded with the fingerprint of the inputs it was made from
 (`flows.fingerprints.fingerprints`: input file hashes, rule pack, options, code and library versions,
 and the fingerprints of the outputs it read). The record is deleted before the stage writes and
 inserted after its transaction committed, so a crash in between leaves no record and the next
@@ -246,7 +246,7 @@ def _run_stages(
         )
         files = inbox_files(inbox)
         fps = fingerprints(ctx, files)
-        cache = wh.cache_entries(con, year)
+        cache = wh.cache_entries(year)
         wh.append(
             con,
             catalog.PIPELINE_RUN,
@@ -351,7 +351,7 @@ def _do_stage(
         because = describe_difference(entry["parts"], fp)
     else:
         because = None
-    wh.cache_forget(con, fp.slot, stage)
+    wh.cache_forget(fp.slot, stage)
     notes_before = len(ctx.notes)
     try:
         outcome: StageOutcome = TASKS[stage](ctx)
@@ -373,7 +373,6 @@ def _do_stage(
         log.write(f"{stage}: failed: {message}")
         raise
     wh.cache_remember(
-        con,
         fp.slot,
         stage,
         fp.digest,

@@ -3,7 +3,7 @@
 A stage's fingerprint hashes its input files (ingest), the rule pack, year and options, the code
 version of the stage (its modules and every project module they import, plus the wiring), the
 library versions, and the fingerprints of the earlier outputs it reads. The flow skips a stage
-whose recorded fingerprint in `stage.cache` equals the current one.
+whose recorded fingerprint (`Warehouse.cache_entries`) equals the current one.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ READS = {
 @dataclass(frozen=True)
 class Fingerprint:
     """The inputs of one stage: `parts` (file hashes, rule pack, code, options, and the
-    fingerprints of the outputs it reads); `digest` is their sha256. `slot` is the
-    stage.cache.compliance_year of its output: the year, or 0 for the inbox-wide raw tables."""
+    fingerprints of the outputs it reads); `digest` is their sha256. `slot` is the cache slot of
+    its output: the year, or 0 for the inbox-wide raw tables."""
 
     stage: str
     slot: int

@@ -2,10 +2,11 @@
 write through the warehouse. No business rule lives here.
 
 Where outputs live (so that a later run can reuse them): `ingest` → `raw.*` (inbox-wide, shared
-by every year); `validate` → `core.*` and its per-year copy `stage."y<year>_core_<table>"`;
-`baselines`, `allocate`, `clearance` → `stage."y<year>_<name>"`; `publish` → the year's rows of
-`mart.*`. What each output depends on is in `flows/fingerprints.py`: the flow skips a stage
-whose recorded fingerprint in `stage.cache` equals the current one.
+by every year); `validate` → `core.*` and its per-year copy, stage outputs `core_<table>`;
+`baselines`, `allocate`, `clearance` → stage outputs `<name>` of the year (Parquet files of the
+stage folder, `Warehouse.stage_path`); `publish` → the year's rows of `mart.*`. What each output
+depends on is in `flows/fingerprints.py`: the flow skips a stage whose recorded fingerprint (its
+cache record) equals the current one.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class StageOutcome:
 def _core(ctx: RunContext) -> CoreFrames:
     """The validated inputs of the run's year (validate's per-year copy of `core.*`)."""
     if "core" not in ctx.handoff:
-        ctx.handoff["core"] = CoreFrames.from_tables(ctx.wh.read_core(ctx.con, ctx.year))
+        ctx.handoff["core"] = CoreFrames.from_tables(ctx.wh.read_core(ctx.year))
     return ctx.handoff["core"]
 
 
@@ -139,7 +140,7 @@ def baselines(ctx: RunContext) -> StageOutcome:
     from transforms.baselines import compute_baselines
 
     df = compute_baselines(_core(ctx), ctx.policy)
-    ctx.wh.write_stage(ctx.con, ctx.year, {"baselines": df}, stage="baselines")
+    ctx.wh.write_stage(ctx.year, {"baselines": df}, stage="baselines")
     ctx.handoff["baselines"] = df
     methods = df.group_by("method").len().sort("method")
     mix = ", ".join(f"{r['method']} {r['len']}" for r in methods.iter_rows(named=True))
@@ -151,14 +152,14 @@ def allocate(ctx: RunContext) -> StageOutcome:
 
     baselines = ctx.handoff.pop("baselines", None)
     if baselines is None:
-        baselines = ctx.wh.read_stage(ctx.con, ctx.year, "baselines")
+        baselines = ctx.wh.read_stage(ctx.year, "baselines")
     result = allocate_lines(baselines, _core(ctx), ctx.policy)
     frames = {
         "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
         "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
         "cap_summary": check_frame(result.cap, catalog.CAP_SUMMARY),
     }
-    rows = ctx.wh.write_stage(ctx.con, ctx.year, frames, stage="allocate")
+    rows = ctx.wh.write_stage(ctx.year, frames, stage="allocate")
     ctx.handoff["allocation"] = result
     ctx.handoff["marts"] = dict(frames)
     cap = frames["cap_summary"].row(0, named=True) if frames["cap_summary"].height else {}
@@ -176,9 +177,9 @@ def _allocation(ctx: RunContext):
     if "allocation" in ctx.handoff:
         return ctx.handoff.pop("allocation")
     return Allocation(
-        lines=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_line"),
-        enterprises=ctx.wh.read_stage(ctx.con, ctx.year, "allocation_enterprise"),
-        cap=ctx.wh.read_stage(ctx.con, ctx.year, "cap_summary"),
+        lines=ctx.wh.read_stage(ctx.year, "allocation_line"),
+        enterprises=ctx.wh.read_stage(ctx.year, "allocation_enterprise"),
+        cap=ctx.wh.read_stage(ctx.year, "cap_summary"),
     )
 
 
@@ -205,7 +206,7 @@ def clearance(ctx: RunContext) -> StageOutcome:
     check_frame(result.status, catalog.CLEARANCE_STATUS)
     check_frame(result.items, catalog.CLEARANCE_ITEM)
     frames = {"clearance_status": result.status, "clearance_item": result.items}
-    rows = ctx.wh.write_stage(ctx.con, ctx.year, frames, stage="clearance")
+    rows = ctx.wh.write_stage(ctx.year, frames, stage="clearance")
     if "marts" in ctx.handoff:
         ctx.handoff["marts"] |= frames
     counts = result.status.group_by("status").len().sort("status")
@@ -225,9 +226,7 @@ def publish(ctx: RunContext) -> StageOutcome:
 
     made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs
     marts = {
-        t.name: made[t.name]
-        if t.name in made
-        else check_frame(ctx.wh.read_stage(ctx.con, ctx.year, t.name), t)
+        t.name: made[t.name] if t.name in made else check_frame(ctx.wh.read_stage(ctx.year, t.name), t)
         for t in catalog.MARTS
     }
     core = _core(ctx)

@@ -426,6 +426,15 @@ def test_served_file_is_in_duckdb_1_5_storage(cli, setup):
     assert int(count) == n["n"][0] > 0 and int(total) == final_total(setup.wh, 2022)
 
 
+def test_stage_records_are_not_trusted_by_a_new_work_database(cli, setup):
+    """The stage folder describes one work database: a deleted work database is rebuilt from the
+    inbox, every stage recomputed, not skipped on the old folder's records."""
+    Warehouse(setup.wh).work.unlink()
+    r = run(cli, setup)
+    assert r.exit_code == 0, r.output
+    assert set(setup.statuses().values()) == {"succeeded"}
+
+
 def test_work_database_of_the_old_layout_is_migrated_keeping_publications_and_history(cli, setup):
     """Before the stage database, the work database held `stage.*` too, in DuckDB 2's own format.
     Opening such a work database keeps every published year and the run history, drops the stage
@@ -446,7 +455,7 @@ def test_work_database_of_the_old_layout_is_migrated_keeping_publications_and_hi
     con.close()
     assert _storage_number(old) == 999
     os.replace(old, wh.work)
-    wh.stages.unlink()
+    shutil.rmtree(wh.stage_dir)
 
     r = run(cli, setup)
     assert r.exit_code == 0, r.output
@@ -456,7 +465,9 @@ def test_work_database_of_the_old_layout_is_migrated_keeping_publications_and_hi
     assert setup.statuses()["baselines"] == "succeeded"  # the old stage cache was not trusted
     con = duckdb.connect(str(wh.work), read_only=True)
     try:
-        assert con.sql("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'stage'").fetchall() == [(0,)]
+        assert con.sql("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'stage'").fetchall() == [
+            (0,)
+        ]
     finally:
         con.close()
 

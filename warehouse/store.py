@@ -17,7 +17,7 @@ from etsflow import catalog
 from etsflow.catalog import Table
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
-SHARED = 0  # stage.cache.compliance_year of inbox-wide outputs (raw.*): shared by every year
+SHARED = 0  # the cache slot of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
 RAW_COMMENT = "As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash"
 
@@ -53,7 +53,10 @@ def _q(s: str) -> str:
 
 
 def ddl(table: Table, prefix: str = "") -> str:
-    cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in table.columns)
+    cols = ", ".join(
+        f'"{c.name}" {c.duckdb_type}' + (f" USING COMPRESSION {c.compression}" if c.compression else "")
+        for c in table.columns
+    )
     return f"CREATE TABLE IF NOT EXISTS {prefix}{table.qualified} ({cols})"
 
 
@@ -87,23 +90,27 @@ class Warehouse:
     def __init__(self, served: str | Path):
         self.served = Path(served).resolve()
         self.work = self.served.with_name(self.served.stem + ".work.duckdb")
-        self.stages = self.served.with_name(self.served.stem + ".stage.duckdb")
+        self.stage_dir = self.served.with_name(self.served.stem + ".stage")
         self.next = self.served.with_name(self.served.name + ".next")
 
     # ---- connection -------------------------------------------------------------------------
     @contextmanager
     def connect(self):
-        """The work database (schemas raw, core, mart, audit: exactly what is served, in the served
-        storage format) with the stage database attached as catalog `stage` (stage outputs and
-        `stage.cache`). Tables are created, with their comments, on first use."""
+        """The work database: schemas raw, core, mart, audit — exactly what is served, in the
+        served storage format. Tables are created, with their comments, on first use. A new (or
+        migrated) work database starts with an empty stage folder: stage outputs and their records
+        describe one work database."""
         self.served.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.work.exists()
         con = self._open()
         try:
-            if _has_schema(con, "stage"):  # a work database of the layout before the stage database
+            if _has_schema(con, "stage"):  # a work database of the layout before the stage folder
                 con.close()
                 self._migrate_old_layout()
                 con = self._open()
-            con.execute(f"ATTACH IF NOT EXISTS {_q(str(self.stages))} AS stage")
+                new = True
+            if new:
+                shutil.rmtree(self.stage_dir, ignore_errors=True)
             existing = {
                 tuple(r)
                 for r in con.sql(
@@ -117,11 +124,6 @@ class Warehouse:
                     con.execute(ddl(t))
                     for stmt in comments(t):
                         con.execute(stmt)
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS stage.cache (compliance_year INTEGER, stage VARCHAR, "
-                "input_hash VARCHAR, run_id VARCHAR, finished_at TIMESTAMP, parts VARCHAR, rows_out BIGINT, "
-                "message VARCHAR, notes VARCHAR, PRIMARY KEY (compliance_year, stage))"
-            )
             yield con
         finally:
             con.close()
@@ -201,16 +203,6 @@ class Warehouse:
             con.execute(f'COMMENT ON TABLE raw."{name}" IS {_q(RAW_COMMENT)}')
 
     @staticmethod
-    def create_typed(con: duckdb.DuckDBPyConnection, qualified: str, table: Table, df: pl.DataFrame) -> None:
-        """Create or replace table `qualified` from `df`, cast to the catalog types of `table`."""
-        cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type}) AS "{c.name}"' for c in table.columns)
-        con.register("_etsflow_df", df.select(table.names))
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT {cols} FROM _etsflow_df")
-        finally:
-            con.unregister("_etsflow_df")
-
-    @staticmethod
     def replace_typed(
         con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame, where: str | None = None
     ) -> None:
@@ -228,20 +220,23 @@ class Warehouse:
     def read(con: duckdb.DuckDBPyConnection, qualified: str, where: str = "") -> pl.DataFrame:
         return con.sql(f"SELECT * FROM {qualified} {where}").pl()
 
-    # ---- stage outputs ---------------------------------------------------------------------------
-    @staticmethod
-    def stage_table(year: int, name: str) -> str:
-        return f'stage."y{year}_{name}"'
+    # ---- stage outputs (files of the stage folder, never served) ------------------------------
+    def stage_path(self, year: int, name: str) -> Path:
+        return self.stage_dir / f"y{year}" / f"{name}.parquet"
 
-    def write_stage(self, con, year: int, frames: dict[str, pl.DataFrame], stage: str | None = None) -> int:
-        """Replace the stage tables of `year` in one transaction (`stage` names the pause point)."""
-        with self.transaction(con, pause=stage):
-            for name, df in frames.items():
-                self.replace_table(con, self.stage_table(year, name), df)
+    def write_stage(self, year: int, frames: dict[str, pl.DataFrame], stage: str | None = None) -> int:
+        """Replace the stage outputs `frames` of `year`: each a Parquet file, written beside its
+        place, flushed to disk and renamed into it. `stage` names the pause point (all written, the
+        stage's cache record not yet written: a crash there means "no reusable output")."""
+        for name, df in frames.items():
+            _write_parquet(df, self.stage_path(year, name))
+        _fsync_dir(self.stage_dir / f"y{year}")
+        if stage:
+            pause_point(stage, self.served.parent)
         return sum(df.height for df in frames.values())
 
-    def read_stage(self, con, year: int, name: str) -> pl.DataFrame:
-        return self.read(con, self.stage_table(year, name))
+    def read_stage(self, year: int, name: str) -> pl.DataFrame:
+        return pl.read_parquet(self.stage_path(year, name))
 
     # ---- publication -----------------------------------------------------------------------------
     def publish_year(self, con, year: int, marts: dict[str, pl.DataFrame]) -> int:
@@ -257,47 +252,44 @@ class Warehouse:
         self, con, year: int, core: dict[str, pl.DataFrame], quarantine: pl.DataFrame | None
     ) -> None:
         """Store what validation of `year` produced: the year's own copy of the validated inputs
-        (`stage."y<year>_core_<table>"`: validation depends on the compliance year — completeness,
+        (stage outputs `core_<table>`: validation depends on the compliance year — completeness,
         --allow-quarantine — so each year's later stages read their own, whatever year was validated
         last), then, in one transaction of the work database, `core.*` (served: the last validated
-        inputs) and the quarantined rows. Two transactions because DuckDB writes one database per
-        transaction; the stage cache is recorded only after both, so a crash in between reruns
-        validation."""
-        with self.transaction(con):
-            for t in catalog.INPUTS:
-                self.create_typed(con, self.stage_table(year, "core_" + t.name), t, core[t.name])
+        inputs) and the quarantined rows. The stage's cache record is written only after both."""
+        self.write_stage(year, {f"core_{t.name}": core[t.name] for t in catalog.INPUTS})
         with self.transaction(con, pause="validate"):
             for t in catalog.INPUTS:
                 self.replace_typed(con, t, core[t.name])
             if quarantine is not None and quarantine.height:
                 self.append(con, catalog.QUARANTINE, quarantine)
 
-    def read_core(self, con, year: int) -> dict[str, pl.DataFrame]:
-        return {t.name: self.read(con, self.stage_table(year, "core_" + t.name)) for t in catalog.INPUTS}
+    def read_core(self, year: int) -> dict[str, pl.DataFrame]:
+        return {t.name: self.read_stage(year, f"core_{t.name}") for t in catalog.INPUTS}
 
     # ---- stage cache (resume and skip) ------------------------------------------------------------
-    @staticmethod
-    def cache_entries(con, year: int) -> dict[str, dict]:
-        """The cache rows that describe what the work database holds now for `year`: per stage,
-        input_hash, parts (JSON of what went into it), run_id, rows_out, message, notes."""
-        rel = con.sql(
-            "SELECT * FROM stage.cache WHERE compliance_year IN ($1, $2)", params=[int(year), SHARED]
-        ).pl()
+    # One JSON record per output: `<stage folder>/cache/<slot>-<stage>.json`, slot = the compliance
+    # year, or SHARED for the inbox-wide raw tables. A record says which inputs the output now in
+    # the warehouse was made from; it is deleted before the stage writes and written (atomically)
+    # after the stage's output is complete, so a crash in between leaves no record.
+    def _record(self, slot: int, stage: str) -> Path:
+        return self.stage_dir / "cache" / f"{slot}-{stage}.json"
+
+    def cache_entries(self, year: int) -> dict[str, dict]:
+        """The records of what the warehouse holds now for `year`: per stage, input_hash, parts
+        (what went into it), run_id, rows_out, message, notes."""
         out = {}
-        for r in rel.iter_rows(named=True):
-            r["parts"] = json.loads(r["parts"]) if r["parts"] else {}
-            r["notes"] = json.loads(r["notes"]) if r["notes"] else []
-            out[r["stage"]] = r
+        for slot in (SHARED, int(year)):
+            for path in sorted((self.stage_dir / "cache").glob(f"{slot}-*.json")):
+                r = json.loads(path.read_text(encoding="utf-8"))
+                out[r["stage"]] = r
         return out
 
-    @staticmethod
-    def cache_forget(con, slot: int, stage: str) -> None:
+    def cache_forget(self, slot: int, stage: str) -> None:
         """Before a stage writes: its output no longer matches any recorded inputs."""
-        con.execute("DELETE FROM stage.cache WHERE compliance_year = ? AND stage = ?", [slot, stage])
+        self._record(slot, stage).unlink(missing_ok=True)
 
-    @staticmethod
     def cache_remember(
-        con,
+        self,
         slot: int,
         stage: str,
         input_hash: str,
@@ -307,22 +299,23 @@ class Warehouse:
         message: str,
         notes: list[str],
     ) -> None:
-        """After a stage committed: its output was made from the inputs `input_hash`."""
-        con.execute(
-            "INSERT OR REPLACE INTO stage.cache (compliance_year, stage, input_hash, run_id, finished_at, parts, "
-            "rows_out, message, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                slot,
-                stage,
-                input_hash,
-                run_id,
-                now(),
-                json.dumps(parts, sort_keys=True),
-                rows_out,
-                message,
-                json.dumps(notes, ensure_ascii=False),
-            ],
-        )
+        """After a stage's output is complete: it was made from the inputs `input_hash`."""
+        record = {
+            "compliance_year": slot,
+            "stage": stage,
+            "input_hash": input_hash,
+            "parts": parts,
+            "run_id": run_id,
+            "finished_at": now().isoformat(),
+            "rows_out": rows_out,
+            "message": message,
+            "notes": notes,
+        }
+        path = self._record(slot, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(record, ensure_ascii=False, sort_keys=True, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
 
     # ---- audit -----------------------------------------------------------------------------------
     def append(self, con, table: Table, rows: list[dict] | pl.DataFrame) -> None:
@@ -379,6 +372,15 @@ class Warehouse:
         pause_point("serve", self.served.parent)
         os.replace(self.next, self.served)
         _fsync_dir(self.served.parent)  # the rename itself survives a power cut
+
+
+def _write_parquet(df: pl.DataFrame, path: Path) -> None:
+    """Write `df` to `path` whole or not at all: beside it, flushed to disk, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.write_parquet(tmp)
+    _fsync(tmp)
+    os.replace(tmp, path)
 
 
 def _fsync(path: Path) -> None:
