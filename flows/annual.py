@@ -32,6 +32,7 @@ from etsflow import catalog
 from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
 from policies import PolicyError, policy_for_year
+from validations.checkpoint import import_in_background
 from warehouse import Warehouse
 from warehouse.store import WarehouseBusy, now
 
@@ -277,6 +278,8 @@ def _run_stages(
                     wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run")])
                 status, message = "refused", str(e)
                 raise
+            if plan["publish"] == "run":
+                import_in_background()  # Great Expectations, for publish's checkpoint
             for stage in STAGES:
                 _do_stage(ctx, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log)
             status, message = "succeeded", "; ".join(ctx.notes) or None
