@@ -300,17 +300,18 @@ def _fail(df: pl.DataFrame, mask: pl.Expr, column: str, message: pl.Expr | str) 
 
 
 def _duplicates(df: pl.DataFrame, key: tuple[str, ...], where: pl.DataFrame) -> pl.DataFrame:
-    dup = pl.len().over(list(key)) > 1
+    # every row of a duplicated key (provenance joined to those rows only: usually none)
+    dups = df.filter(pl.len().over(list(key)) > 1)
     first = (
         pl.concat_str(pl.col("_source_file"), pl.lit(" row "), pl.col("_row").cast(pl.String))
         .first()
         .over(list(key), order_by="_rid")
     )
-    d = df.join(where.select("_rid", "_source_file", "_row"), on="_rid", how="left")
+    d = dups.join(where.select("_rid", "_source_file", "_row"), on="_rid", how="left")
     keytxt = ", ".join(key)
     return _fail(
         d,
-        dup,
+        pl.lit(True),
         key[-1] if len(key) == 1 else key[0],
         pl.format(
             f"duplicate key ({keytxt}) = ({', '.join('{}' for _ in key)}); first given at {{}} / 重复记录",
@@ -539,14 +540,11 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
             ),
         ),
     ]
-    ey_keys = typed["enterprise_years"].select("enterprise_id", "year").unique()
     ly = good("line_years")
     failures["line_years"].append(
         _fail(
-            ly.join(
-                ey_keys.with_columns(pl.lit(True).alias("_has")), on=["enterprise_id", "year"], how="left"
-            ),
-            pl.col("_has").is_null(),
+            ly.join(typed["enterprise_years"], on=["enterprise_id", "year"], how="anti"),
+            pl.lit(True),
             "enterprise_id",
             pl.format(
                 "no enterprise-year record (shutdown days, total) for {} in {} / 缺少单位年度记录",
@@ -711,12 +709,12 @@ def _completeness(
 ) -> tuple[pl.DataFrame, list[str]]:
     y = policy.year
     listed = listed_enterprise_ids(enterprises, y)
-    reported = pl.concat(
+    reported = pl.concat(  # (semi and anti joins only: duplicates do not matter)
         [
             typed["line_years"].filter(pl.col("year") == y).select("enterprise_id"),
             typed["enterprise_years"].filter(pl.col("year") == y).select("enterprise_id"),
         ]
-    ).unique()
+    )
     missing_reports = sorted(listed.join(reported, on="enterprise_id", how="anti")["enterprise_id"].to_list())
     years = pl.DataFrame({"year": [y, *policy.base_years.value]}, schema={"year": pl.Int64}).unique()
     need = (
@@ -724,8 +722,7 @@ def _completeness(
         .join(years, how="cross")
         .filter(line_exists(pl.col("year")))
     )
-    have = typed["line_years"].select("line_id", "year").unique()
-    gaps = need.join(have, on=["line_id", "year"], how="anti").join(
+    gaps = need.join(typed["line_years"], on=["line_id", "year"], how="anti").join(
         raw["lines"].select("_rid", "_source_file", "_sheet", "_row"), on="_rid", how="left"
     )
     role = (
