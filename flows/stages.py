@@ -187,14 +187,13 @@ def clearance(ctx: RunContext) -> StageOutcome:
     from policies import policy_for_year
     from transforms import listed_enterprise_ids
     from transforms.clearance import evaluate_clearance
-    from transforms.pool import allocation_for, obligations, pool_remaining, pool_years
+    from transforms.pool import obligations, pool_remaining, pool_years
 
     core = _core(ctx)
     allocation = _allocation(ctx)
     # other pool years are computed with their bundled rule packs (they share the 2023 pool)
     policies = {y: (ctx.policy if y == ctx.year else policy_for_year(y)) for y in pool_years(ctx.policy)}
-    allocations = {y: (allocation if y == ctx.year else allocation_for(core, p)) for y, p in policies.items()}
-    pool = pool_remaining(core, ctx.policy, ctx.as_of, policies, allocations)
+    pool = pool_remaining(core, ctx.policy, ctx.as_of, policies, allocation)
     result = evaluate_clearance(
         core.ledger,
         obligations(allocation),

@@ -12,6 +12,7 @@ from datetime import date
 
 import polars as pl
 
+from etsflow.catalog import INPUTS
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from transforms.allocate import Allocation, allocate
@@ -19,6 +20,7 @@ from transforms.baselines import compute_baselines
 from transforms.clearance import borrowed_accepted, evaluate_clearance
 
 POOL_SCHEMA = {"enterprise_id": pl.String, "pool_remaining_t": pl.Int64}
+BORROWED = "borrowed_preallocation"  # the ledger instrument that draws on the pool
 
 
 def allocation_for(core: CoreFrames, policy: Policy) -> Allocation:
@@ -42,31 +44,55 @@ def pool_years(policy: Policy) -> list[int]:
     return years
 
 
+def borrowers(ledger: pl.DataFrame, year: int) -> pl.DataFrame:
+    """enterprise_id of every enterprise with a borrowing row (borrowed pre-allocation) for `year`."""
+    return (
+        ledger.filter((pl.col("compliance_year") == year) & (pl.col("instrument") == BORROWED))
+        .select("enterprise_id")
+        .unique()
+    )
+
+
+def restricted(core: CoreFrames, enterprise_ids: pl.DataFrame) -> CoreFrames:
+    """The inputs of these enterprises only (every input table carries enterprise_id)."""
+    return CoreFrames(
+        **{t.name: getattr(core, t.name).join(enterprise_ids, on="enterprise_id", how="semi") for t in INPUTS}
+    )
+
+
 def pool_remaining(
     core: CoreFrames,
     policy: Policy,
     as_of: date,
     policies: dict[int, Policy],
-    allocations: dict[int, Allocation],
+    allocation: Allocation,
 ) -> pl.DataFrame:
-    """enterprise_id, pool_remaining_t for `policy.year`.
+    """enterprise_id, pool_remaining_t for `policy.year`, whose allocation is `allocation`.
 
-    `policies` and `allocations` hold every pool year (this year's included). Earlier pool years
-    are cleared first, as of the same date, each against what is left of the pool.
+    `policies` holds the rule pack of every pool year. The pool is the last pool year's
+    `preallocation_next_t`; earlier pool years are cleared first, as of the same date, each
+    against what is left of the pool. An earlier year is allocated and cleared here for the
+    enterprises with a borrowing row in its ledger only: allocation and clearance are rules per
+    enterprise, and an enterprise that did not borrow used nothing of the pool.
     """
     years = pool_years(policy)
     if not years:
         return pl.DataFrame(schema=POOL_SCHEMA)
-    source = allocations[years[-1]].enterprises
-    remaining = source.select(
+    source = allocation if years[-1] == policy.year else allocation_for(core, policies[years[-1]])
+    remaining = source.enterprises.select(
         "enterprise_id", pl.col("preallocation_next_t").cast(pl.Int64).alias("pool_remaining_t")
     )
     for y in years:
         if y >= policy.year:
             break
-        listed = listed_enterprise_ids(core.enterprises, y)
+        part = restricted(core, borrowers(core.ledger, y))
         cleared = evaluate_clearance(
-            core.ledger, obligations(allocations[y]), listed, remaining, policies[y], as_of
+            part.ledger,
+            obligations(allocation_for(part, policies[y])),
+            listed_enterprise_ids(part.enterprises, y),
+            remaining.join(part.enterprises, on="enterprise_id", how="semi"),
+            policies[y],
+            as_of,
         )
         used = borrowed_accepted(cleared)
         remaining = remaining.join(used, on="enterprise_id", how="left").select(
