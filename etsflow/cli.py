@@ -51,9 +51,9 @@ def execute(
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
-    from flows.annual import annual_run
+    from flows.annual import run_now
 
-    state = annual_run(
+    state = run_now(
         year=year,
         inbox=str(inbox),
         warehouse=str(warehouse),
@@ -61,7 +61,6 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
-        return_state=True,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -450,3 +449,7 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":  # python -m etsflow.cli
+    main()

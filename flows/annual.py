@@ -26,6 +26,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Failed
 
 from etsflow import catalog
@@ -179,6 +180,17 @@ def annual_run(
         log.write(f"exit {summary['exit_code']}: {summary['error']}")
         return Failed(message=summary["error"], data=summary)
     return summary
+
+
+def run_now(**parameters):
+    """Run the flow in this process now and return its final state (what `etsflow run` and `demo` do).
+
+    Without Prefect's flow-run heartbeat: its thread is joined at the end of every run, which cost
+    0.5–1 s of each (it sleeps in 1 s steps, docs/scaling.md). Heartbeats serve a server automation
+    that marks crashed runs; a killed run is marked interrupted by our next run anyway
+    (`Warehouse.mark_interrupted`). Scheduled runs (`etsflow serve`) keep the heartbeat."""
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return annual_run(**parameters, return_state=True)
 
 
 def _matches(entry: dict | None, fp: Fingerprint) -> bool:

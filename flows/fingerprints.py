@@ -9,6 +9,7 @@ whose recorded fingerprint (`Warehouse.cache_entries`) equals the current one.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -96,8 +97,14 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _project_imports(path: Path) -> set[str]:
+def _project_imports(path: Path) -> frozenset[str]:
     """Project modules imported anywhere in a file (also inside functions), with their packages."""
+    return _imports_in(path, path.stat().st_mtime_ns)
+
+
+@functools.cache
+def _imports_in(path: Path, _mtime_ns: int) -> frozenset[str]:
+    """(Parsed once per version of the file: every stage's code version reads most files.)"""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -110,7 +117,7 @@ def _project_imports(path: Path) -> set[str]:
             parts = n.split(".")
             if parts[0] in PROJECT_PACKAGES:
                 found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-    return found
+    return frozenset(found)
 
 
 def code_files(stage: str) -> dict[str, str]:

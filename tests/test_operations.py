@@ -542,3 +542,24 @@ def test_only_tasks_that_touch_files_retry():
 
     assert {name: t.retries for name, t in TASKS.items()} == {"ingest": 1} | dict.fromkeys(STAGES[1:], 0)
     assert serve_warehouse.retries == 1
+
+
+def test_runs_of_the_cli_have_no_flow_heartbeat_and_scheduled_ones_keep_it(monkeypatch):
+    """`run_now` (etsflow run, demo) switches Prefect's flow heartbeat off for its run only."""
+    from prefect.settings import get_current_settings
+
+    import flows.annual
+
+    seen = {}
+
+    def fake_run(**kw):
+        seen["heartbeat"] = get_current_settings().flows.heartbeat_frequency
+        seen["kw"] = kw
+
+    monkeypatch.setattr(flows.annual, "annual_run", fake_run)
+    flows.annual.run_now(year=2022, inbox="in", warehouse="wh")
+    assert seen == {
+        "heartbeat": None,
+        "kw": {"year": 2022, "inbox": "in", "warehouse": "wh", "return_state": True},
+    }
+    assert get_current_settings().flows.heartbeat_frequency is not None
