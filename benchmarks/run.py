@@ -11,8 +11,8 @@ compliance year 2022) it measures, each in a fresh subprocess, with medians over
   the process (`os.wait4`), each stage's time (`audit.stage_run`), the served-file refresh (run
   log), and the rest: Python start, imports, Prefect (server, flow and task runs) and exit;
 - **I/O floor**: a fresh process in which DuckDB alone reads the same inbox files into tables and
-  writes a new file in the served storage format: the *served-file floor* writes what the served
-  file holds for the run (the inbox as text, the inputs typed, the year's marts), the *marts-only
+  writes a new file in the served storage format: the *served-file floor* writes the tables of
+  the run's served file (raw, core, the year's marts, audit: the same rows), the *marts-only
   floor* the marts alone; run interleaved with the pipeline;
 - **engine in memory**: the engine's own path to the allocation (read, validate, baselines,
   allocate) in a fresh process, without warehouse or Prefect; also interleaved;
@@ -180,32 +180,31 @@ def engine_allocation(served: Path):
 # ---------------------------------------------------------------------------------------------
 def child_io_floor(inbox: str, served: str, out: str) -> dict:
     """DuckDB alone doing the I/O of a run: read every inbox file into tables, then write a new file
-    in the served storage format. Two outputs are timed, each from the same tables in memory:
-
-    - *marts*: the published tables of the year (taken, untimed, from a finished run), with the
-      catalog's DDL (the same column compression as the served file);
-    - *served*: what the served file holds for the run — the inbox as ingested (`raw`: every
-      column as text), the inputs typed (`core`: the files' own types) and the marts.
-
-    Returns the seconds of each step; `setup_s` (reading the marts of the finished run) is not
-    part of either floor."""
+    in the served storage format with the tables of the run's served file (taken, untimed, from a
+    finished run into memory) — *served*: every table it holds (raw, core, the year's marts,
+    audit), the same rows and bytes, core and marts with the catalog's DDL (the same column
+    compression); *marts*: the year's marts only. Returns the seconds of each step; `setup_s`
+    (loading the finished run's tables) is part of neither floor."""
     import duckdb
 
     from etsflow import catalog
     from warehouse.store import ddl
 
+    by_name = {t.qualified: t for t in catalog.INPUTS + catalog.PUBLISHED}
     t_setup = time.perf_counter()
     src = duckdb.connect(served, read_only=True)
-    marts = {
-        t: src.sql(f"SELECT * FROM {t.qualified} WHERE compliance_year = {YEAR}").arrow().read_all()
-        for t in catalog.MARTS
-    }
+    tables = {}
+    for schema, name in src.sql(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY 1, 2"
+    ).fetchall():
+        where = f" WHERE compliance_year = {YEAR}" if schema == "mart" else ""
+        tables[f"{schema}.{name}"] = src.sql(f'SELECT * FROM {schema}."{name}"{where}').arrow().read_all()
     src.close()
     setup_s = time.perf_counter() - t_setup
 
     t0 = time.perf_counter()
     con = duckdb.connect()
-    tables, rows_in = [], 0
+    rows_in = 0
     for i, f in enumerate(sorted(Path(inbox).rglob("*.*"))):
         if f.suffix == ".parquet":
             con.execute(f"CREATE TABLE in{i} AS SELECT * FROM read_parquet('{f}')")
@@ -213,37 +212,37 @@ def child_io_floor(inbox: str, served: str, out: str) -> dict:
             con.execute(f"CREATE TABLE in{i} AS SELECT * FROM read_csv('{f}', all_varchar = true)")
         else:
             continue
-        tables.append(f"in{i}")
         rows_in += con.sql(f"SELECT count(*) FROM in{i}").fetchall()[0][0]
     read_s = time.perf_counter() - t0
 
-    def write(with_inputs: bool) -> float:
+    def write(names: list[str]) -> float:
         Path(out).unlink(missing_ok=True)
         t = time.perf_counter()
         con.execute(f"ATTACH '{out}' AS o (STORAGE_VERSION 'v1.5.0')")
-        con.execute("CREATE SCHEMA o.mart")
-        for table in catalog.MARTS:
-            con.execute(ddl(table, prefix="o."))
-            con.register("m", marts[table])
-            con.execute(f"INSERT INTO o.{table.qualified} SELECT * FROM m")
-            con.unregister("m")
-        if with_inputs:
-            for name in tables:
-                con.execute(f"CREATE TABLE o.raw_{name} AS SELECT COLUMNS(*)::VARCHAR FROM {name}")
-                con.execute(f"CREATE TABLE o.core_{name} AS SELECT * FROM {name}")
+        for schema in sorted({n.split(".")[0] for n in names}):
+            con.execute(f"CREATE SCHEMA o.{schema}")
+        for name in names:
+            schema, table = name.split(".")
+            con.register("t", tables[name])
+            if name in by_name:
+                con.execute(ddl(by_name[name], prefix="o."))
+                con.execute(f"INSERT INTO o.{name} SELECT * FROM t")
+            else:
+                con.execute(f'CREATE TABLE o.{schema}."{table}" AS SELECT * FROM t')
+            con.unregister("t")
         con.execute("CHECKPOINT o")
         con.execute("DETACH o")
         return time.perf_counter() - t
 
-    write_marts_s = write(False)
-    write_served_s = write(True)
+    write_marts_s = write([t.qualified for t in catalog.MARTS])
+    write_served_s = write(list(tables))
     return {
         "setup_s": setup_s,
         "read_s": read_s,
         "write_marts_s": write_marts_s,
         "write_served_s": write_served_s,
         "rows_in": rows_in,
-        "rows_out": sum(t.num_rows for t in marts.values()),
+        "rows_out": sum(t.num_rows for t in tables.values()),
         "served_mib": Path(out).stat().st_size / 2**20,
     }
 
@@ -294,11 +293,13 @@ def child_no_prefect(inbox: str, work: str) -> dict:
     import etsflow.cli  # noqa: F401  (the CLI's own imports)
     from flows.stages import RUNNERS, STAGES, RunContext
     from policies import policy_for_year
+    from validations.checkpoint import import_in_background
     from warehouse import Warehouse
 
     shutil.rmtree(work, ignore_errors=True)
     Path(work).mkdir(parents=True)
     wh = Warehouse(Path(work) / "warehouse.duckdb")
+    import_in_background()  # as the flow does
     stages = {}
     with wh.connect() as con:
         ctx = RunContext(
@@ -730,8 +731,8 @@ def write_results(path: Path, results: list[dict], prefect: dict | None, args, s
             comparisons(results),
             "",
             "I/O floor: a fresh process in which DuckDB alone reads the inbox files and writes a new file in "
-            "the served storage format — *served file*: the inbox as text (raw), the inputs typed (core) "
-            "and the year's marts, what the pipeline's served file holds; *marts only*: the marts. "
+            "the served storage format — *served file*: the tables of the run's served file (raw, core, "
+            "the year's marts, audit: the same rows, loaded untimed beforehand); *marts only*: the marts. "
             "'engine in memory' is the engine's path to the same allocation without warehouse or Prefect "
             "(read, validate, baselines, allocate in one fresh process); the pandas reference reads and "
             "allocates only. 'compute' columns leave out each process's start and imports.",
@@ -756,6 +757,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES), help="comma-separated N")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (medians)")
+    ap.add_argument(
+        "--prefect-repeat", type=int, default=5, help="rounds of the Prefect overhead measurement"
+    )
     ap.add_argument("--repeat-large", type=int, default=None, help="runs at N ≥ 100,000 [--repeat]")
     ap.add_argument("--pandas-repeat-large", type=int, default=1, help="pandas runs at N ≥ 100,000")
     ap.add_argument("--form", choices=("parquet", "csv"), default="parquet")
@@ -794,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     run_pipeline(warm_inbox, BENCH / "runs" / "warmup")
     results, prefect = [], None
     if a.only != "sizes":
-        prefect = measure_prefect(a.seed, a.repeat, log)
+        prefect = measure_prefect(a.seed, a.prefect_repeat, log)
     if a.only != "prefect":
         for n in (int(x) for x in a.sizes.split(",")):
             large = n >= 100_000
