@@ -299,9 +299,9 @@ def child_no_prefect(inbox: str, work: str) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     Path(work).mkdir(parents=True)
     wh = Warehouse(Path(work) / "warehouse.duckdb")
-    import_in_background()  # as the flow does
     stages = {}
     with wh.connect() as con:
+        import_in_background()  # where the flow does: after opening the work database
         ctx = RunContext(
             run_id="noprefect",
             year=YEAR,
