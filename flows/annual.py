@@ -215,7 +215,9 @@ def _plan(
             continue
         what = f"the {s} output" + ("" if s == "ingest" else f" for {year}")
         if s not in cache:
-            problems.append(f"{what} is missing (never run, or its last run failed or was interrupted)")
+            problems.append(
+                f"{what} is missing (never run, its last run failed or was interrupted, or its stage files were deleted)"
+            )
         else:
             problems.append(
                 f"{what} (run {cache[s]['run_id']}) was made from other inputs: "

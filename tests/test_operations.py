@@ -318,10 +318,23 @@ def test_from_stage_refused_when_earlier_outputs_are_missing(cli, tmp_path):
     r = cli("run", "--year", 2022, "--inbox", SAMPLE, "--warehouse", wh, "--from-stage", "baselines")
     assert r.exit_code == 2
     assert r.stderr.startswith(
-        "Cannot resume 2022 from baselines: the validate output for 2022 is missing (never run, or its last "
-        "run failed or was interrupted)."
+        "Cannot resume 2022 from baselines: the validate output for 2022 is missing (never run, its last "
+        "run failed or was interrupted, or its stage files were deleted)."
     )
     assert read_published(wh, "SELECT count(*) n FROM mart.allocation_line")["n"][0] == 0
+
+
+def test_a_stage_whose_files_were_deleted_reruns_and_a_resume_needing_them_is_refused(cli, setup):
+    """Deleting stage files by hand loses nothing: their stage is recomputed by the next plain run;
+    a resume that would read them is refused, naming them missing."""
+    before = publication(setup.wh)
+    Warehouse(setup.wh).stage_path(2022, "allocation_line").unlink()
+    r = run(cli, setup, 2022, "--from-stage", "clearance")
+    assert r.exit_code == 2 and "the allocate output for 2022 is missing" in r.stderr
+    r = run(cli, setup)
+    assert r.exit_code == 0, r.output
+    assert setup.statuses() == dict.fromkeys(STAGES, "skipped") | {"allocate": "succeeded"}
+    assert publication(setup.wh) == before
 
 
 def test_a_failed_stage_is_not_reused(cli, tmp_path):

@@ -92,6 +92,7 @@ class Warehouse:
         self.work = self.served.with_name(self.served.stem + ".work.duckdb")
         self.stage_dir = self.served.with_name(self.served.stem + ".stage")
         self.next = self.served.with_name(self.served.name + ".next")
+        self._written: list[Path] = []  # stage files written since the last cache_forget
 
     # ---- connection -------------------------------------------------------------------------
     @contextmanager
@@ -230,6 +231,7 @@ class Warehouse:
         stage's cache record not yet written: a crash there means "no reusable output")."""
         for name, df in frames.items():
             _write_parquet(df, self.stage_path(year, name))
+            self._written.append(self.stage_path(year, name))
         _fsync_dir(self.stage_dir / f"y{year}")
         if stage:
             pause_point(stage, self.served.parent)
@@ -269,8 +271,9 @@ class Warehouse:
     # ---- stage cache (resume and skip) ------------------------------------------------------------
     # One JSON record per output: `<stage folder>/cache/<slot>-<stage>.json`, slot = the compliance
     # year, or SHARED for the inbox-wide raw tables. A record says which inputs the output now in
-    # the warehouse was made from; it is deleted before the stage writes and written (atomically)
-    # after the stage's output is complete, so a crash in between leaves no record.
+    # the warehouse was made from, and which stage files hold it; it is deleted before the stage
+    # writes and written (atomically) after the stage's output is complete, so a crash in between
+    # leaves no record. A record whose files are gone (deleted by hand) is not trusted either.
     def _record(self, slot: int, stage: str) -> Path:
         return self.stage_dir / "cache" / f"{slot}-{stage}.json"
 
@@ -281,12 +284,14 @@ class Warehouse:
         for slot in (SHARED, int(year)):
             for path in sorted((self.stage_dir / "cache").glob(f"{slot}-*.json")):
                 r = json.loads(path.read_text(encoding="utf-8"))
-                out[r["stage"]] = r
+                if all((self.stage_dir / f).is_file() for f in r["files"]):
+                    out[r["stage"]] = r
         return out
 
     def cache_forget(self, slot: int, stage: str) -> None:
         """Before a stage writes: its output no longer matches any recorded inputs."""
         self._record(slot, stage).unlink(missing_ok=True)
+        self._written = []
 
     def cache_remember(
         self,
@@ -299,7 +304,8 @@ class Warehouse:
         message: str,
         notes: list[str],
     ) -> None:
-        """After a stage's output is complete: it was made from the inputs `input_hash`."""
+        """After a stage's output is complete: it was made from the inputs `input_hash` (and it is in
+        the stage files written since `cache_forget`)."""
         record = {
             "compliance_year": slot,
             "stage": stage,
@@ -310,6 +316,7 @@ class Warehouse:
             "rows_out": rows_out,
             "message": message,
             "notes": notes,
+            "files": sorted(p.relative_to(self.stage_dir).as_posix() for p in set(self._written)),
         }
         path = self._record(slot, stage)
         path.parent.mkdir(parents=True, exist_ok=True)
