@@ -6,11 +6,11 @@ at the end (so that audit rows of a failed run are visible, while published mart
 through `publish`).
 
 Skip and resume (cache records, one per output: the year's, or slot 0 for the inbox-wide raw
-tables; `Warehouse.cache_entries`): a stage's output is recorded with the fingerprint of the inputs it was made from
-(`flows.fingerprints.fingerprints`: input file hashes, rule pack, options, code and library versions,
-and the fingerprints of the outputs it read). The record is deleted before the stage writes and
-inserted after its transaction committed, so a crash in between leaves no record and the next
-run recomputes. A plain run skips every stage whose record equals its current fingerprint
+tables; `Warehouse.cache_entries`): a stage's output is recorded with the fingerprint of the
+inputs it was made from (`flows.fingerprints.fingerprints`: input file hashes, rule pack,
+options, code and library versions, and the fingerprints of the outputs it read). The record is
+deleted before the stage writes and written after its output is complete, so a crash in between
+leaves no record and the next run recomputes. A plain run skips every stage whose record equals its current fingerprint
 ("skipped, unchanged"); `--from-stage S` reruns S and every later stage and reuses the outputs
 of earlier stages only when their records match — else it refuses (exit 2) and says why.
 """
