@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from policies import policy_for_year
 from tests.test_allocation_frames import (
     D,
     attribute,
@@ -19,6 +20,7 @@ from tests.test_allocation_frames import (
     run_year,
     total_line_rows,
 )
+from transforms import CoreFrames
 
 
 # ---- §3.2 intensity outliers: inclusive 20 % ---------------------------------------------------
@@ -450,3 +452,63 @@ def test_non_co2_is_always_an_equal_component():
     ln = row(a.lines, line_id="C1")
     assert ln["allocation_co2_t"] == D("824.4") and ln["allocation_non_co2_t"] == D("12.3456")
     assert ln["allocation_t"] == D("836.7456")
+
+
+# ---- §3.1 (v2): the reduction-project window and the major-change window -------------------------
+def _dated_total_line(field: str, on: date) -> CoreFrames:
+    """A 'total' line with a different daily emission in each year 2018–2022 (D 300/200/100/50),
+    so that the baseline tells which base years were kept."""
+    return core(
+        [enterprise()],
+        [line("L1", **{field: on})],
+        [
+            line_year("L1", 2018, 300 * 365, output=1),
+            line_year("L1", 2019, 200 * 365, output=1),
+            line_year("L1", 2020, 100 * 366, output=1),
+            line_year("L1", 2021, 50 * 365, output=1),
+            line_year("L1", 2022, 100, output=1, days=1),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("year", "field", "on", "kept", "inside"),
+    [
+        # reduction project, window 2018–2020 (S0 words, 2021 and 2022)
+        (2021, "reduction_project_on", date(2018, 1, 1), [2018, 2019, 2020], True),  # first day
+        (2021, "reduction_project_on", date(2017, 12, 31), [2018, 2019, 2020], False),  # day before
+        (2022, "reduction_project_on", date(2020, 12, 31), [2021], True),  # last day: 2019, 2020 out
+        (2022, "reduction_project_on", date(2021, 1, 1), [2019, 2020, 2021], False),  # day after (T16)
+        # major change, window = the base years (2022: 2019–2021)
+        (2022, "major_change_on", date(2019, 1, 1), [2019, 2020, 2021], True),  # first day
+        (2022, "major_change_on", date(2018, 12, 31), [2019, 2020, 2021], False),  # day before
+        (2021, "major_change_on", date(2020, 12, 31), [], True),  # last day: every base year out
+        (2021, "major_change_on", date(2021, 1, 1), [2018, 2019, 2020], False),  # day after
+    ],
+)
+def test_dates_count_only_inside_their_window(year, field, on, kept, inside):
+    b, a = run_year(_dated_total_line(field, on), year)
+    ln = row(a.lines, line_id="L1")
+    expl = ln["explanation"]
+    assert str(on) in expl
+    if kept:
+        assert ln["method"] == "total" and ln["kept_years"] == kept
+    else:  # nothing usable: falls back to equal, every base year listed as dropped
+        assert ln["method_reason"] == "fallback_total_to_equal" and ln["kept_years"] == []
+    window = "2018–2020" if field == "reduction_project_on" or year == 2021 else "2019–2021"
+    if inside:
+        assert f"inside the {'window' if field == 'reduction_project_on' else 'base years'} {window}" in expl
+        unusable = [y for y in policy_for_year(year).base_years.value if y not in kept]
+        if unusable:
+            assert ", ".join(map(str, unusable)) + " unusable" in expl
+        else:
+            assert "no base year starts before it" in expl
+    else:
+        assert "outside the" in expl and "no base year made unusable" in expl
+        assert "早于" not in row(b, line_id="L1")["drop_reasons_zh"]
+
+
+def test_2023_reduction_window_is_the_base_years_and_provisional():
+    p = policy_for_year(2023)
+    assert p.reduction_project_window.value == (2020, 2022) and p.reduction_project_window.provisional
+    assert policy_for_year(2021).reduction_project_window.confidence == "verified"

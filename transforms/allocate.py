@@ -113,13 +113,15 @@ texts AS (
                '基准年' || array_to_string($base_years, '、') || '中采用'
                || coalesce(nullif(array_to_string(kept_years, '、'), ''), '无')
                || CASE WHEN drop_reasons_zh <> '' THEN '，剔除：' || drop_reasons_zh ELSE '' END
-               || CASE WHEN restatements_zh <> '' THEN '；' || restatements_zh ELSE '' END || '；'
+               || CASE WHEN restatements_zh <> '' THEN '；' || restatements_zh ELSE '' END
+               || CASE WHEN base_year_dates_zh <> '' THEN '；' || base_year_dates_zh ELSE '' END || '；'
            ELSE '' END AS years_zh,
            CASE WHEN method IN ('intensity', 'total') OR method_reason = 'fallback_total_to_equal' THEN
                'of base years ' || array_to_string($base_years, ', ') || ' kept '
                || coalesce(nullif(array_to_string(kept_years, ', '), ''), 'none')
                || CASE WHEN drop_reasons_en <> '' THEN ', dropped: ' || drop_reasons_en ELSE '' END
-               || CASE WHEN restatements_en <> '' THEN '; ' || restatements_en ELSE '' END || '; '
+               || CASE WHEN restatements_en <> '' THEN '; ' || restatements_en ELSE '' END
+               || CASE WHEN base_year_dates_en <> '' THEN '; ' || base_year_dates_en ELSE '' END || '; '
            ELSE '' END AS years_en
     FROM alloc
 )
