@@ -45,6 +45,7 @@ _CODE_COLUMNS = {
     "instrument",
     "acquired_via",
     "origin",
+    "certificate_id",
     "output_unit",
     "listed_years",
 }
@@ -363,28 +364,46 @@ def _folder_year(df: pl.DataFrame, col: str = "year") -> pl.DataFrame:
 _LEDGER_FIELDS = (  # (field, 中文, instruments it belongs to, required for them)
     ("vintage", "配额年度", ("allowance",), True),
     ("acquired_via", "取得方式", ("allowance",), False),
-    ("origin", "产生地", OFFSETS, True),
+    ("origin", "产生地", (*OFFSETS, "green_power"), True),  # v2: where green power was bought
     ("is_hydro", "水电项目", OFFSETS, True),
+    ("certificate_id", "绿证编号", ("green_power",), False),  # v2
 )
+_WHAT = {  # owners → the rows they are, in words
+    ("allowance",): "allowances",
+    OFFSETS: "offsets",
+    (*OFFSETS, "green_power"): "offsets and green power",
+    ("green_power",): "green power",
+}
 
 
 def _ledger_fields(lg: pl.DataFrame) -> list[pl.DataFrame]:
     """A field missing where its instrument needs it, or present on another instrument."""
+    inst = pl.col("instrument")
+    a_row = (
+        pl.when(inst == "allowance")
+        .then(pl.lit("an allowance"))
+        .when(inst.is_in(OFFSETS))
+        .then(pl.lit("an offset"))
+        .otherwise(pl.lit("a green-power row"))
+    )
     out = []
     for field, zh, owners, required in _LEDGER_FIELDS:
-        owns = pl.col("instrument").is_in(owners)
-        kind = "an allowance" if owners == ("allowance",) else "an offset"
+        owns = inst.is_in(owners)
         if required:
             out.append(
-                _fail(lg, owns & pl.col(field).is_null(), field, f"{kind} needs {field} ({zh}) / 须填写{zh}")
+                _fail(
+                    lg,
+                    owns & pl.col(field).is_null(),
+                    field,
+                    pl.format(f"{{}} needs {field} ({zh}) / 须填写{zh}", a_row),
+                )
             )
-        what = "allowances" if owners == ("allowance",) else "offsets"
         out.append(
             _fail(
                 lg,
                 ~owns & pl.col(field).is_not_null(),
                 field,
-                pl.format(f"{field} is only for {what}, not {{}} / {zh}不适用于该品种", pl.col("instrument")),
+                pl.format(f"{field} is only for {_WHAT[owners]}, not {{}} / {zh}不适用于该品种", inst),
             )
         )
     return out
