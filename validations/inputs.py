@@ -3,6 +3,9 @@
 Order of work, per table:
 1. file-level problems from ingest (unreadable, empty, unrecognised, duplicate headers) and
    missing required columns: the file is rejected, one quarantine row names file and column;
+   row problems from ingest (Excel error cells, formulas never calculated, CSV rows with too few
+   or too many fields): the row is quarantined, named by file, sheet, row and column, and none
+   of its values is used;
 2. typing: text is parsed exactly (full-width digits, thousands separators, dates written
    2020-03-01 / 2020/3/1 / 2020年3月1日, booleans true/false/是/否/1/0). A value that does not
    parse is quarantined ("not a number"), never coerced to null or rounded;
@@ -470,6 +473,37 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         rejected_rows[name] = r.filter(in_rejected)
         raw[name] = r.filter(~in_rejected)
 
+    # 1b. rows with a problem found while reading: quarantined whole, never typed
+    problem_rows: dict[str, pl.DataFrame] = {}
+    unplaced = []  # problems on rows that hold no other cell (not in raw): quarantined as they are
+    for name, r in raw.items():
+        p = inbox.problems.filter(pl.col("table_name") == name)
+        if not p.height:
+            problem_rows[name] = r.clear()
+            continue
+        keys = ["_source_file", "_sheet", "_row"]
+        placed = p.rename({"source_file": "_source_file", "sheet": "_sheet", "row_number": "_row"}).join(
+            r.select("_rid", *keys), on=keys, how="left", nulls_equal=True
+        )
+        failures[name].append(placed.filter(pl.col("_rid").is_not_null()).select(*_FAIL).cast(_FAIL))
+        unplaced.append(
+            placed.filter(pl.col("_rid").is_null()).select(
+                "table_name",
+                pl.col("_source_file").alias("source_file"),
+                pl.col("_sheet").alias("sheet"),
+                pl.col("_row").alias("row_number"),
+                "column_name",
+                "value",
+                "message",
+            )
+        )
+        bad = placed["_rid"].drop_nulls().implode()
+        problem_rows[name] = r.filter(pl.col("_rid").is_in(bad))
+        raw[name] = r.filter(~pl.col("_rid").is_in(bad))
+    for name in raw:  # rows set aside, for references ("itself quarantined") and partial sums
+        rejected_rows[name] = pl.concat([rejected_rows[name], problem_rows[name]], how="diagonal_relaxed")
+    provenance = {name: pl.concat([raw[name], problem_rows[name]], how="diagonal_relaxed") for name in raw}
+
     # 2–3. typing and row rules
     typed: dict[str, pl.DataFrame] = {}
     for name, t in tables.items():
@@ -649,7 +683,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     for name in tables:
         f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
         src = (
-            raw[name]
+            provenance[name]
             .filter(pl.col("_rid").is_in(f["_rid"].implode()))
             .select(
                 "_rid",
@@ -657,7 +691,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 "_sheet",
                 "_row",
                 pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
-                if "enterprise_id" in raw[name].columns
+                if "enterprise_id" in provenance[name].columns
                 else pl.lit(None, pl.String).alias("enterprise_id"),
             )
         )
@@ -674,10 +708,13 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 pl.lit(1).alias("_rank"),
             )
         )
-        if rejected_rows[name].height and "enterprise_id" in rejected_rows[name].columns:
+        in_rejected_file = rejected_rows[name].filter(
+            ~pl.col("_rid").is_in(problem_rows[name]["_rid"].implode())
+        )
+        if in_rejected_file.height and "enterprise_id" in in_rejected_file.columns:
             # rows of a rejected file: their enterprises are affected (the file-level row names the cause)
             q.append(
-                rejected_rows[name].select(
+                in_rejected_file.select(
                     pl.lit(name).alias("table_name"),
                     pl.col("enterprise_id").str.normalize("NFKC"),
                     pl.col("_source_file").alias("source_file"),
@@ -691,6 +728,8 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                     pl.lit(2).alias("_rank"),
                 )
             )
+    for u in unplaced:
+        q.append(u.with_columns(pl.lit(None, pl.String).alias("enterprise_id"), pl.lit(1).alias("_rank")))
     q.append(missing.with_columns(pl.lit(2).alias("_rank")))
     schema = QUARANTINE_SCHEMA | {"_rank": pl.Int32}
     quarantine = (
