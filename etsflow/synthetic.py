@@ -740,8 +740,6 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     for c in ("gap_exemption_2022", "surplus_cap_2023", "incentive_2023", "incentive_penalized_2023"):
         if (h := host_line(c, 1)) is not None:
             B[h[2]] = erng.uniform(40e3, 120e3)
-    if (h := host_line("incentive_under_investigation_2023", 1)) is not None:  # no draw: streams stay
-        eligible[h[2]], comm[h[2]], B[h[2]] = False, np.datetime64("NaT"), 80_000.0
     if (h := host_line("borrowing_above_pool", 1)) is not None:  # a second CQ013-like line
         r[h[2]], r_trend[h[2]], elec_share[h[2]] = 1.0, 0.0, 0.06
         B[h[2]] = erng.uniform(0.3e6, 0.6e6)
