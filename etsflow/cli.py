@@ -49,6 +49,7 @@ def execute(
     as_of: date | None,
     from_stage: str | None,
     allow_quarantine: bool,
+    allow_partial: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
@@ -62,6 +63,7 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
+        allow_partial=allow_partial,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -90,6 +92,12 @@ def _report(summary: dict, elapsed: float) -> None:
             f"[yellow]Provisional parameters (placeholders, confirm and pass --policy FILE): "
             f"{'; '.join(param_label(p) for p in summary['provisional'])}[/]"
         )
+    if summary.get("left_out"):
+        out.print(
+            f"[bold red]PARTIAL: {summary['year']} published without {len(summary['left_out'])} listed "
+            f"enterprise(s) (status not_allocated; the cap covers the others only): "
+            f"{', '.join(summary['left_out'])}[/]"
+        )
     for note in summary["notes"]:
         out.print(f"  note: {note}")
 
@@ -109,7 +117,16 @@ def run(
         "whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
-        False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
+        False,
+        "--allow-quarantine",
+        help="Allocate the enterprises not touched by quarantined rows; the year is published as "
+        "partial, the others listed as not_allocated.",
+    ),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="With --allow-quarantine: publish even when more than "
+        f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
     ),
 ) -> None:
     """Run the annual pipeline for one compliance year."""
@@ -118,7 +135,9 @@ def run(
     except ValueError:
         _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
-    summary = execute(year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine)
+    summary = execute(
+        year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine, allow_partial
+    )
     _report(summary, time.perf_counter() - t0)
 
 
@@ -163,6 +182,18 @@ def explain(
         [year, enterprise_id],
     )
     if ent.height == 0:
+        left = read_published(
+            wh,
+            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND enterprise_id = $2 "
+            "AND status = 'not_allocated'",
+            [year, enterprise_id],
+        )
+        if left.height:
+            _fail(
+                1,
+                f"{enterprise_id} was left out of the {year} publication (partial, --allow-quarantine): an "
+                f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
+            )
         _fail(1, f"{enterprise_id} has no published allocation for {year} in {wh}.")
     e = ent.row(0, named=True)
     lines = read_published(

@@ -31,7 +31,7 @@ from prefect.states import Failed
 
 from etsflow import catalog
 from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
-from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
+from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome, left_out
 from ingest.read import readable_path
 from policies import PolicyError, policy_for_year
 from validations.checkpoint import import_in_background
@@ -114,6 +114,7 @@ def annual_run(
     from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
+    allow_partial: bool = False,
 ):
     """Run the stages; return the run summary, or a Failed state whose data is the summary.
 
@@ -134,6 +135,7 @@ def annual_run(
         "notes": [],
         "policy": None,
         "provisional": [],
+        "left_out": [],
         "exit_code": 0,
         "error": None,
         "log": str(log.path),
@@ -160,6 +162,7 @@ def annual_run(
             from_stage,
             allow_quarantine,
             log,
+            allow_partial,
         )
     except (InvalidInput, ResumeRefused) as e:
         summary["exit_code"], summary["error"] = 2, str(e)
@@ -245,6 +248,7 @@ def _run_stages(
     from_stage: str | None,
     allow_quarantine: bool,
     log: RunLog,
+    allow_partial: bool = False,
 ) -> None:
     run_id = summary["run_id"]
     with wh.connect() as con:
@@ -259,6 +263,7 @@ def _run_stages(
             policy=pol,
             as_of=as_of,
             allow_quarantine=allow_quarantine,
+            allow_partial=allow_partial,
         )
         files = inbox_files(inbox)
         fps = fingerprints(ctx, files)
@@ -304,6 +309,8 @@ def _run_stages(
                 status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
                 message = failure_message(e)
         summary["notes"] = list(ctx.notes)
+        if summary["stages"].get("validate", {}).get("status") in ("succeeded", "skipped", "reused"):
+            summary["left_out"] = list(left_out(ctx))
         wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
         try:
             serve_warehouse(wh, con)

@@ -175,6 +175,8 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
             parts |= {"year": ctx.year, "rule_pack": ctx.policy.content_hash}
         if stage == "validate":
             parts["allow_quarantine"] = ctx.allow_quarantine
+            if ctx.allow_partial:  # (absent when off: records of earlier versions stay valid)
+                parts["allow_partial"] = True
         if stage == "clearance":
             parts["as_of"] = ctx.as_of.isoformat()
             parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
@@ -217,6 +219,7 @@ def describe_difference(recorded: dict, current: Fingerprint) -> str:
     for key, label in (
         ("year", "compliance year"),
         ("allow_quarantine", "--allow-quarantine"),
+        ("allow_partial", "--allow-partial"),
         ("as_of", "--as-of"),
     ):
         if key in _changed_keys(old, new):

@@ -148,6 +148,10 @@ def checks(results: YearResults) -> list[Check]:
         _true("cap_summary", "cap_follows_reserve_share",
               "total_cap_t = round_half_up(enterprise_total_t / (1 − reserve_share)) (rules.md §5)",
               ("enterprise_total_t", "total_cap_t", "expected_total_cap_t")),
+        _true("cap_summary", "partial_says_left_out",
+              "partial = (enterprises_left_out > 0), and enterprises_left_out = clearance_status rows "
+              "not_allocated (a partial year never looks complete)",
+              ("partial", "enterprises_left_out", "not_allocated_rows")),
         _in_set("clearance_status", "status", statuses, "status is one of " + ", ".join(statuses)),
         _true("clearance_item", "accepted_plus_refused_equals_quantity", "accepted_t + refused_t = quantity_t",
               ("quantity_t", "accepted_t", "refused_t")),
@@ -194,6 +198,15 @@ def check_frames(results: YearResults) -> dict[str, pl.DataFrame]:
         total_equals_sum_final=(pl.col("enterprise_total_t") == pl.col("sum_final_t")).fill_null(False),
         count_equals_enterprises=(pl.col("enterprise_count") == pl.col("enterprise_rows")).fill_null(False),
         cap_follows_reserve_share=(pl.col("total_cap_t") == pl.col("expected_total_cap_t")).fill_null(False),
+        not_allocated_rows=pl.lit(
+            results.clearance_status.filter(pl.col("status") == "not_allocated").height, pl.Int64
+        ),
+    )
+    cap_checked = cap_checked.with_columns(
+        partial_says_left_out=(
+            (pl.col("partial") == (pl.col("enterprises_left_out") > 0))
+            & (pl.col("enterprises_left_out") == pl.col("not_allocated_rows"))
+        ).fill_null(False),
     )
 
     items = results.clearance_item

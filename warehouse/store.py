@@ -71,6 +71,31 @@ def comments(table: Table, prefix: str = "") -> list[str]:
     return out
 
 
+def _names(table: Table) -> str:
+    """The catalog's column names, for an INSERT that does not depend on the stored column order."""
+    return ", ".join(f'"{c.name}"' for c in table.columns)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Columns the catalog added since the table was created (the catalog adds, never renames):
+    added empty, with their comment, so that a warehouse of an earlier version takes new rows."""
+    have = {
+        r[0]
+        for r in con.sql(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $1 AND table_name = $2",
+            params=[table.schema, table.name],
+        ).fetchall()
+    }
+    for c in table.columns:
+        if c.name not in have:
+            con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{c.name}" {c.duckdb_type}')
+            unit = f" [{c.unit}]" if c.unit else ""
+            con.execute(
+                f'COMMENT ON COLUMN {table.qualified}."{c.name}" IS {_q(f"{c.zh} — {c.description}{unit}")}'
+            )
+
+
 def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
     return bool(
         con.sql(
@@ -125,6 +150,8 @@ class Warehouse:
                     con.execute(ddl(t))
                     for stmt in comments(t):
                         con.execute(stmt)
+                else:
+                    _add_new_columns(con, t)
             yield con
         finally:
             con.close()
@@ -213,7 +240,7 @@ class Warehouse:
         con.register("_etsflow_df", df.select(table.names))
         try:
             con.execute(f"DELETE FROM {table.qualified}" + (f" WHERE {where}" if where else ""))
-            con.execute(f"INSERT INTO {table.qualified} SELECT {cols} FROM _etsflow_df")
+            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM _etsflow_df")
         finally:
             con.unregister("_etsflow_df")
 
@@ -330,7 +357,7 @@ class Warehouse:
         cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in table.columns)
         con.register("_etsflow_df", df.select(table.names))
         try:
-            con.execute(f"INSERT INTO {table.qualified} SELECT {cols} FROM _etsflow_df")
+            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM _etsflow_df")
         finally:
             con.unregister("_etsflow_df")
 
