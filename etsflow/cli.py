@@ -48,6 +48,7 @@ def execute(
     as_of: date | None,
     from_stage: str | None,
     allow_quarantine: bool,
+    allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
@@ -61,6 +62,7 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
+        allow_shrink=allow_shrink,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -110,6 +112,13 @@ def run(
     allow_quarantine: bool = typer.Option(
         False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
     ),
+    allow_shrink: bool = typer.Option(
+        False,
+        "--allow-shrink",
+        help="Publish although the served file would then hold fewer rows of a mart table and year "
+        "than it does (inputs withdrawn on purpose); the run's message lists them. Without it such a "
+        "publication is refused.",
+    ),
 ) -> None:
     """Run the annual pipeline for one compliance year."""
     try:
@@ -117,7 +126,9 @@ def run(
     except ValueError:
         _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
-    summary = execute(year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine)
+    summary = execute(
+        year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine, allow_shrink
+    )
     _report(summary, time.perf_counter() - t0)
 
 
