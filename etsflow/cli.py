@@ -50,6 +50,7 @@ def execute(
     from_stage: str | None,
     allow_quarantine: bool,
     allow_partial: bool = False,
+    allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
@@ -64,6 +65,7 @@ def execute(
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
         allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -128,6 +130,13 @@ def run(
         help="With --allow-quarantine: publish even when more than "
         f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
     ),
+    allow_shrink: bool = typer.Option(
+        False,
+        "--allow-shrink",
+        help="Publish although the served file would then hold fewer rows of a mart table and year "
+        "than it does (inputs withdrawn on purpose); the run's message lists them. Without it such a "
+        "publication is refused.",
+    ),
 ) -> None:
     """Run the annual pipeline for one compliance year."""
     try:
@@ -136,7 +145,15 @@ def run(
         _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
     summary = execute(
-        year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine, allow_partial
+        year,
+        inbox,
+        warehouse or _default_warehouse(),
+        policy,
+        d,
+        from_stage,
+        allow_quarantine,
+        allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
     )
     _report(summary, time.perf_counter() - t0)
 

@@ -16,7 +16,11 @@ Great Expectations takes seconds to import (3–5 s here, mostly Python): it is 
 
 from __future__ import annotations
 
+import errno
+import logging
+import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -248,6 +252,48 @@ def _to_pandas(df: pl.DataFrame, table_checks: list[Check], table: str):
     ).to_pandas()
 
 
+_LOGGED_ERROR = re.compile(r'(\w+Error): "(.*?)"\.  Traceback', re.S)
+_OS_ERRORS = {c.__name__ for c in (OSError, PermissionError, FileNotFoundError, IsADirectoryError)}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _gx_file_errors():
+    """Great Expectations logs, rather than raises, a failure to write Data Docs (with a traceback
+    on stderr). Collect its error records instead; an OSError among them (the disk is full, no
+    permission) is raised, so that the run fails with its one paragraph; other records are passed
+    on as before."""
+    handler, logger = _Collect(), logging.getLogger("great_expectations")
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    for record in handler.records:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"Data Docs could not be written: {exc.strerror or exc}") from exc
+        # GX's site builder logs `<type>: "<message>".  Traceback: …` as text, without exc_info
+        m = _LOGGED_ERROR.search(record.getMessage())
+        if m and (m.group(1) in _OS_ERRORS or "[Errno" in m.group(2)):
+            code = errno.ENOSPC if "No space left on device" in m.group(2) else None
+            raise OSError(code, f"Data Docs could not be written: {m.group(1)}: {m.group(2)}")
+    if propagate and logger.parent is not None:
+        for record in handler.records:
+            logger.parent.handle(record)
+
+
 def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None = None) -> CheckpointResult:
     """Validate the marts of `results`; write Data Docs into `docs_dir`; never raises on a failure.
 
@@ -310,7 +356,8 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
             if not r.success
         ]
 
-    index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+    with _gx_file_errors():
+        index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
     return CheckpointResult(
         success=not failures,
         failures=failures,
