@@ -230,4 +230,6 @@ def test_nothing_to_allocate_gives_an_empty_year():
         "reserve_t": 0,
         "total_cap_t": 0,
         "provisional": False,
+        "partial": False,  # contract v2: nothing left out, nothing to allocate
+        "enterprises_left_out": 0,
     }
