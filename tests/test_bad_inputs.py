@@ -392,6 +392,8 @@ def test_line_with_a_mistyped_enterprise_leaves_its_owner_out_whole(cli, tmp_pat
     run = read_published(wh, "SELECT message FROM audit.pipeline_run ORDER BY started_at DESC LIMIT 1")
     assert "PARTIAL publication of 2021: 1 of 2 listed enterprises left out" in run["message"][0]
     assert "ids on no list of 2021: BZ" in run["message"][0]
+    explained = cli("explain", "B2", "--year", 2021, "--warehouse", wh)
+    assert explained.exit_code == 1 and "was left out of the 2021 publication" in explained.stderr
 
 
 def test_missing_column_refuses_a_partial_year_without_allow_partial(cli, tmp_path):
