@@ -40,6 +40,12 @@ def test_every_year_published_without_quarantine(published):
     years = q(wh, "SELECT compliance_year FROM mart.cap_summary ORDER BY 1")["compliance_year"].to_list()
     assert years == [2021, 2022, 2023]
     assert "Provisional parameters" in outputs[2023] and "Provisional" not in outputs[2022]
+    said = " ".join(outputs[2023].split())  # the placeholders in words, not parameter codes (§6a)
+    assert "历史基准年度 / base years" in said and "base_years" not in said
+    assert (
+        q(wh, "SELECT count(*) n FROM mart.cap_summary WHERE partial OR enterprises_left_out <> 0")["n"][0]
+        == 0
+    )
 
 
 def test_published_invariants(published):
