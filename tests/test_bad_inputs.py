@@ -274,18 +274,9 @@ def test_every_excel_error_cell_and_uncalculated_formula_is_quarantined(cli, tmp
 def test_allow_quarantine_leaves_out_the_enterprise_of_a_ragged_row(cli, tmp_path):
     wh = tmp_path / "wh.duckdb"
     result = cli(
-        "run",
-        "--year",
-        2021,
-        "--inbox",
-        BAD / "ragged_row_short",
-        "--warehouse",
-        wh,
-        "--as-of",
-        "2024-01-01",
-        "--allow-quarantine",
-        "--allow-partial",
-    )  # fmt: skip  (1 of 2 listed left out is above the 5 % limit: --allow-partial)
+        "run", "--year", 2021, "--inbox", BAD / "ragged_row_short", "--warehouse", wh,
+        "--as-of", "2024-01-01", "--allow-quarantine", "--allow-partial",  # 1 of 2 left out: > 5 %
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     ents = read_published(wh, "SELECT enterprise_id FROM mart.allocation_enterprise ORDER BY 1")
     assert ents["enterprise_id"].to_list() == ["B1"]  # B2 is not allocated from a shifted row
