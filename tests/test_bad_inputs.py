@@ -275,7 +275,7 @@ def test_allow_quarantine_leaves_out_the_enterprise_of_a_ragged_row(cli, tmp_pat
     wh = tmp_path / "wh.duckdb"
     result = cli(
         "run", "--year", 2021, "--inbox", BAD / "ragged_row_short", "--warehouse", wh,
-        "--as-of", "2024-01-01", "--allow-quarantine",
+        "--as-of", "2024-01-01", "--allow-quarantine", "--allow-partial",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     ents = read_published(wh, "SELECT enterprise_id FROM mart.allocation_enterprise ORDER BY 1")
