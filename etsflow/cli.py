@@ -53,6 +53,8 @@ def execute(
     allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
+    for option, path in (("--inbox", inbox), ("--warehouse", warehouse), ("--policy", policy)):
+        _require_utf8_path(option, path)
     settings.configure()
     from flows.annual import run_now
 
@@ -73,6 +75,25 @@ def execute(
     if summary["exit_code"]:
         _fail(summary["exit_code"], summary["error"])
     return summary
+
+
+def _require_utf8_path(option: str, path: Path | None) -> None:
+    """A path given on the command line whose name is not UTF-8 (GBK bytes from a zip unpacked on
+    Linux) cannot travel as a run parameter or be stored: say so in one paragraph (exit 2). Names
+    of files inside the inbox may be anything (ingest stores them readably)."""
+    if path is None:
+        return
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        from ingest.read import readable_path
+
+        _fail(
+            2,
+            f"{option} {readable_path(path)}: the path's name is not UTF-8 (GBK bytes, e.g. from a zip "
+            "unpacked on Linux), so it cannot be recorded. Rename the folder or file (e.g. `convmv -f gbk "
+            "-t utf8 -r --notest PATH`) or give a UTF-8 path to it (a symbolic link); nothing was run.",
+        )
 
 
 def _stage_text(name: str, st: dict) -> str:

@@ -72,7 +72,7 @@ class RunLog:
     def write(self, line: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
+            with self.path.open("a", encoding="utf-8", errors="backslashreplace") as f:  # names not UTF-8
                 f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
         except OSError:  # a log that cannot be written must not fail the run
             pass
