@@ -118,9 +118,9 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "audit", "scenario"):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            for t in catalog.INPUTS + catalog.PUBLISHED:
+            for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 if (t.schema, t.name) not in existing:
                     con.execute(ddl(t))
                     for stmt in comments(t):
