@@ -534,8 +534,6 @@ PUBLISHED = MARTS + AUDIT
 # scenario's parameters and the official publication it is compared with.
 # ---------------------------------------------------------------------------------------------
 _SCENARIO_ROW = (
-    C("scenario_id", "text", "情景编号", "Scenario: `<name>:<n>`, n = 1, 2, … in sweep order."),
-    C("name", "text", "情景名称", "Name given to `etsflow scenario run` (a run replaces its name whole)."),
     C("compliance_year", "int", "履约年度", "Compliance year allocated."),
     C(
         "parameters",
@@ -557,13 +555,25 @@ _SCENARIO_ROW = (
         "Version (mart.allocation_version) of that publication, when the warehouse keeps versions; else null.",
     ),
 )
+
+
+def _scenario_row(name: str) -> tuple[Column, ...]:
+    """The columns every scenario row starts with; the scenario's name is `name` in scenario.run
+    (contract §6) and `scenario_name` elsewhere (`name` of allocation_enterprise is the enterprise's)."""
+    return (
+        C("scenario_id", "text", "情景编号", "Scenario: `<name>:<n>`, n = 1, 2, … in sweep order."),
+        C(name, "text", "情景名称", "Name given to `etsflow scenario run` (a run replaces its name whole)."),
+        *_SCENARIO_ROW,
+    )
+
+
 SCENARIO_RUN = Table(
     "scenario",
     "run",
     "情景运行",
     "One row per scenario: its parameters, the rule pack they changed and the official publication.",
     (
-        *_SCENARIO_ROW,
+        *_scenario_row("name"),
         C(
             "base_policy_version",
             "text",
@@ -599,7 +609,7 @@ SCENARIO_ALLOCATION_ENTERPRISE = Table(
     "mart.allocation_enterprise under each scenario's parameters (no explanation column: rerun "
     "`etsflow run --policy` with the scenario's pack for the words).",
     (
-        *_SCENARIO_ROW,
+        *_scenario_row("scenario_name"),
         *(c for c in ALLOCATION_ENTERPRISE.columns if c.name not in ("compliance_year", "explanation")),
     ),
     key=("scenario_id", "enterprise_id"),
@@ -610,7 +620,7 @@ SCENARIO_SUMMARY = Table(
     "情景汇总",
     "Cap, reserve and gaps of each scenario.",
     (
-        *_SCENARIO_ROW,
+        *_scenario_row("scenario_name"),
         C("enterprise_count", "int", "单位数量", "Enterprises allocated."),
         C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e"),
         C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e"),
@@ -639,7 +649,7 @@ SCENARIO_DELTA_ENTERPRISE = Table(
     "情景单位变化",
     "Each enterprise's final allocation under the scenario against the official publication.",
     (
-        *_SCENARIO_ROW,
+        *_scenario_row("scenario_name"),
         C("enterprise_id", "text", "单位编号", "Enterprise."),
         C("sector_label", "text", "行业", "Sector label."),
         C(

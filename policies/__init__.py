@@ -136,11 +136,20 @@ class Policy(_Frozen):
         """Pack id, version and the first 12 hex digits of the file's sha256."""
         return f"{self.pack.id}@{self.pack.version}#{self.content_hash[:12]}"
 
+    def __reduce__(self):
+        """Picklable (scenario sweeps ship packs to Dask workers; pydantic's parametrized `Param[…]`
+        classes are not): rebuilt from its values by the same model."""
+        return (_policy_from_values, (self.model_dump(mode="python"),))
+
     def params(self) -> dict[str, Param]:
         return {k: v for k, v in self if isinstance(v, Param)}
 
     def provisional_params(self) -> list[str]:
         return [k for k, v in self.params().items() if v.provisional]
+
+
+def _policy_from_values(values: dict) -> Policy:
+    return Policy(**values)
 
 
 def default_policy_path(year: int, jurisdiction: str = "chongqing") -> Path:
