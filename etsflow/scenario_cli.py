@@ -42,39 +42,6 @@ def _check_name(name: str) -> None:
         _fail(2, f"scenario name {name!r}: give a non-empty name without ':' or surrounding spaces.")
 
 
-def _inputs(year: int, base, inbox: Path | None, served: Path):
-    """The year's validated inputs: the inbox validated as `etsflow run` validates it, or (without
-    --inbox) the inputs the year's last run validated, from the warehouse's stage folder."""
-    from flows.scenario import inputs_description
-    from transforms import CoreFrames
-    from warehouse import Warehouse
-
-    if inbox is not None:
-        from flows.stages import quarantine_summary
-        from ingest.read import read_inbox
-        from validations.inputs import validate_inbox
-
-        if not inbox.is_dir():
-            _fail(2, f"--inbox {inbox}: not a folder.")
-        read = read_inbox(inbox)
-        result = validate_inbox(read, base)
-        if result.quarantine.height:
-            _fail(
-                2, quarantine_summary(result.quarantine, served).replace("--allow-quarantine", "etsflow run")
-            )
-        return result.core, inputs_description(inbox.resolve(), read.file_hashes, None), None
-    wh = Warehouse(served)
-    record = wh.cache_entries(year).get("validate")
-    if record is None:
-        _fail(
-            2,
-            f"No validated inputs of {year} are stored beside {served} (no run of {year} validated them, "
-            "or its stage files were removed): pass --inbox DIR.",
-        )
-    core = CoreFrames.from_tables(wh.read_core(year))
-    return core, inputs_description(None, None, record["run_id"]), record["run_id"]
-
-
 @scenario_app.command("run")
 def run(
     name: str = typer.Argument(..., help="Scenario name; a run replaces the scenarios of this name."),
@@ -107,53 +74,57 @@ def run(
     """Allocate the year under changed parameters: every combination of the sweeps, with the sets."""
     t0 = time.perf_counter()
     _check_name(name)
-    from policies import PolicyError, policy_for_year
-    from transforms.scenarios import ScenarioError, combinations, parse_set, parse_sweep, scenarios_of
+    from policies import PolicyError
+    from transforms.scenarios import ScenarioError
 
     served = _warehouse(warehouse)
-    try:
-        base = policy_for_year(year, policy)
-        sets = dict(parse_set(s) for s in set_ or [])
-        sweeps = [parse_sweep(s) for s in sweep or []]
-        scenarios = scenarios_of(base, combinations(sets, sweeps), origin=f"scenario {name}")
-    except (PolicyError, ScenarioError) as e:
-        _fail(2, f"Invalid scenario: {e}")
+    sets, sweeps = list(set_ or []), list(sweep or [])
     settings.configure()
-    from flows.scenario import NotPublished, official_of, run_scenarios
+    from flows.scenario import InvalidRequest, build_scenarios, official_of, scenario_run, task_runner
     from warehouse.store import WarehouseBusy
 
-    try:
-        official = official_of(served, year)
-    except NotPublished as e:
+    try:  # refuse a bad request before any cluster starts
+        build_scenarios(name, year, str(policy) if policy else None, sets, sweeps)
+        official_of(served, year)
+    except (PolicyError, ScenarioError, InvalidRequest) as e:
         _fail(2, f"Invalid scenario: {e}")
-    core, inputs, stored_run = _inputs(year, base, inbox, served)
-    if stored_run is not None and stored_run != official.run_id:
-        out.print(
-            f"note: the stored inputs were validated by run {stored_run}, the official allocation was "
-            f"published by run {official.run_id}; pass --inbox to be sure both saw the same files.",
-            highlight=False,
-        )
     try:
-        done = run_scenarios(
-            name, year, core, base, scenarios, official, inputs, served, dask_address, workers, chunk_size
+        done = scenario_run.with_options(task_runner=task_runner(dask_address, workers))(
+            name=name,
+            year=year,
+            warehouse=str(served),
+            sets=sets,
+            sweeps=sweeps,
+            policy=str(policy) if policy else None,
+            inbox=str(inbox) if inbox else None,
+            workers=workers,
+            chunk_size=chunk_size,
         )
+    except (PolicyError, ScenarioError, InvalidRequest) as e:
+        _fail(2, f"Invalid scenario: {e}")
     except WarehouseBusy as e:
         _fail(1, str(e))
     except Exception as e:  # the cluster, a worker, the warehouse: one paragraph, exit 1
         _fail(1, f"Scenario run {name} failed: {type(e).__name__}: {e}")
+    if done["stored_run"] is not None and done["stored_run"] != done["official_run_id"]:
+        out.print(
+            f"note: the stored inputs were validated by run {done['stored_run']}, the official allocation was "
+            f"published by run {done['official_run_id']}; pass --inbox to be sure both saw the same files.",
+            highlight=False,
+        )
     s = done["summary"]
     cap = done["official_cap"]
+    where = (
+        f"Dask {dask_address}"
+        if dask_address
+        else f"a local Dask cluster of {workers}"
+        if workers
+        else "this process"
+    )
     out.print(
         f"[bold]{name}[/] {year}: {done['scenarios']:,} scenario(s) in {done['chunks']} task(s), "
-        f"{done['baseline_groups']} baseline group(s), on "
-        + (
-            f"Dask {dask_address}"
-            if dask_address
-            else f"a local Dask cluster of {workers}"
-            if workers
-            else "this process"
-        )
-        + f" — {done['compute_s']:.1f} s computing, {time.perf_counter() - t0:.1f} s in all; "
+        f"{done['baseline_groups']} baseline group(s), on {where} — inputs {done['inputs_s']:.1f} s, "
+        f"allocations {done['compute_s']:.1f} s, {time.perf_counter() - t0:.1f} s in all; "
         f"{done['rows']:,} rows in scenario.* of {served}",
         highlight=False,
     )

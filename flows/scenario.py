@@ -38,8 +38,9 @@ from transforms.engine import baselines_of
 from transforms.scenarios import Scenario, ScenarioResults, allocate_many, baseline_key
 
 
-class NotPublished(Exception):
-    """The year has no official publication to compare with (exit 2)."""
+class InvalidRequest(Exception):
+    """The request cannot be computed as given: the year is not published, the inputs are not
+    valid or not stored (exit 2; the message says what to do)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def official_of(served: Path, year: int) -> Official:
     from warehouse.store import read_published
 
     if not served.exists():
-        raise NotPublished(f"{served} does not exist: run `etsflow run --year {year}` first")
+        raise InvalidRequest(f"{served} does not exist: run `etsflow run --year {year}` first")
     y = int(year)
     runs = read_published(
         served,
@@ -75,7 +76,7 @@ def official_of(served: Path, year: int) -> Official:
         [y],
     )
     if not runs.height or not ents.height:
-        raise NotPublished(
+        raise InvalidRequest(
             f"compliance year {y} is not published in {served}: run `etsflow run --year {y}` first "
             "(scenarios are compared with the official allocation)"
         )
@@ -121,15 +122,11 @@ def default_chunk_size(n: int, workers: int) -> int:
     return max(50, math.ceil(n / (2 * max(1, workers))))
 
 
-@flow(name="etsflow-scenario-sweep", persist_result=False, log_prints=False, validate_parameters=False)
-def sweep(core: CoreFrames, scenarios: list[Scenario], chunk_size: int) -> ScenarioResults:
-    """Every scenario's allocation, fanned out on the flow's task runner."""
+def fan_out(core: CoreFrames, scenarios: list[Scenario], chunk_size: int) -> ScenarioResults:
+    """Every scenario's allocation, as tasks on the running flow's task runner."""
     held = hold_inputs.submit(core)
-    groups: dict[str, list[Scenario]] = {}
-    for s in scenarios:
-        groups.setdefault(baseline_key(s.policy), []).append(s)
     futures = []
-    for group in groups.values():
+    for group in _groups(scenarios).values():
         baselines = group_baselines.submit(held, group[0].policy)
         futures += [allocate_chunk.submit(held, baselines, chunk) for chunk in chunked(group, chunk_size)]
     parts = [f.result() for f in futures]
@@ -243,28 +240,76 @@ def scenario_frames(
     }
 
 
-def run_scenarios(
+def load_inputs(
+    year: int, base: Policy, inbox: Path | None, served: Path
+) -> tuple[CoreFrames, str, str | None]:
+    """The year's validated inputs, where they came from, and the run that validated them (None
+    for an inbox): the inbox validated as `etsflow run` validates it (a quarantined row refuses
+    the request), or without an inbox the inputs the year's last run validated (stage outputs
+    `core_<table>` beside the warehouse, trusted only with their cache record)."""
+    from warehouse import Warehouse
+
+    if inbox is not None:
+        from flows.stages import quarantine_summary
+        from ingest.read import read_inbox
+        from validations.inputs import validate_inbox
+
+        if not Path(inbox).is_dir():
+            raise InvalidRequest(f"--inbox {inbox}: not a folder")
+        read = read_inbox(Path(inbox))
+        result = validate_inbox(read, base)
+        if result.quarantine.height:
+            raise InvalidRequest(quarantine_summary(result.quarantine, served))
+        return result.core, inputs_description(Path(inbox).resolve(), read.file_hashes, None), None
+    wh = Warehouse(served)
+    record = wh.cache_entries(year).get("validate")
+    if record is None:
+        raise InvalidRequest(
+            f"no validated inputs of {year} are stored beside {served} (no run of {year} validated them, "
+            "or its stage files were removed): pass --inbox DIR"
+        )
+    core = CoreFrames.from_tables(wh.read_core(year))
+    return core, inputs_description(None, None, record["run_id"]), record["run_id"]
+
+
+def build_scenarios(name: str, year: int, policy: str | None, sets: list[str], sweeps: list[str]):
+    """The base pack and every scenario of the request (ScenarioError/PolicyError: exit 2)."""
+    from policies import policy_for_year
+    from transforms.scenarios import combinations, parse_set, parse_sweep, scenarios_of
+
+    base = policy_for_year(year, policy)
+    changes = combinations(dict(parse_set(s) for s in sets), [parse_sweep(s) for s in sweeps])
+    return base, scenarios_of(base, changes, origin=f"scenario {name}")
+
+
+@flow(name="etsflow-scenario-run", persist_result=False, log_prints=False)
+def scenario_run(
     name: str,
     year: int,
-    core: CoreFrames,
-    base: Policy,
-    scenarios: list[Scenario],
-    official: Official,
-    inputs: str,
-    warehouse: Path,
-    address: str | None,
-    workers: int,
+    warehouse: str,
+    sets: list[str],
+    sweeps: list[str],
+    policy: str | None = None,
+    inbox: str | None = None,
+    workers: int = 2,
     chunk_size: int | None = None,
 ) -> dict:
-    """Compute the scenarios on the task runner and write them to the served warehouse."""
+    """`etsflow scenario run`: build the scenarios, read the inputs, fan the allocations out on
+    this flow's task runner (`task_runner`), compare with the official publication and write
+    `scenario.*` (work database, then the served file swapped). Returns a summary."""
     from warehouse import Warehouse
 
     t0 = time.perf_counter()
+    served = Path(warehouse)
+    base, scenarios = build_scenarios(name, year, policy, sets, sweeps)
+    official = official_of(served, year)
+    core, inputs, stored_run = load_inputs(year, base, Path(inbox) if inbox else None, served)
+    t_inputs = time.perf_counter() - t0
     size = chunk_size or default_chunk_size(len(scenarios), workers)
-    results = sweep.with_options(task_runner=task_runner(address, workers))(core, scenarios, size)
-    t_compute = time.perf_counter() - t0
+    results = fan_out(core, scenarios, size)
+    t_compute = time.perf_counter() - t0 - t_inputs
     frames = scenario_frames(name, year, base, scenarios, results, official, inputs)
-    wh = Warehouse(warehouse)
+    wh = Warehouse(served)
     with wh.connect() as con:
         rows = wh.write_scenarios(con, name, frames)
         wh.serve(con)
@@ -272,16 +317,25 @@ def run_scenarios(
         "name": name,
         "year": year,
         "scenarios": len(scenarios),
-        "chunks": math.ceil(len(scenarios) / size),
-        "baseline_groups": len({baseline_key(s.policy) for s in scenarios}),
+        "chunks": sum(math.ceil(len(g) / size) for g in _groups(scenarios).values()),
+        "baseline_groups": len(_groups(scenarios)),
         "rows": rows,
+        "inputs_s": t_inputs,
         "compute_s": t_compute,
         "total_s": time.perf_counter() - t0,
         "official_run_id": official.run_id,
         "official_version": official.version,
+        "stored_run": stored_run,
         "summary": frames["summary"],
         "official_cap": official.cap,
     }
+
+
+def _groups(scenarios: list[Scenario]) -> dict[str, list[Scenario]]:
+    groups: dict[str, list[Scenario]] = {}
+    for s in scenarios:
+        groups.setdefault(baseline_key(s.policy), []).append(s)
+    return groups
 
 
 def inputs_description(inbox: Path | None, file_hashes: dict | None, stored_run: str | None) -> str:
