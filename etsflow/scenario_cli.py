@@ -111,6 +111,7 @@ def run(
             f"note: the stored inputs were validated by run {done['stored_run']}, the official allocation was "
             f"published by run {done['official_run_id']}; pass --inbox to be sure both saw the same files.",
             highlight=False,
+            soft_wrap=True,
         )
     s = done["summary"]
     cap = done["official_cap"]
@@ -127,6 +128,7 @@ def run(
         f"allocations {done['compute_s']:.1f} s, {time.perf_counter() - t0:.1f} s in all; "
         f"{done['rows']:,} rows in scenario.* of {served}",
         highlight=False,
+        soft_wrap=True,
     )
     out.print(
         f"official (run {done['official_run_id']}): total cap {cap['total_cap_t']:,} t, reserve {cap['reserve_t']:,} t; "
@@ -134,6 +136,7 @@ def run(
         f"reserve {s['reserve_t'].min():,}–{s['reserve_t'].max():,} t, "
         f"units with a gap {s['units_with_gap'].min()}–{s['units_with_gap'].max()}",
         highlight=False,
+        soft_wrap=True,
     )
     if s["provisional"].any():
         out.print(
@@ -173,6 +176,7 @@ def list_(
             f"{r['created_at']:%Y-%m-%d %H:%M:%S} UTC, against run {r['official_run_id']}"
             + (" [yellow](provisional)[/]" if r["provisional"] else ""),
             highlight=False,
+            soft_wrap=True,
         )
 
 

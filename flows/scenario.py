@@ -143,10 +143,13 @@ def task_runner(address: str | None, workers: int):
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=1)
+    import logging
+
     import dask
     from prefect_dask import DaskTaskRunner
 
-    dask.config.set({"distributed.worker.multiprocessing-method": "spawn", "logging.distributed": "error"})
+    dask.config.set({"distributed.worker.multiprocessing-method": "spawn"})
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its start/stop chatter is not ours
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
@@ -154,7 +157,7 @@ def task_runner(address: str | None, workers: int):
             "n_workers": workers,
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # any free port: other clusters may hold 8787
         }
     )
 
