@@ -12,6 +12,7 @@ one table row per scenario.
 from __future__ import annotations
 
 import json
+import math
 import os
 from decimal import Decimal
 from html import escape
@@ -46,12 +47,21 @@ def _thin(items: list, n: int) -> list:
 
 
 def line_chart(
-    id_: str, title: str, desc: str, series: list[tuple[str, list[tuple[Decimal, int | Decimal]]]], official
+    id_: str,
+    title: str,
+    desc: str,
+    series: list[tuple[str, list[tuple[Decimal, int | Decimal]]]],
+    official,
+    x_name: str = "",
 ) -> str:
-    """Lines of (x, y) points; `official` (y) is drawn dashed across."""
+    """Lines of (x, y) points, a legend below when there are several; `official` (y) is drawn
+    dashed across."""
     if not series or not any(pts for _, pts in series):
         return _empty_chart(id_, title)
-    width, height, left, right, top, bottom = 900, 320, 110, 170, 16, 40
+    per_row = 3  # legend entries per row, below the plot
+    legend_rows = math.ceil(len(series) / per_row) if len(series) > 1 else 0
+    width, left, right, top, bottom = 900, 110, 150, 16, 40
+    height = 280 + top + bottom + 22 * legend_rows
     xs = [float(x) for _, pts in series for x, _ in pts]
     ys = [float(y) for _, pts in series for _, y in pts] + ([float(official)] if official is not None else [])
     x0, x1 = min(xs), max(xs)
@@ -60,7 +70,7 @@ def line_chart(
         x0, x1 = x0 - 1, x1 + 1
     if y1 == y0:
         y0, y1 = y0 - 1, y1 + 1
-    pw, ph = width - left - right, height - top - bottom
+    pw, ph = width - left - right, 280
 
     def px(x: float) -> float:
         return left + pw * (x - x0) / (x1 - x0)
@@ -80,6 +90,10 @@ def line_chart(
         out.append(
             f'<text class="value" x="{px(v):.1f}" y="{top + ph + 18}" text-anchor="{anchor}">{label:g}</text>'
         )
+    out.append(
+        f'<text class="value" x="{left + pw / 2:.1f}" y="{top + ph + 18}" text-anchor="middle">'
+        f"{escape(x_name)}</text>"
+    )
     if official is not None:
         oy = py(float(official))
         out.append(
@@ -98,10 +112,12 @@ def line_chart(
                 f'<circle cx="{px(float(x)):.1f}" cy="{py(float(y)):.1f}" r="2.5" fill="{color}">'
                 f"<title>{escape(name)} x = {escape(str(x))}: {escape(_t(y))}</title></circle>"
             )
-        if len(series) > 1 and pts:
-            lx, ly = pts[-1]
+        if legend_rows:
+            lx = left + (i % per_row) * (pw // per_row)
+            ly = top + ph + bottom + 22 * (i // per_row)
             out.append(
-                f'<text x="{left + pw + 6}" y="{py(float(ly)) + 4 + 0:.1f}" fill="{color}">{escape(name)}</text>'
+                f'<rect x="{lx}" y="{ly - 9}" width="14" height="3" fill="{color}"/>'
+                f'<text x="{lx + 20}" y="{ly}">{escape(name)}</text>'
             )
         out.append("</g>")
     out.append("</svg></figure>")
@@ -150,7 +166,7 @@ def _charts(summary: pl.DataFrame, params: pl.DataFrame, official: dict, officia
             desc = f"{en} (tCO2e) against {key}: from {_t(lo)} to {_t(hi)}; official {_t(ref)}.{thinned}"
             body.append(f"<h3>{escape(zh)} / {escape(en)} — {escape(key)}</h3>")
             body.append(
-                line_chart(f"chart-{col}-{key}".replace(".", "-"), f"{en} vs {key}", desc, series, ref)
+                line_chart(f"chart-{col}-{key}".replace(".", "-"), f"{en} vs {key}", desc, series, ref, key)
             )
     return _section(
         "sweep", "参数扫描：总量、预留与缺口", "Cap, reserve and gap against each swept parameter", *body
