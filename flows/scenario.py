@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from etsflow import catalog
 from policies import Policy
@@ -128,7 +129,10 @@ def fan_out(core: CoreFrames, scenarios: list[Scenario], chunk_size: int) -> Sce
     futures = []
     for group in _groups(scenarios).values():
         baselines = group_baselines.submit(held, group[0].policy)
-        futures += [allocate_chunk.submit(held, baselines, chunk) for chunk in chunked(group, chunk_size)]
+        # quote(): Prefect would otherwise walk every pack of the chunk looking for futures (seconds)
+        futures += [
+            allocate_chunk.submit(held, baselines, quote(chunk)) for chunk in chunked(group, chunk_size)
+        ]
     parts = [f.result() for f in futures]
     return ScenarioResults(
         enterprises=pl.concat([p.enterprises for p in parts]).sort("scenario_index", "enterprise_id"),
