@@ -202,7 +202,8 @@ def with_changes(policy: Policy, changes: dict[str, str], origin: str) -> Policy
     pydantic model, so a wrong type or an unknown key is refused with the key named (PolicyError).
 
     A changed parameter becomes the user's value: its source says so (`origin`) and its confidence
-    is `inferred` — no longer `provisional`, since the user chose it (docs/scenarios.md).
+    is `inferred` — no longer `provisional`, since the user chose it (docs/scenarios.md, "Provisional
+    parameters").
     `content_hash` is the base pack's hash with the changes, so two packs with the same changes
     have the same version."""
     import json
