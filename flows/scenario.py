@@ -30,7 +30,6 @@ from pathlib import Path
 import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
 from etsflow import catalog
 from policies import Policy
@@ -109,9 +108,26 @@ def group_baselines(core: CoreFrames, policy: Policy) -> pl.DataFrame:
     return baselines_of(core, policy)
 
 
+class Chunk:
+    """Scenarios of one task, opaque to Prefect: a list of packs as a task parameter is walked
+    object by object looking for futures (seconds for 500 packs), and Prefect's `quote()` did not
+    survive the Dask task runner (the worker received a tuple)."""
+
+    __slots__ = ("scenarios",)
+
+    def __init__(self, scenarios: list[Scenario]):
+        self.scenarios = scenarios
+
+    def __getstate__(self):
+        return self.scenarios
+
+    def __setstate__(self, state):
+        self.scenarios = state
+
+
 @task(name="scenario-chunk", cache_policy=NO_CACHE)
-def allocate_chunk(core: CoreFrames, baselines: pl.DataFrame, scenarios: list[Scenario]) -> ScenarioResults:
-    return allocate_many(baselines, core, scenarios)
+def allocate_chunk(core: CoreFrames, baselines: pl.DataFrame, chunk: Chunk) -> ScenarioResults:
+    return allocate_many(baselines, core, chunk.scenarios)
 
 
 def chunked(scenarios: list[Scenario], size: int) -> list[list[Scenario]]:
@@ -129,10 +145,7 @@ def fan_out(core: CoreFrames, scenarios: list[Scenario], chunk_size: int) -> Sce
     futures = []
     for group in _groups(scenarios).values():
         baselines = group_baselines.submit(held, group[0].policy)
-        # quote(): Prefect would otherwise walk every pack of the chunk looking for futures (seconds)
-        futures += [
-            allocate_chunk.submit(held, baselines, quote(chunk)) for chunk in chunked(group, chunk_size)
-        ]
+        futures += [allocate_chunk.submit(held, baselines, Chunk(c)) for c in chunked(group, chunk_size)]
     parts = [f.result() for f in futures]
     return ScenarioResults(
         enterprises=pl.concat([p.enterprises for p in parts]).sort("scenario_index", "enterprise_id"),
