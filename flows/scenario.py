@@ -21,6 +21,7 @@ one thread each; `workers = 0` runs the tasks in this process (Prefect's thread 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -125,9 +126,26 @@ class Chunk:
         self.scenarios = state
 
 
+def packed(results: ScenarioResults) -> tuple[bytes, bytes]:
+    """A chunk's result as it travels back: Arrow IPC, zstd (250 scenarios of the sample: 0.5 MB
+    instead of 18 MB pickled — every enterprise row repeats per scenario)."""
+    out = []
+    for df in (results.enterprises, results.summary):
+        buf = io.BytesIO()
+        df.write_ipc(buf, compression="zstd")
+        out.append(buf.getvalue())
+    return out[0], out[1]
+
+
+def unpacked(data: tuple[bytes, bytes]) -> ScenarioResults:
+    return ScenarioResults(
+        enterprises=pl.read_ipc(io.BytesIO(data[0])), summary=pl.read_ipc(io.BytesIO(data[1]))
+    )
+
+
 @task(name="scenario-chunk", cache_policy=NO_CACHE)
-def allocate_chunk(core: CoreFrames, baselines: pl.DataFrame, chunk: Chunk) -> ScenarioResults:
-    return allocate_many(baselines, core, chunk.scenarios)
+def allocate_chunk(core: CoreFrames, baselines: pl.DataFrame, chunk: Chunk) -> tuple[bytes, bytes]:
+    return packed(allocate_many(baselines, core, chunk.scenarios))
 
 
 def chunked(scenarios: list[Scenario], size: int) -> list[list[Scenario]]:
@@ -146,7 +164,7 @@ def fan_out(core: CoreFrames, scenarios: list[Scenario], chunk_size: int) -> Sce
     for group in _groups(scenarios).values():
         baselines = group_baselines.submit(held, group[0].policy)
         futures += [allocate_chunk.submit(held, baselines, Chunk(c)) for c in chunked(group, chunk_size)]
-    parts = [f.result() for f in futures]
+    parts = [unpacked(f.result()) for f in futures]
     return ScenarioResults(
         enterprises=pl.concat([p.enterprises for p in parts]).sort("scenario_index", "enterprise_id"),
         summary=pl.concat([p.summary for p in parts]).sort("scenario_index"),
