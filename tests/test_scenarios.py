@@ -317,3 +317,25 @@ def test_scenario_page_renders_in_headless_chromium(cli, warehouse, tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1280, 2400)
     assert len(data) > 30_000, "screenshot looks blank"
+
+
+# ---- the engine is what the flow publishes ------------------------------------------------------------
+def test_the_engine_alone_gives_the_published_marts(sample_core, warehouse):
+    """run_year with the pool of pool_for, without Prefect or a warehouse, equals every mart row the
+    flow published for 2022 (the borrowing pool included: 2021's borrowers reduce it)."""
+    from datetime import date
+
+    from etsflow import catalog
+    from transforms.engine import pool_for, run_year
+
+    policies = {y: policy_for_year(y) for y in (2021, 2022)}
+    pool = pool_for(sample_core, policies, 2022, date(2024, 4, 1))
+    assert pool is not None and pool.source is None and pool.used.height > 0
+    frames = run_year(sample_core, policies[2022], as_of=date(2024, 4, 1), pool=pool)
+    for t in catalog.MARTS:
+        mine = frames.marts()[t.name].select([pl.col(c.name).cast(c.polars_type) for c in t.columns])
+        published = q(warehouse, f"SELECT * FROM {t.qualified} WHERE compliance_year = 2022").select(
+            [pl.col(c.name).cast(c.polars_type) for c in t.columns]
+        )
+        keys = [c.name for c in t.columns if c.type != "int_list"]
+        assert published.height > 0 and mine.sort(keys).equals(published.sort(keys)), t.name
