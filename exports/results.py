@@ -33,6 +33,7 @@ STATUS_LABELS = {
     "not_cleared": "未完成清缴 / not cleared",
     "missing_verification": "缺少核查数据 / missing verification",
     "excluded": "不在名录内 / not on the list",
+    "not_allocated": "未分配（输入数据被隔离）/ not allocated: left out, quarantined input",
 }
 # adjustment_rule is "none" or parts joined by "+", e.g. "gap_exemption_share+rounding".
 ADJUSTMENT_LABELS = {
@@ -44,6 +45,7 @@ ADJUSTMENT_LABELS = {
     "rounding": "取整 / rounding to whole tonnes",
     "incentive_grade_A": "减污降碳协同激励（A级）/ synergy incentive (grade A)",
     "incentive_grade_B": "减污降碳协同激励（B级）/ synergy incentive (grade B)",
+    "incentive_energy_efficiency": "减污降碳协同激励（能效标杆）/ synergy incentive (energy-efficiency benchmark)",
 }
 NOT_AN_EXEMPTION = ("none", "rounding")  # … nor the incentive parts (incentive_…), counted apart
 

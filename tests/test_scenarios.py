@@ -134,6 +134,8 @@ CHANGES = {
     "surplus_cap_max_t": st.integers(0, 400_000).map(str),
     "incentive_grade_a_pct": _dec("0", "2", 2),
     "incentive_grade_b_pct": _dec("0", "2", 2),
+    "incentive_enabled": st.sampled_from(["true", "false"]),
+    "energy_efficiency_incentive_pct": _dec("0", "2", 2),
     "incentive_max_t": st.integers(0, 5_000).map(str),
     "preallocation_share": _dec("0", "1", 2),
     "borrowing_threshold_share": _dec("0", "0.3", 2),

@@ -107,9 +107,10 @@ def baselines_of(core: CoreFrames, policy: Policy) -> pl.DataFrame:
     return compute_baselines(core, policy)
 
 
-def allocation_of(baselines: pl.DataFrame, core: CoreFrames, policy: Policy) -> Allocation:
-    """Lines, enterprises and the cap of the year from its baselines (rules.md §3.4–§5)."""
-    return allocate(baselines, core, policy)
+def allocation_of(baselines: pl.DataFrame, core: CoreFrames, policy: Policy, left_out: int = 0) -> Allocation:
+    """Lines, enterprises and the cap of the year from its baselines (rules.md §3.4–§5);
+    `left_out`: how many listed enterprises the inputs left out (the cap is then partial)."""
+    return allocate(baselines, core, policy, left_out)
 
 
 def obligations(allocation: Allocation) -> pl.DataFrame:
@@ -120,9 +121,15 @@ def obligations(allocation: Allocation) -> pl.DataFrame:
 
 
 def clearance_of(
-    core: CoreFrames, allocation: Allocation, policy: Policy, as_of: date, pool: Pool | None
+    core: CoreFrames,
+    allocation: Allocation,
+    policy: Policy,
+    as_of: date,
+    pool: Pool | None,
+    left_out: tuple[str, ...] | list[str] = (),
 ) -> Clearance:
-    """The year's clearance as of `as_of` against its allocation and the given pool (rules.md §6)."""
+    """The year's clearance as of `as_of` against its allocation and the given pool (rules.md §6);
+    `left_out`: listed enterprises left out of the inputs (--allow-quarantine)."""
     remaining = pool.remaining(allocation) if pool is not None else pl.DataFrame(schema=POOL_SCHEMA)
     return evaluate_clearance(
         core.ledger,
@@ -131,14 +138,23 @@ def clearance_of(
         remaining,
         policy,
         as_of,
+        left_out,
     )
 
 
-def run_year(core: CoreFrames, policy: Policy, *, as_of: date, pool: Pool | None) -> YearFrames:
-    """The year `policy.year` computed whole from its validated inputs (the engine)."""
+def run_year(
+    core: CoreFrames,
+    policy: Policy,
+    *,
+    as_of: date,
+    pool: Pool | None,
+    left_out: tuple[str, ...] | list[str] = (),
+) -> YearFrames:
+    """The year `policy.year` computed whole from its validated inputs (the engine); `left_out`:
+    the listed enterprises the inputs left out (--allow-quarantine)."""
     baselines = baselines_of(core, policy)
-    allocation = allocation_of(baselines, core, policy)
-    clearance = clearance_of(core, allocation, policy, as_of, pool)
+    allocation = allocation_of(baselines, core, policy, len(left_out))
+    clearance = clearance_of(core, allocation, policy, as_of, pool, left_out)
     return YearFrames(
         baselines=baselines,
         allocation_line=allocation.lines,

@@ -38,10 +38,12 @@ MAX_SCENARIOS = 100_000
 # the parameters of allocation_params the SQL below reads, per scenario (integers as text → HUGEINT)
 INT_PARAMS = (
     "f", "ki_n", "ki_d", "kt_n", "kt_d", "gap_n", "gap_d", "gap_max4", "sur_n", "sur_d", "sur_max4", "adj_d",
-    "a_n", "a_d", "b_n", "b_d", "inc_max4", "bor_n", "bor_d", "pre_n", "pre_d", "res_n", "res_d",
+    "a_n", "a_d", "b_n", "b_d", "ee_n", "ee_d", "inc_max4", "bor_n", "bor_d", "pre_n", "pre_d", "res_n",
+    "res_d",
 )  # fmt: skip
 BOOL_PARAMS = (
     "gap_on", "sur_on", "incentive_on", "borrow_on", "pre_on", "res_prov", "prov_always", "prov_a", "prov_b",
+    "prov_ee",
 )  # fmt: skip
 ENTERPRISE_COLUMNS = [
     c.name for c in catalog.ALLOCATION_ENTERPRISE.columns if c.name not in ("compliance_year", "explanation")
@@ -172,7 +174,7 @@ SCENARIO_SQL = r"""
 WITH
 p AS (
     SELECT scenario_index, pre_excluded, gap_on, sur_on, incentive_on, borrow_on, pre_on, res_prov,
-           prov_always, prov_a, prov_b,
+           prov_always, prov_a, prov_b, prov_ee,
            COLUMNS(lambda c: c IN ({int_params})) :: HUGEINT
     FROM params
 ),
@@ -213,6 +215,8 @@ agg AS (
 facts AS (
     SELECT a.*, e.name, e.sector_label,
            coalesce(t.penalized, false) AS is_penalized, t.weather_grade,
+           coalesce(t.under_investigation, false) AS is_under_investigation,
+           coalesce(t.energy_efficiency_benchmark_met, false) AS is_energy_efficiency_met,
            coalesce(t.preallocation_cancelled, false) AS is_preallocation_cancelled
     FROM agg AS a
     JOIN enterprises AS e USING (enterprise_id)
@@ -236,16 +240,22 @@ adjusted AS (
                 WHEN adj_n = sur_share_n THEN 'surplus_cap_share'
                 WHEN adj_n = sur_max_n THEN 'surplus_cap_max' END AS adj_rule,
            rhu(adj_n, adj_d) AS a_base,
-           incentive_on AND NOT is_penalized AND coalesce(weather_grade IN ('A', 'B'), false)
+           incentive_on AND NOT is_penalized AND NOT is_under_investigation AS is_incentive_open,
+           is_incentive_open AND coalesce(weather_grade IN ('A', 'B'), false)
                AND n_compared > 0 AND n_improved = n_compared AS is_incentive_eligible,
-           CASE weather_grade WHEN 'A' THEN a_n WHEN 'B' THEN b_n END AS pct_n,
-           CASE weather_grade WHEN 'A' THEN a_d WHEN 'B' THEN b_d END AS pct_d
+           is_incentive_open AND is_energy_efficiency_met AS is_energy_efficiency_eligible,
+           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN a_n ELSE b_n END
+                ELSE 0 END AS pct_n,
+           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN a_d ELSE b_d END
+                ELSE 1 END AS pct_d,
+           CASE WHEN is_energy_efficiency_eligible THEN ee_n ELSE 0 END AS ee_share_n
     FROM candidates
 ),
 incentive AS (
     SELECT *,
-           CASE WHEN is_incentive_eligible
-                THEN rhu(least(adj_n * pct_n, inc_max4 * gap_d * sur_d * pct_d), adj_d * pct_d)
+           CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
+                THEN rhu(least(adj_n * (pct_n * ee_d + ee_share_n * pct_d),
+                               inc_max4 * gap_d * sur_d * pct_d * ee_d), adj_d * pct_d * ee_d)
                 ELSE 0 END AS incentive
     FROM adjusted
 ),
@@ -259,10 +269,12 @@ final AS (
                 THEN rhu((a_base + incentive) * pre_n, pre_d) ELSE 0 END AS preallocation,
            lines_provisional OR prov_always
                OR (is_incentive_eligible AND weather_grade = 'A' AND prov_a)
-               OR (is_incentive_eligible AND weather_grade = 'B' AND prov_b) AS provisional,
+               OR (is_incentive_eligible AND weather_grade = 'B' AND prov_b)
+               OR (is_energy_efficiency_eligible AND prov_ee) AS provisional,
            coalesce(nullif(concat_ws('+', adj_rule,
                CASE WHEN a_base * adj_d <> adj_n THEN 'rounding' END,
-               CASE WHEN incentive > 0 THEN 'incentive_grade_' || weather_grade END), ''), 'none')
+               CASE WHEN incentive > 0 AND pct_n > 0 THEN 'incentive_grade_' || weather_grade END,
+               CASE WHEN incentive > 0 AND ee_share_n > 0 THEN 'incentive_energy_efficiency' END), ''), 'none')
                AS adjustment_rule
     FROM incentive
 )

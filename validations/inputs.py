@@ -3,6 +3,9 @@
 Order of work, per table:
 1. file-level problems from ingest (unreadable, empty, unrecognised, duplicate headers) and
    missing required columns: the file is rejected, one quarantine row names file and column;
+   row problems from ingest (Excel error cells, formulas never calculated, CSV rows with too few
+   or too many fields): the row is quarantined, named by file, sheet, row and column, and none
+   of its values is used;
 2. typing: text is parsed exactly (full-width digits, thousands separators, dates written
    2020-03-01 / 2020/3/1 / 2020年3月1日, booleans true/false/是/否/1/0). A value that does not
    parse is quarantined ("not a number"), never coerced to null or rounded;
@@ -45,6 +48,7 @@ _CODE_COLUMNS = {
     "instrument",
     "acquired_via",
     "origin",
+    "certificate_id",
     "output_unit",
     "listed_years",
 }
@@ -59,14 +63,25 @@ class Validated:
     core: CoreFrames
     quarantine: pl.DataFrame
     missing_reports: list[str]  # listed for Y, no report at all for Y (status missing_verification)
+    # enterprises a quarantined row could belong to through its line_id (the owner of the line in
+    # the line register or in the line-year reports), whatever enterprise id the row itself gives
+    line_owners: tuple[str, ...] = ()
 
     @property
     def affected_enterprises(self) -> list[str]:
-        return sorted(self.quarantine["enterprise_id"].drop_nulls().unique().to_list())
+        """Every enterprise a quarantined row could belong to: the id the row gives (also an id on
+        no list, e.g. a typo) and the owners of the line it names."""
+        given = self.quarantine["enterprise_id"].drop_nulls().unique().to_list()
+        return sorted(set(given) | set(self.line_owners))
+
+    def left_out(self, year: int) -> list[str]:
+        """The enterprises listed for `year` that --allow-quarantine leaves out of the publication."""
+        listed = set(listed_enterprise_ids(self.core.enterprises, year)["enterprise_id"].to_list())
+        return sorted(listed & set(self.affected_enterprises))
 
     def without_affected(self) -> CoreFrames:
         """Core without the enterprises touched by a quarantined row (--allow-quarantine):
-        they are reported as not allocated."""
+        they are reported as not allocated (clearance status `not_allocated`)."""
         bad = self.affected_enterprises
         keep = ~pl.col("enterprise_id").is_in(bad)
         c = self.core
@@ -363,28 +378,46 @@ def _folder_year(df: pl.DataFrame, col: str = "year") -> pl.DataFrame:
 _LEDGER_FIELDS = (  # (field, 中文, instruments it belongs to, required for them)
     ("vintage", "配额年度", ("allowance",), True),
     ("acquired_via", "取得方式", ("allowance",), False),
-    ("origin", "产生地", OFFSETS, True),
+    ("origin", "产生地", (*OFFSETS, "green_power"), True),  # v2: where green power was bought
     ("is_hydro", "水电项目", OFFSETS, True),
+    ("certificate_id", "绿证编号", ("green_power",), False),  # v2
 )
+_WHAT = {  # owners → the rows they are, in words
+    ("allowance",): "allowances",
+    OFFSETS: "offsets",
+    (*OFFSETS, "green_power"): "offsets and green power",
+    ("green_power",): "green power",
+}
 
 
 def _ledger_fields(lg: pl.DataFrame) -> list[pl.DataFrame]:
     """A field missing where its instrument needs it, or present on another instrument."""
+    inst = pl.col("instrument")
+    a_row = (
+        pl.when(inst == "allowance")
+        .then(pl.lit("an allowance"))
+        .when(inst.is_in(OFFSETS))
+        .then(pl.lit("an offset"))
+        .otherwise(pl.lit("a green-power row"))
+    )
     out = []
     for field, zh, owners, required in _LEDGER_FIELDS:
-        owns = pl.col("instrument").is_in(owners)
-        kind = "an allowance" if owners == ("allowance",) else "an offset"
+        owns = inst.is_in(owners)
         if required:
             out.append(
-                _fail(lg, owns & pl.col(field).is_null(), field, f"{kind} needs {field} ({zh}) / 须填写{zh}")
+                _fail(
+                    lg,
+                    owns & pl.col(field).is_null(),
+                    field,
+                    pl.format(f"{{}} needs {field} ({zh}) / 须填写{zh}", a_row),
+                )
             )
-        what = "allowances" if owners == ("allowance",) else "offsets"
         out.append(
             _fail(
                 lg,
                 ~owns & pl.col(field).is_not_null(),
                 field,
-                pl.format(f"{field} is only for {what}, not {{}} / {zh}不适用于该品种", pl.col("instrument")),
+                pl.format(f"{field} is only for {_WHAT[owners]}, not {{}} / {zh}不适用于该品种", inst),
             )
         )
     return out
@@ -450,6 +483,37 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         )
         rejected_rows[name] = r.filter(in_rejected)
         raw[name] = r.filter(~in_rejected)
+
+    # 1b. rows with a problem found while reading: quarantined whole, never typed
+    problem_rows: dict[str, pl.DataFrame] = {}
+    unplaced = []  # problems on rows that hold no other cell (not in raw): quarantined as they are
+    for name, r in raw.items():
+        p = inbox.problems.filter(pl.col("table_name") == name)
+        if not p.height:
+            problem_rows[name] = r.clear()
+            continue
+        keys = ["_source_file", "_sheet", "_row"]
+        placed = p.rename({"source_file": "_source_file", "sheet": "_sheet", "row_number": "_row"}).join(
+            r.select("_rid", *keys), on=keys, how="left", nulls_equal=True
+        )
+        failures[name].append(placed.filter(pl.col("_rid").is_not_null()).select(*_FAIL).cast(_FAIL))
+        unplaced.append(
+            placed.filter(pl.col("_rid").is_null()).select(
+                "table_name",
+                pl.col("_source_file").alias("source_file"),
+                pl.col("_sheet").alias("sheet"),
+                pl.col("_row").alias("row_number"),
+                "column_name",
+                "value",
+                "message",
+            )
+        )
+        bad = placed["_rid"].drop_nulls().implode()
+        problem_rows[name] = r.filter(pl.col("_rid").is_in(bad))
+        raw[name] = r.filter(~pl.col("_rid").is_in(bad))
+    for name in raw:  # rows set aside, for references ("itself quarantined") and partial sums
+        rejected_rows[name] = pl.concat([rejected_rows[name], problem_rows[name]], how="diagonal_relaxed")
+    provenance = {name: pl.concat([raw[name], problem_rows[name]], how="diagonal_relaxed") for name in raw}
 
     # 2–3. typing and row rules
     typed: dict[str, pl.DataFrame] = {}
@@ -630,7 +694,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     for name in tables:
         f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
         src = (
-            raw[name]
+            provenance[name]
             .filter(pl.col("_rid").is_in(f["_rid"].implode()))
             .select(
                 "_rid",
@@ -638,7 +702,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 "_sheet",
                 "_row",
                 pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
-                if "enterprise_id" in raw[name].columns
+                if "enterprise_id" in provenance[name].columns
                 else pl.lit(None, pl.String).alias("enterprise_id"),
             )
         )
@@ -655,10 +719,13 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 pl.lit(1).alias("_rank"),
             )
         )
-        if rejected_rows[name].height and "enterprise_id" in rejected_rows[name].columns:
+        in_rejected_file = rejected_rows[name].filter(
+            ~pl.col("_rid").is_in(problem_rows[name]["_rid"].implode())
+        )
+        if in_rejected_file.height and "enterprise_id" in in_rejected_file.columns:
             # rows of a rejected file: their enterprises are affected (the file-level row names the cause)
             q.append(
-                rejected_rows[name].select(
+                in_rejected_file.select(
                     pl.lit(name).alias("table_name"),
                     pl.col("enterprise_id").str.normalize("NFKC"),
                     pl.col("_source_file").alias("source_file"),
@@ -672,6 +739,8 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                     pl.lit(2).alias("_rank"),
                 )
             )
+    for u in unplaced:
+        q.append(u.with_columns(pl.lit(None, pl.String).alias("enterprise_id"), pl.lit(1).alias("_rank")))
     q.append(missing.with_columns(pl.lit(2).alias("_rank")))
     schema = QUARANTINE_SCHEMA | {"_rank": pl.Int32}
     quarantine = (
@@ -690,7 +759,42 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         if name == "lines":
             g = g.with_columns(pl.col("intensity_eligible").fill_null(False))
         core[name] = g
-    return Validated(CoreFrames.from_tables(core), quarantine, missing_reports)
+    return Validated(
+        CoreFrames.from_tables(core),
+        quarantine,
+        missing_reports,
+        _line_owners(typed, raw, rejected_rows, failures),
+    )
+
+
+def _line_owners(
+    typed: dict[str, pl.DataFrame],
+    raw: dict[str, pl.DataFrame],
+    rejected_rows: dict[str, pl.DataFrame],
+    failures: dict[str, list[pl.DataFrame]],
+) -> tuple[str, ...]:
+    """The enterprises owning a line named by a quarantined row of `lines` or `line_years` (or a
+    row of a rejected file of them): by the line register, or by the line's other reports. A row
+    whose enterprise id is mistyped (CQ0O4 for CQ004) still leaves its real owner out, instead of
+    publishing that owner from its other lines."""
+
+    def col(df: pl.DataFrame, name: str) -> pl.Expr:
+        return _nfkc_strip(pl.col(name)) if name in df.columns else pl.lit(None, pl.String)
+
+    named = []
+    for name in ("lines", "line_years"):
+        bad_rids = pl.concat(failures[name])["_rid"]
+        bad = raw[name].filter(pl.col("_rid").is_in(bad_rids.implode()))
+        named.append(bad.select(col(bad, "line_id").alias("line_id")))
+        named.append(rejected_rows[name].select(col(rejected_rows[name], "line_id").alias("line_id")))
+    named_lines = pl.concat(named).drop_nulls().unique()
+    if named_lines.is_empty():
+        return ()
+    owners = pl.concat(
+        [typed[name].select("line_id", "enterprise_id") for name in ("lines", "line_years")]
+    ).drop_nulls()
+    hit = owners.join(named_lines, on="line_id", how="semi")["enterprise_id"].unique().sort()
+    return tuple(hit.to_list())
 
 
 def line_exists(year: pl.Expr) -> pl.Expr:
