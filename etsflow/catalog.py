@@ -567,6 +567,149 @@ QUARANTINE = Table(
 AUDIT = (PIPELINE_RUN, STAGE_RUN, QUARANTINE)
 PUBLISHED = MARTS + AUDIT
 
+# ---------------------------------------------------------------------------------------------
+# Scenarios (contract §6): what-if allocations, never touching mart.*. Every row carries the
+# scenario's parameters and the official publication it is compared with.
+# ---------------------------------------------------------------------------------------------
+_SCENARIO_ROW = (
+    C("compliance_year", "int", "履约年度", "Compliance year allocated."),
+    C(
+        "parameters",
+        "text",
+        "情景参数",
+        "JSON object: every rule-pack parameter the scenario changed (`--set`, `--sweep`) → its value "
+        "as text; `{}` = the official pack.",
+    ),
+    C(
+        "official_run_id",
+        "text",
+        "对照正式运行",
+        "run_id (audit.pipeline_run) of the year's publication the scenario is compared with.",
+    ),
+    C(
+        "official_version",
+        "int",
+        "对照正式版本",
+        "Version (mart.allocation_version) of that publication, when the warehouse keeps versions; else null.",
+    ),
+)
+
+
+def _scenario_row(name: str) -> tuple[Column, ...]:
+    """The columns every scenario row starts with; the scenario's name is `name` in scenario.run
+    (contract §6) and `scenario_name` elsewhere (`name` of allocation_enterprise is the enterprise's)."""
+    return (
+        C("scenario_id", "text", "情景编号", "Scenario: `<name>:<n>`, n = 1, 2, … in sweep order."),
+        C(name, "text", "情景名称", "Name given to `etsflow scenario run` (a run replaces its name whole)."),
+        *_SCENARIO_ROW,
+    )
+
+
+SCENARIO_RUN = Table(
+    "scenario",
+    "run",
+    "情景运行",
+    "One row per scenario: its parameters, the rule pack they changed and the official publication.",
+    (
+        *_scenario_row("name"),
+        C(
+            "base_policy_version",
+            "text",
+            "基础规则包",
+            "Rule pack the parameters were applied to (id, version, hash).",
+        ),
+        C(
+            "inputs",
+            "text",
+            "输入来源",
+            "Where the validated inputs came from (inbox and file hashes, or a stored run).",
+        ),
+        C("created_at", "timestamp", "创建时间", "When the scenario was computed (UTC)."),
+        C(
+            "provisional",
+            "bool",
+            "含临时参数",
+            "Some row used a provisional parameter of the pack that the scenario did not set.",
+        ),
+        C(
+            "provisional_parameters",
+            "text",
+            "临时参数",
+            "Provisional parameters left in the scenario's pack.",
+        ),
+    ),
+    key=("scenario_id",),
+)
+SCENARIO_ALLOCATION_ENTERPRISE = Table(
+    "scenario",
+    "allocation_enterprise",
+    "情景单位配额",
+    "mart.allocation_enterprise under each scenario's parameters (no explanation column: rerun "
+    "`etsflow run --policy` with the scenario's pack for the words).",
+    (
+        *_scenario_row("scenario_name"),
+        *(c for c in ALLOCATION_ENTERPRISE.columns if c.name not in ("compliance_year", "explanation")),
+    ),
+    key=("scenario_id", "enterprise_id"),
+)
+SCENARIO_SUMMARY = Table(
+    "scenario",
+    "summary",
+    "情景汇总",
+    "Cap, reserve and gaps of each scenario.",
+    (
+        *_scenario_row("scenario_name"),
+        C("enterprise_count", "int", "单位数量", "Enterprises allocated."),
+        C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e"),
+        C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e"),
+        C(
+            "total_cap_t",
+            "int",
+            "配额总量",
+            "round_half_up(enterprise_total / (1 − reserve share)).",
+            "tCO2e",
+        ),
+        C("units_with_gap", "int", "缺口单位数", "Enterprises with gap_t > 0 (E > A_final)."),
+        C("gap_total_t", "decimal", "缺口合计", "Σ gap_t over the enterprises with a gap.", "tCO2e"),
+        C(
+            "exempted_units",
+            "int",
+            "缺口豁免单位数",
+            "Enterprises whose allocation the gap exemption raised (adjustment_rule gap_exemption_*).",
+        ),
+        C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+    ),
+    key=("scenario_id",),
+)
+SCENARIO_DELTA_ENTERPRISE = Table(
+    "scenario",
+    "delta_enterprise",
+    "情景单位变化",
+    "Each enterprise's final allocation under the scenario against the official publication.",
+    (
+        *_scenario_row("scenario_name"),
+        C("enterprise_id", "text", "单位编号", "Enterprise."),
+        C("sector_label", "text", "行业", "Sector label."),
+        C(
+            "official_allocation_final_t",
+            "int",
+            "正式年度配额",
+            "A_final published (null: not allocated).",
+            "tCO2e",
+        ),
+        C(
+            "allocation_final_t",
+            "int",
+            "情景年度配额",
+            "A_final under the scenario (null: not allocated).",
+            "tCO2e",
+        ),
+        C("delta_t", "int", "变化量", "Scenario − official (missing side counted as 0).", "tCO2e"),
+    ),
+    key=("scenario_id", "enterprise_id"),
+)
+SCENARIOS = (SCENARIO_RUN, SCENARIO_ALLOCATION_ENTERPRISE, SCENARIO_SUMMARY, SCENARIO_DELTA_ENTERPRISE)
+
 
 def data_dictionary() -> str:
     """Markdown data dictionary of every table, generated from the descriptions above."""
@@ -578,7 +721,7 @@ def data_dictionary() -> str:
         "raw copies in `raw` keep every column as text plus `_source_file`, `_sheet`, `_row`, `_file_hash`.",
         "",
     ]
-    for t in INPUTS + PUBLISHED:
+    for t in INPUTS + PUBLISHED + SCENARIOS:
         out += [f"## `{t.qualified}` — {t.zh}", "", t.description, ""]
         if t.key:
             out += [f"Key: ({', '.join(t.key)})", ""]

@@ -19,9 +19,11 @@ import typer
 from rich.console import Console
 
 from etsflow import settings
+from etsflow.scenario_cli import scenario_app
 from policies import label as param_label
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emissions trading allocation pipeline.")
+app.add_typer(scenario_app, name="scenario")
 out = Console()
 err = Console(stderr=True)
 SAMPLE_YEARS = (2021, 2022, 2023)
