@@ -80,7 +80,15 @@ def ingest(ctx: RunContext) -> StageOutcome:
 def _inbox_from_raw(ctx: RunContext) -> Inbox:
     tables = {
         name: ctx.wh.read(ctx.con, f"raw.{name}")
-        for name in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+        for name in (
+            "enterprises",
+            "lines",
+            "line_years",
+            "enterprise_years",
+            "attributes",
+            "ledger",
+            "reviews",
+        )
     }
     return Inbox(tables=tables, manifest=ctx.wh.read(ctx.con, "raw.files"))
 

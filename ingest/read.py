@@ -21,7 +21,7 @@ from ingest.headers import map_headers, recognise_report
 
 DATA_SUFFIXES = {".csv", ".xlsx", ".xlsm", ".parquet"}
 PROVENANCE = ["_source_file", "_sheet", "_row", "_file_hash"]
-RAW_TABLES = ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+RAW_TABLES = ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger", "reviews")
 EMPTY_RAW = {"_source_file": pl.String, "_sheet": pl.String, "_row": pl.Int64, "_file_hash": pl.String}
 MANIFEST_SCHEMA = {
     "source_file": pl.String,
@@ -135,6 +135,8 @@ def _table_of(rel: Path) -> tuple[str | None, int | None]:
         return "attributes", int(stem) if re.fullmatch(r"\d{4}", stem) else None
     if len(parts) == 2 and parts[0] == "ledger":
         return "ledger", None
+    if len(parts) == 2 and parts[0] == "reviews":  # review requests (复核申请), contract §5
+        return "reviews", int(stem) if re.fullmatch(r"\d{4}", stem) else None
     return None, None
 
 
@@ -203,7 +205,7 @@ def read_inbox(inbox: Path) -> Inbox:
             names, problems = map_headers(df.columns, target)
             df = df.rename(dict(zip(df.columns, names, strict=True)))
             raw = _with_provenance(df, rel_s, sheet, digest)
-            if year is not None and target in ("line_years", "enterprise_years", "attributes"):
+            if year is not None and target in ("line_years", "enterprise_years", "attributes", "reviews"):
                 raw = raw.with_columns(pl.lit(year, dtype=pl.Int64).alias("_folder_year"))
             entry |= {"rows": raw.height, "columns": ",".join(names), "error": "; ".join(problems) or None}
             manifest.append(entry)

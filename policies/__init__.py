@@ -105,6 +105,7 @@ class Policy(_Frozen):
     # §6 clearance
     deadline: Param[date]
     review_window_working_days: Param[int]
+    review_decision_working_days: Param[int]  # rules.md §9.2: decision due within N working days
     allowance_paid_only_vintages: Param[tuple[int, int]]  # inclusive range: only paid lots count
     allowance_paid_acquisitions: Param[tuple[str, ...]]
     offset_types: Param[tuple[str, ...]]

@@ -118,7 +118,7 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "history", "audit"):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for t in catalog.INPUTS + catalog.PUBLISHED:
                 if (t.schema, t.name) not in existing:
@@ -154,7 +154,7 @@ class Warehouse:
         con = duckdb.connect(str(self.work))
         try:
             con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "history", "audit"):
                 con.execute(f"CREATE SCHEMA new.{schema}")
             for schema, name in con.sql(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
