@@ -48,6 +48,7 @@ def execute(
     as_of: date | None,
     from_stage: str | None,
     allow_quarantine: bool,
+    notified_on: date | None = None,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
@@ -61,6 +62,7 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
+        notified_on=notified_on,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -110,14 +112,31 @@ def run(
     allow_quarantine: bool = typer.Option(
         False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
     ),
+    notified_on: str = typer.Option(
+        None,
+        "--notified-on",
+        help="Notification date (告知日期, YYYY-MM-DD) of the new version this run publishes when the "
+        "allocation numbers changed; the review window runs 7 working days from it [the publication date].",
+    ),
 ) -> None:
     """Run the annual pipeline for one compliance year."""
-    try:
-        d = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
+    dates = {}
+    for name, text in (("--as-of", as_of), ("--notified-on", notified_on)):
+        try:
+            dates[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            _fail(2, f"{name} {text!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
-    summary = execute(year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine)
+    summary = execute(
+        year,
+        inbox,
+        warehouse or _default_warehouse(),
+        policy,
+        dates["--as-of"],
+        from_stage,
+        allow_quarantine,
+        dates["--notified-on"],
+    )
     _report(summary, time.perf_counter() - t0)
 
 

@@ -113,6 +113,7 @@ def annual_run(
     from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
+    notified_on: date | None = None,
 ):
     """Run the stages; return the run summary, or a Failed state whose data is the summary.
 
@@ -159,6 +160,7 @@ def annual_run(
             from_stage,
             allow_quarantine,
             log,
+            notified_on,
         )
     except (InvalidInput, ResumeRefused) as e:
         summary["exit_code"], summary["error"] = 2, str(e)
@@ -244,6 +246,7 @@ def _run_stages(
     from_stage: str | None,
     allow_quarantine: bool,
     log: RunLog,
+    notified_on: date | None = None,
 ) -> None:
     run_id = summary["run_id"]
     with wh.connect() as con:
@@ -258,6 +261,7 @@ def _run_stages(
             policy=pol,
             as_of=as_of,
             allow_quarantine=allow_quarantine,
+            notified_on=notified_on,
         )
         files = inbox_files(inbox)
         fps = fingerprints(ctx, files)
