@@ -259,7 +259,9 @@ def publish(ctx: RunContext) -> StageOutcome:
             ctx.con, ctx.year, ctx.policy, marts, core, ctx.run_id, ctx.as_of, ctx.notified_on
         )
     except CycleRefused as e:
-        raise InvalidInput(f"Publication of {ctx.year} refused, the previous publication is kept: {e}.") from None
+        raise InvalidInput(
+            f"Publication of {ctx.year} refused, the previous publication is kept: {e}."
+        ) from None
     rows = ctx.wh.publish_year(ctx.con, ctx.year, marts, append=cycle.append, replace=cycle.replace)
     ctx.notes.extend(cycle.notes)
     pause_point("publish:committed", ctx.wh.served.parent)  # test hook: committed, not yet served
