@@ -366,6 +366,66 @@ def version_statuses(versions: pl.DataFrame, requests: pl.DataFrame, as_of: date
     return versions.with_columns(status.alias("status"), pl.lit(as_of).alias("status_as_of"))
 
 
+def compare_versions(
+    year: int,
+    m: int,
+    n: int,
+    history_lines: pl.DataFrame,
+    history_enterprises: pl.DataFrame,
+    history_inputs: pl.DataFrame,
+    requests: pl.DataFrame,
+) -> pl.DataFrame:
+    """The enterprises whose numbers differ between versions `m` and `n` of `year` (columns of
+    `mart.allocation_change`, previous_version = m): final allocations, delta, the input rows and
+    rules behind the change, and the review requests whose resulting version is in (m, n]."""
+
+    def at(df: pl.DataFrame, v: int) -> pl.DataFrame:
+        return df.filter(pl.col("version") == v)
+
+    old_l, old_e, new_l, new_e = (
+        at(history_lines, m),
+        at(history_enterprises, m),
+        at(history_lines, n),
+        at(history_enterprises, n),
+    )
+    changed = changed_enterprises(old_l, old_e, new_l, new_e)
+    if not changed:
+        return pl.DataFrame(schema=catalog.ALLOCATION_CHANGE.polars_schema)
+    ids = pl.DataFrame({"enterprise_id": changed}, schema={"enterprise_id": pl.String})
+    old = old_e.select("enterprise_id", "name", pl.col("allocation_final_t").alias("previous_final_t"))
+    answered = requests.filter(pl.col("resulting_version").is_between(m + 1, n))
+    rows = (
+        ids.join(old, on="enterprise_id", how="left")
+        .join(
+            new_e.select("enterprise_id", "name", "allocation_final_t"),
+            on="enterprise_id",
+            how="left",
+            suffix="_new",
+        )
+        .with_columns(pl.coalesce("name_new", "name").alias("name"))
+        .join(changed_inputs(at(history_inputs, m), at(history_inputs, n)), on="enterprise_id", how="left")
+        .join(changed_rules(old_l, old_e, new_l, new_e), on="enterprise_id", how="left")
+        .join(
+            answered.group_by("enterprise_id").agg(
+                pl.col("request_id").sort().str.join(", ").alias("review_request_id")
+            ),
+            on="enterprise_id",
+            how="left",
+        )
+        .with_columns(
+            pl.lit(year).alias("compliance_year"),
+            pl.lit(n).alias("version"),
+            pl.lit(m).alias("previous_version"),
+            (pl.col("allocation_final_t") - pl.col("previous_final_t")).alias("delta_t"),
+            pl.col("changed_inputs").fill_null(
+                "no input row of the allocation changed (rule pack or code) / 输入数据未变"
+            ),
+            pl.col("changed_rules").fill_null("same rules, different numbers / 规则未变"),
+        )
+    )
+    return rows.select(catalog.ALLOCATION_CHANGE.names).cast(catalog.ALLOCATION_CHANGE.polars_schema)
+
+
 def allocation_changes(
     year: int,
     history_lines: pl.DataFrame,
@@ -373,71 +433,15 @@ def allocation_changes(
     history_inputs: pl.DataFrame,
     requests: pl.DataFrame,
 ) -> pl.DataFrame:
-    """`mart.allocation_change`: for each version n > 1 of `year`, the enterprises whose numbers
-    differ from version n−1, their final allocations, the input rows and rules behind it, and the
-    review requests it answers (`resulting_version` = n)."""
+    """`mart.allocation_change`: for each version n > 1 of `year`, `compare_versions(n − 1, n)`."""
     versions = sorted(history_enterprises["version"].unique().to_list())
-    out = []
-    for n in versions[1:]:
-        m = n - 1
-
-        def at(df: pl.DataFrame, v: int) -> pl.DataFrame:
-            return df.filter(pl.col("version") == v)
-
-        changed = changed_enterprises(
-            at(history_lines, m), at(history_enterprises, m), at(history_lines, n), at(history_enterprises, n)
-        )
-        if not changed:
-            continue
-        ids = pl.DataFrame({"enterprise_id": changed})
-        old = at(history_enterprises, m).select(
-            "enterprise_id", "name", pl.col("allocation_final_t").alias("previous_final_t")
-        )
-        new = at(history_enterprises, n).select("enterprise_id", "name", "allocation_final_t")
-        rows = (
-            ids.join(old, on="enterprise_id", how="left")
-            .join(new, on="enterprise_id", how="left", suffix="_new")
-            .with_columns(pl.coalesce("name_new", "name").alias("name"))
-            .join(
-                changed_inputs(at(history_inputs, m), at(history_inputs, n)), on="enterprise_id", how="left"
-            )
-            .join(
-                changed_rules(
-                    at(history_lines, m),
-                    at(history_enterprises, m),
-                    at(history_lines, n),
-                    at(history_enterprises, n),
-                ),
-                on="enterprise_id",
-                how="left",
-            )
-            .join(
-                requests.filter(pl.col("resulting_version") == n)
-                .group_by("enterprise_id")
-                .agg(pl.col("request_id").sort().str.join(", ").alias("review_request_id")),
-                on="enterprise_id",
-                how="left",
-            )
-        )
-        out.append(
-            rows.with_columns(
-                pl.lit(year).alias("compliance_year"),
-                pl.lit(n).alias("version"),
-                pl.lit(m).alias("previous_version"),
-                (pl.col("allocation_final_t") - pl.col("previous_final_t")).alias("delta_t"),
-                pl.col("changed_inputs").fill_null(
-                    "no input row of the allocation changed (rule pack or code) / 输入数据未变"
-                ),
-                pl.col("changed_rules").fill_null("same rules, different numbers / 规则未变"),
-            )
-        )
+    out = [
+        compare_versions(year, n - 1, n, history_lines, history_enterprises, history_inputs, requests)
+        for n in versions[1:]
+    ]
     if not out:
         return pl.DataFrame(schema=catalog.ALLOCATION_CHANGE.polars_schema)
-    return (
-        pl.concat(out, how="diagonal")
-        .select(catalog.ALLOCATION_CHANGE.names)
-        .cast(catalog.ALLOCATION_CHANGE.polars_schema)
-    )
+    return pl.concat(out)
 
 
 # ---------------------------------------------------------------------------------------------
