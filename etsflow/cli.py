@@ -381,7 +381,7 @@ def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
     notices = _all_notices(results, names, current, out_dir / "notices")
     if current and current["version"] > 1:
         write_changed_notices(results, changes, current, out_dir / f"v{current['version']}" / "changed")
-    report = write_report(results, out_dir / f"report-{year}.html")
+    report = write_report(results, out_dir / f"report-{year}.html", version=current, changes=changes)
     parquet = write_parquet(results, out_dir / "parquet")
     return {"notices": len(notices), "report": report, "parquet": out_dir / "parquet", "files": len(parquet)}
 

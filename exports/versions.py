@@ -216,3 +216,62 @@ def write_changed_notices(
             add_version_section(p, version, by_id[p.stem])
             paths.append(p)
     return sorted(paths)
+
+
+def version_section(version: dict[str, Any], changes: pl.DataFrame | None) -> str:
+    """The report's version section: the version, its notification, review deadline and status,
+    and for version n > 1 the table of changed enterprises with the why."""
+    from html import escape
+
+    from exports.report import _section, _table
+
+    v = version
+    facts = [
+        ("版本 Version", str(v["version"])),
+        ("告知日期 Notified on", str(v["notified_on"])),
+        (
+            "复核申请截止日 Review requests until",
+            f"{v['review_deadline']}" + (" (估算 estimated)" if v["review_deadline_estimated"] else ""),
+        ),
+        ("状态 Status", f"{v['status']} (as of {v['status_as_of']})"),
+        ("通知单位数 Units notified", f"{v['enterprises_changed']:,}"),
+    ]
+    body = (
+        ['<dl class="cards">']
+        + [
+            f'<div class="card" id="version-{i}"><dt>{escape(k)}</dt><dd>{escape(x)}</dd></div>'
+            for i, (k, x) in enumerate(facts)
+        ]
+        + ["</dl>"]
+    )
+    if v["version"] > 1 and changes is not None:
+
+        def t(x) -> str:
+            return "—" if x is None else f"{x:,}"
+
+        rows = [
+            [
+                (f"{r['enterprise_id']} {r['name'] or ''}", r["enterprise_id"]),
+                (t(r["previous_final_t"]), r["previous_final_t"]),
+                (t(r["allocation_final_t"]), r["allocation_final_t"]),
+                ("—" if r["delta_t"] is None else f"{r['delta_t']:+,}", r["delta_t"]),
+                (r["changed_inputs"], None),
+                (r["changed_rules"], None),
+                (r["review_request_id"] or "—", None),
+            ]
+            for r in changes.sort("enterprise_id").iter_rows(named=True)
+        ]
+        heads = [
+            ("单位 Enterprise", False),
+            (f"版本{v['version'] - 1} v{v['version'] - 1} A_final", True),
+            (f"版本{v['version']} v{v['version']} A_final", True),
+            ("变化量 Delta", True),
+            ("变化的输入数据 Input rows changed", False),
+            ("规则变化 Rules", False),
+            ("复核申请 Review", False),
+        ]
+        body.append(
+            f"<p>{len(rows)} 家单位的配额发生变化 / enterprise(s) changed since version {v['version'] - 1}.</p>"
+        )
+        body.append(_table("version-changes", heads, rows))
+    return _section("version", "分配版本", f"Allocation version {v['version']}", *body)

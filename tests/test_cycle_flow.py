@@ -191,6 +191,10 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     assert cells["原年度配额 Previous final allocation"] == before["allocation_final_t"]
     assert cells["新年度配额 New final allocation"] == expected
     assert "output" in cells["变化的输入数据 Input rows that changed"]
+    # the report shows the version and the change
+    html = (wh.parent / "out" / str(YEAR) / f"report-{YEAR}.html").read_text(encoding="utf-8")
+    assert "Allocation version 2" in html and 'id="version-changes"' in html
+    assert f"{ch['delta_t']:+,}" in html and f"reports/{YEAR}/{UNIT}.xlsx" in html
     assert q(wh, "SELECT DISTINCT status FROM mart.issuance WHERE source_year = $1", YEAR).rows() == [
         ("waiting_final",)
     ]
