@@ -44,6 +44,7 @@ ADJUSTMENT_LABELS = {
     "rounding": "取整 / rounding to whole tonnes",
     "incentive_grade_A": "减污降碳协同激励（A级）/ synergy incentive (grade A)",
     "incentive_grade_B": "减污降碳协同激励（B级）/ synergy incentive (grade B)",
+    "incentive_energy_efficiency": "减污降碳协同激励（能效标杆）/ synergy incentive (energy-efficiency benchmark)",
 }
 NOT_AN_EXEMPTION = ("none", "rounding")  # … nor the incentive parts (incentive_…), counted apart
 

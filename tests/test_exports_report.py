@@ -192,3 +192,19 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     width, height = struct.unpack(">II", data[16:24])  # IHDR
     assert (width, height) == (1280, 2400)
     assert len(data) > 30_000, "screenshot looks blank"
+
+
+def test_provisional_banner_names_the_placeholders_in_words():
+    from policies import policy_for_year
+
+    base = make_results()
+    results = replace(
+        base,
+        policy=policy_for_year(2023),
+        cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
+    )
+    html = render_report(results)
+    start = html.index('id="provisional"')
+    banner = html[start : html.index("</p>", start)]
+    assert "历史基准年度 / base years" in banner and "清缴期限 / clearance deadline" in banner
+    assert "k_intensity" not in banner and "base_years" not in banner
