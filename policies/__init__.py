@@ -192,6 +192,7 @@ LABELS: dict[str, str] = {
     "reserve_share": "政府预留比例 / government reserve share",
     "deadline": "清缴期限 / clearance deadline",
     "review_window_working_days": "复核申请期限 / review window",
+    "review_decision_working_days": "复核决定期限 / review decision period",
     "allowance_paid_only_vintages": "仅有偿配额可用的年度 / vintages usable only when paid for",
     "allowance_paid_acquisitions": "有偿取得方式 / paid acquisitions",
     "later_vintages_accepted": "以后年度配额可否清缴 / later vintages accepted",
