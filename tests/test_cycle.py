@@ -248,3 +248,41 @@ def test_changed_inputs_name_file_row_and_column():
         ("A", "reports/2022/A.xlsx sheet lines row 3 (line_years A-1 2022): output 100.0000 → 90.0000")
     ]
     assert cy.changed_inputs(before, before).height == 0
+
+
+def test_review_rows_are_validated_and_quarantined_with_file_row_column(tmp_path):
+    import shutil
+
+    from ingest.read import read_inbox
+    from policies import policy_for_year
+    from validations.inputs import validate_inbox
+
+    from .conftest import SAMPLE
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE, inbox, ignore=shutil.ignore_patterns("*.py", "*.md", "roster.csv", "reports"))
+    (inbox / "reviews").mkdir()
+    (inbox / "reviews" / "2022.csv").write_text(
+        "申请编号,单位编号,履约年度,收到日期,申请事项,复核结论,决定日期\n"
+        "R1,CQ001,2022,2023年6月9日,ok,,\n"  # Chinese headers and date form; empty decision = pending
+        "R2,XX999,2022,2023-06-09,unknown unit,,\n"
+        "R3,CQ002,2022,2023-13-40,bad date,,\n"
+        "R4,CQ003,2022,2023-06-09,bad decision,maybe,2023-06-10\n"
+        "R5,CQ004,2022,2023-06-09,decided without a date,upheld,\n"
+        "R6,CQ005,2021,2023-06-09,wrong year for the file,,\n",
+        encoding="utf-8",
+    )
+    result = validate_inbox(read_inbox(inbox), policy_for_year(2022))
+    q = result.quarantine.filter(pl.col("table_name") == "reviews")
+    got = {(r["row_number"], r["column_name"]) for r in q.iter_rows(named=True)}
+    assert got == {
+        (3, "enterprise_id"),
+        (4, "received_on"),
+        (5, "decision"),
+        (6, "decided_on"),
+        (7, "compliance_year"),
+    }
+    assert set(q["source_file"]) == {"reviews/2022.csv"}
+    assert result.core.reviews.rows() == [("R1", "CQ001", 2022, date(2023, 6, 9), "ok", "pending", None)]
+    # a bad review row does not keep its enterprise from being allocated (--allow-quarantine)
+    assert not {"CQ002", "CQ003", "CQ004", "CQ005"} & set(result.affected_enterprises)
