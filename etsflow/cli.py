@@ -50,6 +50,8 @@ def execute(
     from_stage: str | None,
     allow_quarantine: bool,
     notified_on: date | None = None,
+    allow_partial: bool = False,
+    allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     settings.configure()
@@ -64,6 +66,8 @@ def execute(
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
         notified_on=notified_on,
+        allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -92,6 +96,12 @@ def _report(summary: dict, elapsed: float) -> None:
             f"[yellow]Provisional parameters (placeholders, confirm and pass --policy FILE): "
             f"{'; '.join(param_label(p) for p in summary['provisional'])}[/]"
         )
+    if summary.get("left_out"):
+        out.print(
+            f"[bold red]PARTIAL: {summary['year']} published without {len(summary['left_out'])} listed "
+            f"enterprise(s) (status not_allocated; the cap covers the others only): "
+            f"{', '.join(summary['left_out'])}[/]"
+        )
     for note in summary["notes"]:
         out.print(f"  note: {note}")
 
@@ -111,7 +121,23 @@ def run(
         "whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
-        False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
+        False,
+        "--allow-quarantine",
+        help="Allocate the enterprises not touched by quarantined rows; the year is published as "
+        "partial, the others listed as not_allocated.",
+    ),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="With --allow-quarantine: publish even when more than "
+        f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
+    ),
+    allow_shrink: bool = typer.Option(
+        False,
+        "--allow-shrink",
+        help="Publish although the served file would then hold fewer rows of a mart table and year "
+        "than it does (inputs withdrawn on purpose); the run's message lists them. Without it such a "
+        "publication is refused.",
     ),
     notified_on: str = typer.Option(
         None,
@@ -137,6 +163,8 @@ def run(
         from_stage,
         allow_quarantine,
         dates["--notified-on"],
+        allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
     )
     _report(summary, time.perf_counter() - t0)
 
@@ -182,6 +210,18 @@ def explain(
         [year, enterprise_id],
     )
     if ent.height == 0:
+        left = read_published(
+            wh,
+            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND enterprise_id = $2 "
+            "AND status = 'not_allocated'",
+            [year, enterprise_id],
+        )
+        if left.height:
+            _fail(
+                1,
+                f"{enterprise_id} was left out of the {year} publication (partial, --allow-quarantine): an "
+                f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
+            )
         _fail(1, f"{enterprise_id} has no published allocation for {year} in {wh}.")
     e = ent.row(0, named=True)
     lines = read_published(
