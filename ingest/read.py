@@ -40,9 +40,9 @@ from ingest.headers import map_headers, recognise_report, recognise_sheet
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}  # calamine reads them all, .xls too
 DATA_SUFFIXES = {".csv", ".parquet"} | EXCEL_SUFFIXES
-KNOWN_FOLDERS = ("reports", "attributes", "ledger")
+KNOWN_FOLDERS = ("reports", "attributes", "ledger", "reviews")
 PROVENANCE = ["_source_file", "_sheet", "_row", "_file_hash"]
-RAW_TABLES = ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+RAW_TABLES = ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger", "reviews")
 EMPTY_RAW = {"_source_file": pl.String, "_sheet": pl.String, "_row": pl.Int64, "_file_hash": pl.String}
 MANIFEST_SCHEMA = {
     "source_file": pl.String,
@@ -428,6 +428,8 @@ def _table_of(rel: Path) -> tuple[str | None, int | None]:
         return "attributes", int(stem) if re.fullmatch(r"\d{4}", stem) else None
     if len(parts) == 2 and parts[0] == "ledger":
         return "ledger", None
+    if len(parts) == 2 and parts[0] == "reviews":  # review requests (复核申请), contract §5
+        return "reviews", int(stem) if re.fullmatch(r"\d{4}", stem) else None
     return None, None
 
 
@@ -443,7 +445,8 @@ def _not_read_reason(rel: Path, table: str | None) -> tuple[str | None, str | No
     if known or table is not None:
         return (
             f"not read: {why}; the pipeline reads CSV, Excel (.xlsx/.xlsm/.xls/.xlsb/.ods) and Parquet, "
-            "reports in reports/<year>/, attributes as attributes/<year>.csv, surrenders in ledger/: "
+            "reports in reports/<year>/, attributes as attributes/<year>.csv, surrenders in ledger/, "
+            "review requests as reviews/<year>.csv: "
             "convert or move the file, or take it out of the inbox / 无法读取的文件",
             None,
         )
@@ -580,7 +583,7 @@ def read_inbox(inbox: Path) -> Inbox:
             names, header_problems = map_headers(df.columns, target)
             df = df.rename(dict(zip(df.columns, names, strict=True)))
             raw = _with_provenance(df, rel_s, name, digest)
-            if year is not None and target in ("line_years", "enterprise_years", "attributes"):
+            if year is not None and target in ("line_years", "enterprise_years", "attributes", "reviews"):
                 raw = raw.with_columns(pl.lit(year, dtype=pl.Int64).alias("_folder_year"))
             entry |= {
                 "rows": raw.height,
