@@ -197,6 +197,8 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
         if stage == "clearance":
             parts["as_of"] = ctx.as_of.isoformat()
             parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
+        if stage == "publish" and ctx.notified_on is not None:  # the notification date of a new version
+            parts["notified_on"] = ctx.notified_on.isoformat()
         out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else ctx.year, parts)
     return out
 
@@ -243,6 +245,7 @@ def describe_difference(recorded: dict, current: Fingerprint) -> str:
         ("allow_quarantine", "--allow-quarantine"),
         ("allow_partial", "--allow-partial"),
         ("as_of", "--as-of"),
+        ("notified_on", "--notified-on"),
     ):
         if key in _changed_keys(old, new):
             why.append(f"{label} was {old.get(key)}, now {new.get(key)}")

@@ -47,6 +47,7 @@ class RunContext:
     policy: Policy
     as_of: date
     allow_quarantine: bool = False
+    notified_on: date | None = None  # notification date of a new version (default: the publication date)
     allow_partial: bool = False  # publish although more than PARTIAL_MAX_PERCENT % are left out
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -89,7 +90,15 @@ def ingest(ctx: RunContext) -> StageOutcome:
 def _inbox_from_raw(ctx: RunContext) -> Inbox:
     tables = {
         name: ctx.wh.read(ctx.con, f"raw.{name}")
-        for name in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+        for name in (
+            "enterprises",
+            "lines",
+            "line_years",
+            "enterprise_years",
+            "attributes",
+            "ledger",
+            "reviews",
+        )
     }
     try:
         problems = ctx.wh.read(ctx.con, "raw.problems")
@@ -291,10 +300,25 @@ def publish(ctx: RunContext) -> StageOutcome:
             f"the warehouse checkpoint refused the {ctx.year} results, the previous publication is kept: "
             + "; ".join(check.failures[:5])
         )
-    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts)
+    from flows.cycle import CycleRefused, cycle_writes
+
+    try:
+        cycle = cycle_writes(
+            ctx.con, ctx.year, ctx.policy, marts, core, ctx.run_id, ctx.as_of, ctx.notified_on
+        )
+    except CycleRefused as e:
+        raise InvalidInput(
+            f"Publication of {ctx.year} refused, the previous publication is kept: {e}."
+        ) from None
+    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts, append=cycle.append, replace=cycle.replace)
+    ctx.notes.extend(cycle.notes)
     pause_point("publish:committed", ctx.wh.served.parent)  # test hook: committed, not yet served
     return StageOutcome(
-        rows, f"published {ctx.year}: " + ", ".join(f"{k} {v.height}" for k, v in marts.items())
+        rows,
+        f"published {ctx.year} version {cycle.version}"
+        + ("" if cycle.is_new else " (unchanged)")
+        + ": "
+        + ", ".join(f"{k} {v.height}" for k, v in marts.items()),
     )
 
 

@@ -107,6 +107,7 @@ class Policy(_Frozen):
     # §6 clearance
     deadline: Param[date]
     review_window_working_days: Param[int]
+    review_decision_working_days: Param[int]  # rules.md §9.2: decision due within N working days
     allowance_paid_only_vintages: Param[tuple[int, int]]  # inclusive range: only paid lots count
     allowance_paid_acquisitions: Param[tuple[str, ...]]
     later_vintages_accepted: Param[bool]  # an allowance of a vintage after Y counts for Y
@@ -196,6 +197,7 @@ LABELS: dict[str, str] = {
     "reserve_share": "政府预留比例 / government reserve share",
     "deadline": "清缴期限 / clearance deadline",
     "review_window_working_days": "复核申请期限 / review window",
+    "review_decision_working_days": "复核决定期限 / review decision period",
     "allowance_paid_only_vintages": "仅有偿配额可用的年度 / vintages usable only when paid for",
     "allowance_paid_acquisitions": "有偿取得方式 / paid acquisitions",
     "later_vintages_accepted": "以后年度配额可否清缴 / later vintages accepted",

@@ -154,7 +154,7 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "audit", "scenario"):
+            for schema in ("raw", "core", "mart", "history", "audit", "scenario"):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 if (t.schema, t.name) not in existing:
@@ -252,7 +252,7 @@ class Warehouse:
         con = duckdb.connect(str(self.work))
         try:
             con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "history", "audit"):
                 con.execute(f"CREATE SCHEMA new.{schema}")
             for schema, name in con.sql(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -339,12 +339,27 @@ class Warehouse:
         return pl.read_parquet(self.stage_path(year, name))
 
     # ---- publication -----------------------------------------------------------------------------
-    def publish_year(self, con, year: int, marts: dict[str, pl.DataFrame]) -> int:
-        """Replace compliance year `year` in every given mart, all in one transaction."""
+    def publish_year(
+        self,
+        con,
+        year: int,
+        marts: dict[str, pl.DataFrame],
+        *,
+        append: list[tuple[Table, pl.DataFrame]] = (),
+        replace: list[tuple[Table, pl.DataFrame, str | None]] = (),
+    ) -> int:
+        """Replace compliance year `year` in every given mart, all in one transaction, together
+        with the allocation cycle's writes (flows/cycle.py): `append` inserts rows (the history of
+        a new version: never rewritten), `replace` replaces the rows of a table matching `where`
+        (all rows when None)."""
         with self.transaction(con, pause="publish"):
             for name, df in marts.items():
                 table = next(t for t in catalog.MARTS if t.name == name)
                 self.replace_typed(con, table, df, where=f"compliance_year = {int(year)}")
+            for table, df in append:
+                self.append(con, table, df)
+            for table, df, where in replace:
+                self.replace_typed(con, table, df, where=where)
         return sum(df.height for df in marts.values())
 
     # ---- scenarios (contract §6) ---------------------------------------------------------------------
