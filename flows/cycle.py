@@ -69,7 +69,6 @@ def cycle_writes(
     h_lines = _history(con, catalog.HISTORY_ALLOCATION_LINE, year)
     h_ents = _history(con, catalog.HISTORY_ALLOCATION_ENTERPRISE, year)
     h_cap = _history(con, catalog.HISTORY_CAP_SUMMARY, year)
-    h_inputs = _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
     stored = con.sql(
         "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version", params=[year]
     ).pl()
@@ -78,6 +77,13 @@ def cycle_writes(
     changed = cy.changed_enterprises(h_lines.filter(at), h_ents.filter(at), lines, ents)
     is_new = current == 0 or bool(changed) or cy.cap_changed(h_cap.filter(at), cap)
     out = CycleWrites(version=current + 1 if is_new else current, is_new=is_new)
+    # the input rows of each version matter only to compare two versions (17 rows an enterprise):
+    # not read while the year has a single version
+    h_inputs = (
+        _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
+        if out.version >= 2
+        else pl.DataFrame(schema=catalog.HISTORY_ALLOCATION_INPUT.polars_schema)
+    )
     versions = stored.drop("status", "status_as_of")
     if is_new:
         v = out.version
