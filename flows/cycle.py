@@ -133,7 +133,7 @@ def cycle_writes(
             how="vertical_relaxed",
         )
         out.notes.append(
-            f"{year} version {v} published: notified on {notified}, review until {deadline.day}"
+            f"{year} version {v} (published by run {run_id}): notified on {notified}, review until {deadline.day}"
             + (" (estimated: the working-day calendar does not know that year)" if deadline.estimated else "")
             + (f"; {len(changed)} enterprise(s) changed: {', '.join(changed[:10])}" if v > 1 else "")
         )

@@ -148,7 +148,7 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
         ],
     )
     out = run(date(2023, 6, 21), NOTIFIED_V2)
-    assert "version 2 published" in out
+    assert "2022 version 2 (published by run" in " ".join(out.split())
     vs = q(wh, "SELECT * FROM mart.allocation_version ORDER BY version")
     assert vs["version"].to_list() == [1, 2] and vs["status"].to_list() == ["superseded", "in_review"]
     v2 = vs.row(1, named=True)
