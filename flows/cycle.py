@@ -138,13 +138,28 @@ def cycle_writes(
             + (f"; {len(changed)} enterprise(s) changed: {', '.join(changed[:10])}" if v > 1 else "")
         )
     else:
-        out.notes.append(f"{year}: allocation numbers identical to version {current}; no new version")
+        out.notes.append(
+            f"{year}: allocation numbers identical to version {current}; no new version"
+            + (
+                f" (--notified-on {notified_on} not used: version {current} stays notified on "
+                f"{stored['notified_on'].max()})"
+                if notified_on is not None and notified_on != stored["notified_on"].max()
+                else ""
+            )
+        )
 
     # who was notified by which version, then the requests, the changes and the statuses
     first = cy.allocation_changes(
         year, h_lines, h_ents, h_inputs, pl.DataFrame(schema=catalog.REVIEW_REQUEST.polars_schema)
     )
-    v1_ids = h_ents.filter(pl.col("version") == 1).select("enterprise_id")
+    # version 1 is notified to every unit of the year: the allocated ones and those without an
+    # allocation (missing verification, not on the list), who get a notice too
+    v1_ids = pl.concat(
+        [
+            h_ents.filter(pl.col("version") == 1).select("enterprise_id"),
+            marts["clearance_status"].select("enterprise_id"),
+        ]
+    ).unique()
     notified_to = cy.notified(versions, first, v1_ids)
     requests = cy.review_requests(
         core.reviews, year, notified_to, first, policy.review_decision_working_days.value, as_of

@@ -110,6 +110,7 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
         [
             ("R-2022-001", UNIT, str(YEAR), "2023-06-09", "line CQ004-L1 output over-reported", "", ""),
             ("R-2022-002", LATE_UNIT, str(YEAR), "2023-06-13", "benchmark disputed", "", ""),
+            ("R-2022-003", missing, str(YEAR), "2023-06-05", "report was sent", "rejected", "2023-06-08"),
         ],
     )
     run(date(2023, 6, 14))
@@ -117,6 +118,8 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     assert rr["R-2022-001"]["admitted"] and not rr["R-2022-002"]["admitted"]
     assert rr["R-2022-002"]["window_closes_on"] == date(2023, 6, 12)
     assert rr["R-2022-001"]["decision_due_on"] == add_working_days(date(2023, 6, 9), 10).day
+    # a unit without an allocation was notified too (its notice says why): its request is admitted
+    assert (rr["R-2022-003"]["admitted"], rr["R-2022-003"]["version_at_receipt"]) == (True, 1)
     v = q(wh, "SELECT version, status FROM mart.allocation_version").rows()
     assert v == [(1, "in_review")]  # window closed, but the admitted request is undecided
 
@@ -145,6 +148,7 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
                 "2023-06-20",
             ),
             ("R-2022-002", LATE_UNIT, str(YEAR), "2023-06-13", "benchmark disputed", "", ""),
+            ("R-2022-003", missing, str(YEAR), "2023-06-05", "report was sent", "rejected", "2023-06-08"),
         ],
     )
     out = run(date(2023, 6, 21), NOTIFIED_V2)

@@ -11,7 +11,7 @@ and the run's `--as-of`:
   `mart.allocation_change`;
 - `issuance` → `mart.issuance`.
 
-Who is notified by a version: version 1 notifies every allocated unit of the year; version n > 1
+Who is notified by a version: version 1 notifies every unit of the year (allocated or not: all get a notice); version n > 1
 only the units whose numbers changed (rules.md §9.3). A unit's review window is that of the
 latest version notified to it on or before the day its request arrived.
 """
@@ -267,7 +267,7 @@ def review_deadline(notified_on: date, working_days: int) -> Deadline:
 
 def notified(versions: pl.DataFrame, changes: pl.DataFrame, allocated: pl.DataFrame) -> pl.DataFrame:
     """(version, enterprise_id, notified_on, review_deadline): who each version was notified to —
-    version 1 every allocated unit (`allocated`: enterprise_id of version 1), later versions the
+    version 1 every unit of the year (`allocated`: the enterprise_ids it was notified to), later versions the
     changed ones (`changes`: version, enterprise_id)."""
     first = versions.filter(pl.col("version") == 1).join(allocated, how="cross")
     later = versions.filter(pl.col("version") > 1).join(
