@@ -187,6 +187,13 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     flat = " ".join(r.output.split())
     assert UNIT in flat and "version 1" in flat and "version 2" in flat and f"{expected:,}" in flat
     assert "CQ004.xlsx" in flat.replace(" ", "") and "output" in flat
+    r = cli("explain", UNIT, "--year", YEAR, "--warehouse", wh)
+    flat = " ".join(r.output.split())
+    assert (
+        r.exit_code == 0
+        and "version 2 版本: notified 2023-06-21" in flat
+        and "changed since version 1" in flat
+    )
     # re-issued notices: the changed unit only, with previous and new figures
     r = cli("export", "--year", YEAR, "--warehouse", wh)
     assert r.exit_code == 0, r.output
