@@ -38,6 +38,16 @@ GAP_BINS: tuple[tuple[int | None, int | None], ...] = (
     (0, 5), (5, 10), (10, 15), (15, 20), (20, None),
 )  # fmt: skip
 COLORS = ("#1f5f99", "#d9822b", "#3a8f5c", "#8a4f9e", "#b23b3b", "#5f6b73")
+# Clearance colours mean something: green cleared, amber pending or late, red not cleared, grey
+# for units without an obligation to judge. Labels are always printed too (colour is never alone).
+STATUS_COLORS = {
+    "cleared_on_time": "#2e7d32",
+    "cleared_late": "#d98200",
+    "pending": "#f2b705",
+    "not_cleared": "#c62828",
+    "missing_verification": "#7a7f85",
+    "excluded": "#a9aeb3",
+}
 
 CSS = """
 :root { --ink:#1d2731; --muted:#5f6b73; --line:#d5dbe0; --accent:#1f5f99; --warn:#9c0006; }
@@ -337,6 +347,7 @@ def _clearance(status: pl.DataFrame) -> str:
         f"清缴状态（截至{as_of}）/ Clearance status as of {as_of}",
         "Horizontal bars: number of enterprises in each clearance status. " + _listing(items, unit="家"),
         items,
+        colors=[STATUS_COLORS.get(s, COLORS[5]) for s in order],
     )
     shortfall = _sum(status["shortfall_t"])
     text = (
@@ -426,8 +437,15 @@ def _empty_chart(id_: str, title: str) -> str:
     return f'<p class="empty" id="{id_}">{escape(title)}: 无数据 / no data.</p>'
 
 
-def _hbar(id_: str, title: str, desc: str, items: Sequence[tuple[str, object]]) -> str:
-    """Horizontal bar chart of (label, value ≥ 0) pairs; negative values are drawn as zero."""
+def _hbar(
+    id_: str,
+    title: str,
+    desc: str,
+    items: Sequence[tuple[str, object]],
+    colors: Sequence[str] | None = None,
+) -> str:
+    """Horizontal bar chart of (label, value ≥ 0) pairs; negative values are drawn as zero.
+    `colors` gives each bar its colour (else the palette in turn)."""
     if not items:
         return _empty_chart(id_, title)
     g = _Geom()
@@ -444,7 +462,7 @@ def _hbar(id_: str, title: str, desc: str, items: Sequence[tuple[str, object]]) 
             f'<g class="bar"><title>{escape(name)}: {escape(_t(v))}</title>'
             f'<text x="{g.label_w - 8}" y="{mid:.1f}" text-anchor="end">{escape(name)}</text>'
             f'<rect x="{g.label_w}" y="{y}" width="{w:.1f}" height="{g.bar_h}" '
-            f'fill="{COLORS[i % len(COLORS)]}"/>'
+            f'fill="{colors[i] if colors else COLORS[i % len(COLORS)]}"/>'
             f'<text class="value" x="{g.label_w + w + 6:.1f}" y="{mid:.1f}">{escape(_t(v))}</text></g>'
         )
     out.append(
