@@ -1,7 +1,9 @@
 """The year's report for people: ONE self-contained HTML file with inline CSS and SVG charts.
 
 Nothing is loaded from elsewhere (no CDN, fonts or scripts; a Content-Security-Policy meta tag
-makes the browser refuse any outside request). Every text is escaped. Each chart is an inline
+makes the browser refuse any outside request). The font is embedded: a subset of Noto Sans SC
+with only the characters of the page (`exports.fonts`), so Chinese renders on a server without
+CJK fonts. Every text is escaped. Each chart is an inline
 `<svg role="img">` with a `<title>` and a `<desc>` that says in words what it shows, and every
 bar has its own `<title>` with the exact figure. A tiny inline script only makes the table of
 largest gaps sortable.
@@ -19,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from etsflow import catalog
+from exports.fonts import font_face_css, font_note
 from exports.results import (
     ADJUSTMENT_LABELS,
     METHOD_LABELS,
@@ -53,7 +56,7 @@ CSS = """
 :root { --ink:#1d2731; --muted:#5f6b73; --line:#d5dbe0; --accent:#1f5f99; --warn:#9c0006; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1100px; padding: 24px; color: var(--ink); line-height: 1.45;
-  font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei",
+  font-family: "etsflow Noto Sans SC", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei",
   system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 h1 { font-size: 1.6rem; margin: 0 0 4px; } h2 { font-size: 1.2rem; margin: 0 0 8px; }
 .en { color: var(--muted); font-size: .92em; } .sub { margin: 0 0 16px; }
@@ -139,7 +142,7 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None) -> 
             "rule-pack parameters; figures may change when the official values are confirmed.</p>"
         )
     title = f"{y}年度碳排放配额分配与清缴报告 / Allocation and clearance report {y}"
-    return "\n".join(
+    page = "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="zh-CN">',
@@ -147,9 +150,9 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None) -> 
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
             f"<title>{escape(title)}</title>",
-            f"<style>{CSS}</style>",
+            f"<style>{FONT_SLOT}{CSS}</style>",
             "</head>",
             "<body>",
             "<header>",
@@ -165,6 +168,7 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None) -> 
             f"{escape(results.policy.pack.title)}</p>",
             "<p>数据来源 Source: mart.allocation_line, mart.allocation_enterprise, mart.cap_summary, "
             "mart.clearance_status, mart.clearance_item. 单位 Unit: tCO2e.</p>",
+            FONT_NOTE_SLOT,
             "</footer>",
             f"<script>{SCRIPT}</script>",
             "</body>",
@@ -172,6 +176,19 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None) -> 
             "",
         ]
     )
+    return embed_font(page)
+
+
+FONT_SLOT = "/*font-face*/"
+FONT_NOTE_SLOT = "<!--font-note-->"
+
+
+def embed_font(page: str) -> str:
+    """Fill the page's font slots: the `@font-face` of the subset for the page's characters and
+    the footer's sentence about the font (`exports.fonts`)."""
+    note = f'<p class="font-note">{escape(font_note(page))}</p>'
+    page = page.replace(FONT_NOTE_SLOT, note, 1)
+    return page.replace(FONT_SLOT, font_face_css(page), 1)
 
 
 # ---------------------------------------------------------------------------------------------
