@@ -91,6 +91,29 @@ def _report(summary: dict, elapsed: float) -> None:
         )
     for note in summary["notes"]:
         out.print(f"  note: {note}")
+    out.print(files_line(summary.get("files")), highlight=False, soft_wrap=True)
+
+
+def files_line(files: dict | None) -> str:
+    """The run's last line: where the files for people are and whether they are current."""
+    if not files:
+        return "Files for people: not written by this run."
+    if files["status"] == "failed":
+        return (
+            f"Files for people in {files['out_dir']} are NOT current (writing them failed: {files['error']}); "
+            "the publication is served. Write them with `etsflow export --year …`."
+        )
+    what = (
+        "unchanged, already current"
+        if files["status"] == "current"
+        else f"{files['notices_written']} notice(s) rewritten"
+        + (f", {files['notices_removed']} removed" if files["notices_removed"] else "")
+        + ", report and Parquet rewritten"
+    )
+    return (
+        f"Files for people: {files['out_dir']} — current for publication {files['publication_run']} "
+        f"({files['notices']} notices, {what})."
+    )
 
 
 @app.command()
@@ -132,8 +155,6 @@ def demo(
         t0 = time.perf_counter()
         summary = execute(year, settings.SAMPLE_INBOX, wh, None, DEMO_AS_OF[year], None, False)
         _report(summary, time.perf_counter() - t0)
-        paths = export_year(wh, year)
-        out.print(f"  files for people: {paths['notices']} notices, {paths['report']}")
     out.print(f"Open the warehouse read-only: duckdb -readonly {wh}")
 
 
@@ -276,35 +297,37 @@ def export(
 ) -> None:
     """Write the files for people of a published year: notices, report, Parquet."""
     paths = export_year(_served(warehouse), year, out_dir)
-    out.print(f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']}")
+    out.print(
+        f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']} "
+        f"— publication {paths['publication_run']}",
+        highlight=False,
+    )
 
 
 def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
+    """Rewrite every file for people of the year's current publication (`exports.people`)."""
     import duckdb
 
-    from exports.notices import write_notices
-    from exports.parquet import write_parquet
-    from exports.report import write_report
-    from exports.results import YearResults
+    from exports.people import Publication, write_files_for_people
 
     con = duckdb.connect(str(wh), read_only=True)
     try:
         pv = con.sql(
-            "SELECT policy_version, policy_path FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
-            "'succeeded' ORDER BY finished_at DESC LIMIT 1",
+            "SELECT r.policy_version, r.policy_path, s.run_id, s.input_hash, r.as_of "
+            "FROM audit.stage_run s JOIN audit.pipeline_run r USING (run_id) "
+            "WHERE r.compliance_year = $1 AND r.status = 'succeeded' AND s.stage = 'publish' "
+            "AND s.status = 'succeeded' ORDER BY s.finished_at DESC LIMIT 1",
             params=[year],
         ).fetchall()
-        if not pv:
-            _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
-        policy = _policy_of_run(pv[0][1], pv[0][0], year)
-        results = YearResults.from_duckdb(con, year, policy)
     finally:
         con.close()
-    out_dir = out_dir or (wh.parent / "out" / str(year))
-    notices = write_notices(results, out_dir / "notices")
-    report = write_report(results, out_dir / f"report-{year}.html")
-    parquet = write_parquet(results, out_dir / "parquet")
-    return {"notices": len(notices), "report": report, "parquet": out_dir / "parquet", "files": len(parquet)}
+    if not pv:
+        _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
+    version, path, published_by, fingerprint, as_of = pv[0]
+    policy = _policy_of_run(path, version, year)
+    publication = Publication(year, published_by, fingerprint, str(as_of), version)
+    files = write_files_for_people(wh, year, policy, publication, out_dir, force=True)
+    return files | {"publication_run": published_by}
 
 
 def _policy_of_run(path: str, version: str, year: int):

@@ -105,7 +105,9 @@ SCRIPT = """
 """
 
 
-def write_report(results: YearResults, path: Path, history: pl.DataFrame | None = None) -> Path:
+def write_report(
+    results: YearResults, path: Path, history: pl.DataFrame | None = None, stamp: str | None = None
+) -> Path:
     """Write the report of the year to `path` (temporary file, then rename) and return `path`.
 
     `history`, when given, holds `cap_summary` rows of other compliance years (catalog columns);
@@ -114,13 +116,14 @@ def write_report(results: YearResults, path: Path, history: pl.DataFrame | None 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(results, history), encoding="utf-8")
+    tmp.write_text(render_report(results, history, stamp), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
 
-def render_report(results: YearResults, history: pl.DataFrame | None = None) -> str:
-    """The report as one HTML string (see `write_report`)."""
+def render_report(results: YearResults, history: pl.DataFrame | None = None, stamp: str | None = None) -> str:
+    """The report as one HTML string (see `write_report`); `stamp` names the publication it shows
+    (printed under the title and in the footer)."""
     y = results.year
     sections = [
         _headline(results),
@@ -158,6 +161,7 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None) -> 
             "<header>",
             f"<h1>重庆市碳排放权交易试点 {y}年度配额分配与清缴报告</h1>",
             f'<p class="en sub">Chongqing pilot ETS — free allocation and clearance, compliance year {y}</p>',
+            f'<p class="en sub" id="publication">{escape(stamp)}</p>' if stamp else "",
             "</header>",
             banner,
             "<main>",

@@ -136,6 +136,7 @@ def annual_run(
         "exit_code": 0,
         "error": None,
         "log": str(log.path),
+        "files": None,
     }
     try:
         if from_stage is not None and from_stage not in STAGES:
@@ -319,6 +320,45 @@ def _run_stages(
         log.write(f"served {wh.served}; run {status}")
         if failure is not None:
             raise failure
+        published_by = (
+            run_id if summary["stages"]["publish"]["status"] == "succeeded" else cache["publish"]["run_id"]
+        )
+        summary["files"] = _files_for_people(ctx, fps["publish"].digest, published_by, log)
+
+
+@task(name="files for people", cache_policy=NO_CACHE)
+def people_files(served: Path, year: int, pol, publication, out_dir: Path | None) -> dict:
+    """Notices, report and Parquet of the served publication (`exports.people`), after serving."""
+    from exports.people import write_files_for_people
+
+    return write_files_for_people(served, year, pol, publication, out_dir)
+
+
+def _files_for_people(ctx: RunContext, fingerprint: str, published_by: str, log: RunLog) -> dict:
+    """Bring `<out>/<year>/` up to the served publication; a failure here does not fail the run
+    (the publication is served): the summary says the files are not current and how to write them."""
+    from exports.people import Publication
+
+    publication = Publication(
+        year=ctx.year,
+        run_id=published_by,
+        fingerprint=fingerprint,
+        as_of=str(ctx.as_of),
+        policy_version=ctx.policy.version,
+    )
+    out_dir = ctx.out_dir or ctx.wh.served.parent / "out" / str(ctx.year)
+    try:
+        files = people_files(ctx.wh.served, ctx.year, ctx.policy, publication, out_dir)
+    except Exception as e:
+        log.write("files for people failed\n" + traceback.format_exc())
+        return {"status": "failed", "out_dir": str(out_dir), "error": f"{type(e).__name__}: {e}"}
+    log.write(
+        f"files for people in {out_dir}: {files['status']}, {files['notices_written']} notice(s) written, "
+        f"{files['notices_removed']} removed"
+    )
+    return {k: str(v) if isinstance(v, Path) else v for k, v in files.items()} | {
+        "publication_run": published_by
+    }
 
 
 def _do_stage(

@@ -62,7 +62,9 @@ def test_report_is_self_contained_with_accessible_charts_and_figures(tmp_path: P
     outline = _outline(html)
     assert outline.loads == []  # nothing is fetched: no src/href at all
     assert "link" not in outline.tags and "img" not in outline.tags and "iframe" not in outline.tags
-    assert not re.search(r"@import|url\(|https?://(?!www\.w3\.org/2000/svg)", html)
+    # the only url() is the embedded font, inline as data
+    assert not re.search(r"@import|url\((?!data:font/woff;base64,)|https?://(?!www\.w3\.org/2000/svg)", html)
+    assert html.count("url(data:font/woff;base64,") == 1 and "font-src data:" in html
     assert "Content-Security-Policy" in html
     # Each chart: an inline SVG with <title>, <desc> and bars.
     assert set(outline.svg_children) == set(CHARTS)
