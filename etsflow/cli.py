@@ -29,6 +29,27 @@ DEMO_AS_OF = {2021: date(2024, 1, 1), 2022: date(2024, 4, 1), 2023: date(2025, 1
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")  # = flows.stages.STAGES
 SERVE_CRON = "0 2 * * *"  # every night at 02:00: unchanged inputs are skipped, clearance is as of the day
 SERVE_TIMEZONE = "Asia/Shanghai"
+# Rich reads [..] in help texts as markup: defaults are written "Default: …"
+WAREHOUSE_HELP = "Served DuckDB file. Default: var/warehouse.duckdb."
+POLICY_HELP = "Rule pack TOML. Default: the bundled pack of the year (policies/chongqing/<year>.toml)."
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"etsflow {version('etsflow')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Emissions trading allocation pipeline (Chongqing pilot): stages ingest, validate, baselines,
+    allocate, clearance, publish; files for people under var/out/<year>/."""
 
 
 def _default_warehouse() -> Path:
@@ -50,8 +71,16 @@ def execute(
     allow_quarantine: bool,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
+    _check_inputs(year, inbox, policy)
+    _check_writable(warehouse)
     settings.configure()
+    import flows.annual
     from flows.annual import run_now
+
+    if err.is_terminal:  # progress per stage on a terminal; cron and pipes get the summary only
+        flows.annual.PROGRESS = lambda line: err.print(
+            f"  {line}", style="dim", highlight=False, markup=False
+        )
 
     state = run_now(
         year=year,
@@ -68,6 +97,39 @@ def execute(
     if summary["exit_code"]:
         _fail(summary["exit_code"], summary["error"])
     return summary
+
+
+def _check_inputs(year: int, inbox: Path, policy: Path | None) -> None:
+    """Invalid input found before anything starts (exit 2): no inbox folder, no rule pack."""
+    from policies import PolicyError, policy_for_year
+
+    if not inbox.is_dir():
+        what = "does not exist" if not inbox.exists() else "is not a folder"
+        _fail(
+            2,
+            f"Invalid input: the inbox {inbox} {what}. Pass the folder that holds enterprises.csv, lines.* and reports/ (contract §1) with --inbox.",
+        )
+    try:
+        policy_for_year(year, policy)
+    except PolicyError as e:
+        _fail(2, f"Invalid input: {e}")
+
+
+def _check_writable(warehouse: Path) -> None:
+    """One sentence when the warehouse's folder cannot be written (nothing else can be, not even a log)."""
+    import tempfile
+
+    folder = warehouse.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".etsflow-write-test-"):
+            pass
+    except OSError as e:
+        _fail(
+            1,
+            f"Cannot write in the warehouse folder {folder} ({e.strerror or e}): choose another --warehouse "
+            "or make the folder writable for this user; nothing was run.",
+        )
 
 
 def _stage_text(name: str, st: dict) -> str:
@@ -120,21 +182,25 @@ def files_line(files: dict | None) -> str:
 def run(
     year: int = typer.Option(..., "--year", help="Compliance year."),
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
-    policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
-    as_of: str = typer.Option(None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD) [today]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD). Default: today."
+    ),
     from_stage: str = typer.Option(
         None,
         "--from-stage",
         help="Rerun this stage and the later ones, reusing the earlier stages' outputs (refused if they "
-        "were made from other inputs); `--from-stage ingest` recomputes everything. Without it, stages "
-        "whose inputs are unchanged are skipped.",
+        f"were made from other inputs). Stages, in order: {', '.join(STAGES)}. `--from-stage ingest` "
+        "recomputes everything. Default: none — stages whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
         False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
     ),
 ) -> None:
-    """Run the annual pipeline for one compliance year."""
+    """Run the annual pipeline for one compliance year: ingest → validate → baselines → allocate →
+    clearance → publish, then write the files for people (notices, report, Parquet) under
+    var/out/<year>/. Exit 0 success, 2 invalid input, 1 other failure."""
     try:
         d = date.fromisoformat(as_of) if as_of else None
     except ValueError:
@@ -145,8 +211,86 @@ def run(
 
 
 @app.command()
+def check(
+    inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
+    year: int = typer.Option(..., "--year", help="Compliance year."),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
+    show: int = typer.Option(20, "--show", help="How many quarantined rows to list."),
+) -> None:
+    """Validate an inbox for a year without publishing (nothing is written). Exit 0 when every row
+    is valid, 2 when rows would be quarantined (they are listed with file, row, column, value)."""
+    from rich.table import Table as RichTable
+
+    from ingest.read import read_inbox
+    from policies import policy_for_year
+    from validations.inputs import validate_inbox
+
+    _check_inputs(year, inbox, policy)
+    t0 = time.perf_counter()
+    result = validate_inbox(read_inbox(inbox), policy_for_year(year, policy))
+    q = result.quarantine
+    rows = {
+        t: getattr(result.core, t).height
+        for t in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+    }
+    counts = ", ".join(f"{k} {v:,}" for k, v in rows.items())
+    if result.missing_reports:
+        out.print(
+            f"note: {len(result.missing_reports)} listed enterprise(s) have no verification report for {year}: "
+            f"{', '.join(result.missing_reports[:10])}",
+            highlight=False,
+        )
+    if q.height == 0:
+        out.print(
+            f"{inbox} is valid for {year}: {counts} rows ({time.perf_counter() - t0:.1f} s). "
+            "Nothing was published; run `etsflow run` to publish.",
+            highlight=False,
+        )
+        return
+    t = RichTable(
+        "file", "sheet", "row", "column", "value", "problem", title=f"Quarantined rows ({q.height})"
+    )
+    for r in q.head(show).iter_rows(named=True):
+        t.add_row(
+            r["source_file"] or "",
+            r["sheet"] or "",
+            "" if r["row_number"] is None else str(r["row_number"]),
+            r["column_name"] or "",
+            "" if r["value"] is None else str(r["value"]),
+            r["message"] or "",
+        )
+    out.print(t)
+    affected = result.affected_enterprises
+    _fail(
+        2,
+        f"Invalid input: {q.height} row(s) of {inbox} would be quarantined for {year}"
+        + (
+            f" (enterprises {', '.join(affected[:10])}{' …' if len(affected) > 10 else ''})"
+            if affected
+            else ""
+        )
+        + f"; first: {_where(q.row(0, named=True))}"
+        + ". Nothing was published. Fix the files and check again, or run with --allow-quarantine "
+        "to allocate the other enterprises.",
+    )
+
+
+def _where(r: dict) -> str:
+    """'file sheet S row N column C value 'v': message' of a quarantine row."""
+    where = r["source_file"] or "(inbox)"
+    if r["sheet"]:
+        where += f" sheet {r['sheet']}"
+    if r["row_number"] is not None:
+        where += f" row {r['row_number']}"
+    if r["column_name"]:
+        where += f" column {r['column_name']}"
+    value = f" value '{r['value']}'" if r["value"] is not None else ""
+    return f"{where}{value}: {r['message']}"
+
+
+@app.command()
 def demo(
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
     """Run every sample year on the embedded inbox data/sample into the default warehouse."""
     wh = warehouse or _default_warehouse()
@@ -169,7 +313,7 @@ def _served(warehouse: Path | None) -> Path:
 def explain(
     enterprise_id: str = typer.Argument(..., help="Enterprise id, e.g. CQ001."),
     year: int = typer.Option(..., "--year", help="Compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
     """Print how an enterprise's allocation was derived, line by line, from the warehouse."""
     from rich.table import Table as RichTable
@@ -233,7 +377,7 @@ def explain(
 def runs(
     limit: int = typer.Option(10, "--limit", help="How many recent runs."),
     year: int = typer.Option(None, "--year", help="Only runs of this compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
     """List recent runs with each stage's status (succeeded, skipped, reused, failed, not run,
     interrupted), duration, rows and error. A run in progress shows once it has finished."""
@@ -292,8 +436,8 @@ def runs(
 @app.command()
 def export(
     year: int = typer.Option(..., "--year", help="Compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
-    out_dir: Path = typer.Option(None, "--out", help="Folder [var/out/<year>]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
+    out_dir: Path = typer.Option(None, "--out", help="Folder. Default: var/out/<year> beside the warehouse."),
 ) -> None:
     """Write the files for people of a published year: notices, report, Parquet."""
     paths = export_year(_served(warehouse), year, out_dir)
@@ -422,13 +566,13 @@ def prefect_server_problem() -> str | None:
 @app.command()
 def serve(
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
     cron: str = typer.Option(SERVE_CRON, "--cron", help="When to run, as a cron expression."),
     timezone: str = typer.Option(SERVE_TIMEZONE, "--timezone", help="Time zone of the cron expression."),
     year: int = typer.Option(
-        None, "--year", help="Compliance year [the previous calendar year of each run's date]."
+        None, "--year", help="Compliance year. Default: the previous calendar year of each run's date."
     ),
-    policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
     allow_quarantine: bool = typer.Option(False, "--allow-quarantine", help="As for `etsflow run`."),
     name: str = typer.Option("annual", "--name", help="Deployment name in Prefect."),
 ) -> None:
@@ -461,6 +605,9 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
     try:
         app()
         code = 0
+    except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
+        print("Interrupted before anything was written; published results are untouched.", file=sys.stderr)
+        code = 130
     except SystemExit as e:  # typer/click end every command this way
         if isinstance(e.code, str):
             print(e.code, file=sys.stderr)

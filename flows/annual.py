@@ -21,6 +21,7 @@ import json
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -61,6 +62,10 @@ class ResumeRefused(Exception):
     """`--from-stage` cannot reuse an earlier output (missing, or made from other inputs)."""
 
 
+# Set by the CLI on a terminal: called with each line of the run log (progress per stage).
+PROGRESS: Callable[[str], None] | None = None
+
+
 class RunLog:
     """`<warehouse dir>/logs/<run_id>.log`: one line per stage, and the traceback of a failure."""
 
@@ -74,6 +79,8 @@ class RunLog:
                 f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
         except OSError:  # a log that cannot be written must not fail the run
             pass
+        if PROGRESS is not None:
+            PROGRESS(line.splitlines()[0] if line else line)
         try:
             get_run_logger().info(line)  # also in the Prefect UI when a server is used
         except Exception:
@@ -165,6 +172,19 @@ def annual_run(
         summary["exit_code"], summary["error"] = 2, str(e)
     except WarehouseBusy as e:
         summary["exit_code"], summary["error"] = 1, f"Run for {year} did not start: {e}"
+    except KeyboardInterrupt:
+        stage = next((s for s in STAGES if s not in summary["stages"]), None)
+        published = summary["stages"].get("publish", {}).get("status") == "succeeded"
+        summary["exit_code"] = 130
+        summary["error"] = (
+            f"Interrupted: run {run_id} for {year} stopped"
+            + (
+                f" during {stage}; the published results are untouched"
+                if not published
+                else " after publishing; the new publication is complete"
+            )
+            + " (`etsflow runs` lists it as interrupted)."
+        )
     except NotImplementedError as e:
         summary["exit_code"] = 1
         summary["error"] = (
@@ -300,7 +320,9 @@ def _run_stages(
             status, message = "succeeded", "; ".join(ctx.notes) or None
         except BaseException as e:
             failure = e
-            if status != "refused":
+            if isinstance(e, KeyboardInterrupt):
+                status, message = "interrupted", "interrupted (Ctrl-C)"
+            elif status != "refused":
                 status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
                 message = failure_message(e)
         summary["notes"] = list(ctx.notes)
@@ -413,13 +435,14 @@ def _do_stage(
     try:
         outcome: StageOutcome = TASKS[stage](ctx)
     except BaseException as e:
-        message = failure_message(e)
+        interrupted = isinstance(e, KeyboardInterrupt)
+        message = "interrupted (Ctrl-C)" if interrupted else failure_message(e)
         finished = now()
         wh.update_stage(
             con,
             run_id,
             stage,
-            status="failed",
+            status="interrupted" if interrupted else "failed",
             finished_at=finished,
             duration_s=(finished - started).total_seconds(),
             message=message,
