@@ -311,66 +311,142 @@ def _served(warehouse: Path | None) -> Path:
 
 @app.command()
 def explain(
-    enterprise_id: str = typer.Argument(..., help="Enterprise id, e.g. CQ001."),
+    enterprise_id: str = typer.Argument(
+        ..., help="Enterprise id, e.g. CQ001 (any case; full-width characters and spaces are normalised)."
+    ),
     year: int = typer.Option(..., "--year", help="Compliance year."),
     warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
-    """Print how an enterprise's allocation was derived, line by line, from the warehouse."""
+    """Print how an enterprise's allocation was derived, with each base year's figures, so that
+    it can be checked by hand."""
     from rich.table import Table as RichTable
 
+    from exports.explain import base_year_rows, enterprise_sentence, normalise_id
+    from exports.results import METHOD_LABELS, METHOD_REASON_LABELS, label
+    from policies import PolicyError, load_policy
     from warehouse import read_published
 
     wh = _served(warehouse)
+    wanted = normalise_id(enterprise_id)
     ent = read_published(
         wh,
-        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND enterprise_id = $2",
-        [year, enterprise_id],
+        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND upper(enterprise_id) = $2",
+        [year, wanted],
     )
     if ent.height == 0:
-        _fail(1, f"{enterprise_id} has no published allocation for {year} in {wh}.")
+        years = read_published(
+            wh,
+            "SELECT DISTINCT compliance_year FROM mart.allocation_enterprise WHERE upper(enterprise_id) = $1 "
+            "ORDER BY 1",
+            [wanted],
+        )["compliance_year"].to_list()
+        _fail(
+            1,
+            f"{wanted} has no published allocation for {year} in {wh}"
+            + (f"; it has one for {', '.join(map(str, years))}." if years else "."),
+        )
     e = ent.row(0, named=True)
+    eid = e["enterprise_id"]
     lines = read_published(
         wh,
-        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 "
-        "ORDER BY line_id",
-        [year, enterprise_id],
+        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 ORDER BY line_id",
+        [year, eid],
     )
+    records = read_published(
+        wh, "SELECT * FROM core.line_years WHERE enterprise_id = $1 ORDER BY line_id, year", [eid]
+    )
+    run = read_published(
+        wh,
+        "SELECT policy_path, policy_version FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
+        "'succeeded' ORDER BY finished_at DESC LIMIT 1",
+        [year],
+    )
+    try:
+        policy = load_policy(run["policy_path"][0]) if run.height else None
+    except PolicyError:
+        policy = None
     out.print(
-        f"[bold]{e['enterprise_id']} {e['name']}[/] ({e['sector_label']}) — {year}"
-        + ("  [yellow]provisional[/]" if e["provisional"] else "")
+        f"[bold]{eid} {e['name']}[/] ({e['sector_label']}) — {year}"
+        + ("  [yellow]provisional[/]" if e["provisional"] else ""),
+        highlight=False,
     )
     for ln in lines.iter_rows(named=True):
         out.print(
-            f"\n[bold]{ln['line_id']}[/] {ln['method']} ({ln['method_reason']}): "
-            f"allocation {ln['allocation_t']} t = CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}"
+            f"\n[bold]{ln['line_id']}[/] {label(METHOD_LABELS, ln['method'])}: allocation {ln['allocation_t']} t "
+            f"= CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}",
+            highlight=False,
         )
-        out.print(f"  {ln['explanation']}", highlight=False)
+        out.print(f"  why this method: {label(METHOD_REASON_LABELS, ln['method_reason'])}", highlight=False)
+        if ln["method"] in ("intensity", "total") and policy is not None:
+            mine = {r["year"]: r for r in records.iter_rows(named=True) if r["line_id"] == ln["line_id"]}
+            rows, notes = base_year_rows(ln, mine, policy)
+            t = RichTable(
+                "base year",
+                "E tCO2",
+                "Q output",
+                "E/Q",
+                "days",
+                "E/day",
+                "deviation",
+                "test",
+                "used",
+                title=f"{ln['line_id']} base years",
+            )
+            for r in rows:
+                if r["missing"]:
+                    t.add_row(str(r["year"]), "no record", "", "", "", "", "", "", "dropped")
+                    continue
+                dev = r.get("deviation")
+                t.add_row(
+                    str(r["year"]),
+                    _num(r["e"]),
+                    _num(r["q"]),
+                    _num(r["intensity"], 6),
+                    str(r["days"]),
+                    _num(r["daily"], 4),
+                    "" if dev is None else f"{dev * 100:+.2f}%",
+                    r.get("test", ""),
+                    "kept" if r["kept"] else "dropped",
+                )
+            out.print(t)
+            for note in notes:
+                out.print(f"  {note}", highlight=False)
+        out.print(f"  {ln['explanation']}", highlight=False, markup=False)
     t = RichTable(title="Enterprise 单位", show_header=False)
-    for label, key in (
+    for text, key in (
         ("verified emissions E 经核查排放量", "verified_emissions_t"),
         ("raw allocation Σ lines 核算配额", "allocation_raw_t"),
         ("adjustment 调整量", "adjustment_t"),
-        ("rule 调整依据", "adjustment_rule"),
         ("incentive 激励配额", "incentive_t"),
         ("final allocation 年度配额", "allocation_final_t"),
         ("gap E − A 配额缺口", "gap_t"),
         ("borrowable 可预支量", "borrowable_t"),
         ("next year's pre-allocation 下年度预分配", "preallocation_next_t"),
     ):
-        t.add_row(label, str(e[key]))
+        t.add_row(text, str(e[key]))
     out.print(t)
+    out.print(enterprise_sentence(e), highlight=False, markup=False)
     st = read_published(
         wh,
         "SELECT status, as_of, deadline, surrendered_t, shortfall_t FROM mart.clearance_status "
         "WHERE compliance_year = $1 AND enterprise_id = $2",
-        [year, enterprise_id],
+        [year, eid],
     )
     if st.height:
         s0 = st.row(0, named=True)
         out.print(
-            f"Clearance 清缴 as of {s0['as_of']}: {s0['status']} — surrendered {s0['surrendered_t']} t, "
-            f"shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}"
+            f"Clearance 清缴 as of {s0['as_of']}: {s0['status'].replace('_', ' ')} — surrendered "
+            f"{s0['surrendered_t']} t, shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}",
+            highlight=False,
         )
+
+
+def _num(v, places: int = 4) -> str:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if v is None:
+        return "—"
+    return f"{Decimal(v).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,}"
 
 
 @app.command()
