@@ -514,9 +514,20 @@ def export(
     year: int = typer.Option(..., "--year", help="Compliance year."),
     warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
     out_dir: Path = typer.Option(None, "--out", help="Folder. Default: var/out/<year> beside the warehouse."),
+    pdf: bool = typer.Option(
+        False,
+        "--pdf",
+        help="Also print each notice to PDF beside its workbook (needs chromium; ~1 s per notice).",
+    ),
 ) -> None:
-    """Write the files for people of a published year: notices, report, Parquet."""
+    """Rewrite the files for people of a published year: notices, report, Parquet (a run writes
+    them itself; this rewrites all of them, e.g. into another folder, or adds PDFs)."""
     paths = export_year(_served(warehouse), year, out_dir)
+    if pdf:
+        from exports.notice_pdf import write_pdfs
+
+        pdfs, why = write_pdfs(sorted((Path(paths["out_dir"]) / "notices").glob("*.xlsx")))
+        out.print(f"{len(pdfs)} PDF notices written" if why is None else f"No PDF: {why}", highlight=False)
     out.print(
         f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']} "
         f"— publication {paths['publication_run']}",

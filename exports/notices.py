@@ -48,6 +48,7 @@ _RED_RULE = Border(bottom=Side(style="medium", color="C00000"))
 _SEAL = Font(size=11, color="BFBFBF")
 _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _RIGHT = Alignment(horizontal="right", vertical="center")
+_LEFT = Alignment(horizontal="left", vertical="center")
 _BOLD = Font(bold=True)
 _WARN_FONT = Font(bold=True, color="9C0006")
 _WARN_FILL = PatternFill("solid", fgColor="FFC7CE")
@@ -72,7 +73,7 @@ LINE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("生产线配额\nLine allocation (tCO2e)", "allocation_t", FMT_T),
     ("计算说明\nExplanation", "explanation", None),
 )
-_WIDTHS = (30, 22, 30, 14, 30, 14, 12, 16, 16, 14, 18, 60)
+_WIDTHS = (36, 22, 30, 14, 30, 14, 12, 16, 16, 14, 18, 60)
 
 
 def write_notices(
@@ -275,7 +276,7 @@ def _notice(
     row += 1
     banner(row, f"Notice of free allocation of emission allowances, compliance year {results.year}", Font())
     row += 2
-    ws.cell(row, 1, _fill(form["addressee"] or "{name}：", **values)).font = Font(bold=True, size=12)
+    banner(row, _fill(form["addressee"] or "{name}：", **values), Font(bold=True, size=12), align=_LEFT)
     row += 1
     if form["legal_basis"]:
         text = _fill(form["legal_basis"], **values)
