@@ -108,10 +108,9 @@ def base_year_rows(
     elif method == "total":
         for r in present:
             if r["shutdown_days"] is not None:
-                r["test"] = (
-                    f"> {drop_days} days shut"
-                    if r["shutdown_days"] > drop_days
-                    else f"≤ {drop_days} days shut ok"
+                shut = r["shutdown_days"]
+                r["test"] = f"{shut} days shut " + (
+                    f"> {drop_days}" if shut > drop_days else f"≤ {drop_days} ok"
                 )
         ke = sum((r["e"] for r in present if r["kept"]), Decimal(0))
         kd = sum((r["days"] for r in present if r["kept"]), 0)
