@@ -225,4 +225,6 @@ def test_pages_render_offline_with_the_embedded_font(published, tmp_path: Path) 
     # the glyphs travel inside the PDF (Chromium embeds the web font, as Type3 outlines)
     fonts = re.findall(rb"/Subtype /(\w+)", data)
     assert b"Type3" in fonts or b"/FontFile" in data
-    assert b"/BaseFont /Helvetica" not in data and b"/BaseFont /SimSun" not in data  # nothing left to the reader
+    assert (
+        b"/BaseFont /Helvetica" not in data and b"/BaseFont /SimSun" not in data
+    )  # nothing left to the reader
