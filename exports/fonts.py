@@ -75,7 +75,7 @@ def subset_woff(text: str) -> bytes | None:
     options.layout_features = ["*"]  # keep vertical/proportional forms and kerning of the glyphs kept
     options.name_IDs = ["*"]  # keep the copyright and licence names (OFL)
     options.notdef_outline = True
-    with TTFont(path) as font:
+    with TTFont(path, recalcBBoxes=False, recalcTimestamp=False) as font:
         subsetter = subset.Subsetter(options)
         subsetter.populate(text="".join(sorted(set(text) | set(ALWAYS))))
         subsetter.subset(font)
