@@ -236,6 +236,20 @@ ATTRIBUTES = Table(
             "Heavy-pollution weather performance grade.",
             isin=("A", "B", "C", "D"),
         ),
+        C(
+            "under_investigation",
+            "bool",
+            "涉嫌生态环境违法",
+            "Suspected environmental violation under investigation in the year (empty = false): "
+            "no synergy incentive (rules.md §4, v2).",
+        ),
+        C(
+            "energy_efficiency_benchmark_met",
+            "bool",
+            "单位产品能效达到标杆水平",
+            "Single-product energy efficiency at the benchmark level of 发改产业〔2023〕723号 (empty = "
+            "false): the second incentive criterion (rules.md §4, v2).",
+        ),
     ),
     key=("enterprise_id", "year"),
 )
@@ -271,10 +285,17 @@ LEDGER = Table(
             "origin",
             "text",
             "产生地",
-            "Where offsets were generated.",
+            "Where offsets were generated, or green power bought (required on green power, v2; "
+            "green power from chongqing is a valid row that clearance refuses).",
             isin=("chongqing", "chengdu_chongqing_circle", "other"),
         ),
         C("is_hydro", "bool", "水电项目", "Offset from a hydro project."),
+        C(
+            "certificate_id",
+            "text",
+            "绿证编号",
+            "Green-power certificate (v2, optional): a certificate counts once across all rows and years.",
+        ),
     ),
     key=("txn_id",),
 )

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from etsflow import settings
+from policies import label as param_label
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emissions trading allocation pipeline.")
 out = Console()
@@ -149,7 +150,7 @@ def _report(summary: dict, elapsed: float) -> None:
     if summary["provisional"]:
         out.print(
             f"[yellow]Provisional parameters (placeholders, confirm and pass --policy FILE): "
-            f"{', '.join(summary['provisional'])}[/]"
+            f"{'; '.join(param_label(p) for p in summary['provisional'])}[/]"
         )
     for note in summary["notes"]:
         out.print(f"  note: {note}")

@@ -288,7 +288,7 @@ def _notice(
     provisional = bool(ent.get("provisional")) or any(r.get("provisional") for r in lines)
     provisional = provisional or bool(status and status.get("provisional"))
     if provisional:
-        params = "、".join(policy.provisional_params()) or "—"
+        params = "；".join(policy.provisional_labels()) or "—"
         c = ws.cell(
             row,
             1,

@@ -138,7 +138,7 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None, sta
         sections.append(_history(results, history))
     banner = ""
     if results.is_provisional:
-        params = "、".join(results.policy.provisional_params()) or "—"
+        params = "；".join(results.policy.provisional_labels()) or "—"
         banner = (
             '<p class="banner" role="alert" id="provisional">临时结果：本年度结果使用了待确认的临时参数（'
             f"{escape(params)}），正式参数确认后可能变化。<br>PROVISIONAL: computed with provisional "

@@ -44,6 +44,7 @@ ADJUSTMENT_LABELS = {
     "rounding": "取整 / rounding to whole tonnes",
     "incentive_grade_A": "减污降碳协同激励（A级）/ synergy incentive (grade A)",
     "incentive_grade_B": "减污降碳协同激励（B级）/ synergy incentive (grade B)",
+    "incentive_energy_efficiency": "减污降碳协同激励（能效标杆）/ synergy incentive (energy-efficiency benchmark)",
 }
 # method_reason → the rule in words (rules.md §2), for people; the line's explanation adds its figures.
 METHOD_REASON_LABELS = {

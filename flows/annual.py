@@ -33,6 +33,7 @@ from prefect.states import Failed
 from etsflow import catalog
 from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
+from ingest.read import readable_path
 from policies import PolicyError, policy_for_year
 from validations.checkpoint import import_in_background
 from warehouse import Warehouse
@@ -293,7 +294,7 @@ def _run_stages(
                     "started_at": now(),
                     "finished_at": None,
                     "status": "running",
-                    "inbox": str(inbox.resolve()),
+                    "inbox": readable_path(inbox.resolve()),
                     "policy_version": pol.version,
                     "policy_path": pol.source_path,
                     "input_hashes": json.dumps(files, ensure_ascii=False) if files is not None else None,

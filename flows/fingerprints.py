@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.stages import STAGES, RunContext
-from ingest.read import DATA_SUFFIXES, sha256
+from ingest.read import inbox_listing, readable_path, sha256
 from policies import Policy, default_policy_path
 from warehouse.store import SHARED
 
@@ -78,15 +78,13 @@ class Fingerprint:
 
 
 def inbox_files(inbox: Path) -> dict[str, str] | None:
-    """sha256 of every file `ingest` reads (same selection), by path relative to the inbox."""
+    """sha256 of every file `ingest` opens or judges (all but lock and hidden files: a file it
+    does not read is listed, or is an error, too), by readable path relative to the inbox."""
     if not inbox.is_dir():
         return None
-    out = {}
-    for path in sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES):
-        rel = path.relative_to(inbox)
-        if not any(part.startswith(".") or part.startswith("~$") for part in rel.parts):
-            out[rel.as_posix()] = sha256(path)
-    return out
+    return {
+        readable_path(p.relative_to(inbox)): sha256(p) for p, skip in inbox_listing(inbox) if skip is None
+    }
 
 
 def _module_file(name: str) -> Path | None:

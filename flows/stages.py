@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 
 from etsflow import catalog
-from ingest.read import Inbox, InboxError, read_inbox
+from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from policies import Policy
 from transforms import CoreFrames, reported_listed_ids
 from validations.inputs import validate_inbox
@@ -72,8 +72,14 @@ def ingest(ctx: RunContext) -> StageOutcome:
     except InboxError as e:
         raise InvalidInput(f"Invalid input: {e}") from None
     with ctx.wh.transaction(ctx.con, pause="ingest"):
-        ctx.wh.write_raw(ctx.con, inbox.tables | {"files": inbox.manifest})
+        ctx.wh.write_raw(ctx.con, inbox.tables | {"files": inbox.manifest, "problems": inbox.problems})
     ctx.handoff["inbox"] = inbox
+    if not_read := inbox.not_read:
+        ctx.notes.append(
+            f"{len(not_read)} file(s)/sheet(s) of the inbox not read (listed in raw.files): "
+            + "; ".join(not_read[:5])
+            + (" …" if len(not_read) > 5 else "")
+        )
     ctx.wh.update_run(ctx.con, ctx.run_id, input_hashes=json.dumps(inbox.file_hashes, ensure_ascii=False))
     files = inbox.manifest.height
     rows = sum(df.height for df in inbox.tables.values())
@@ -85,7 +91,11 @@ def _inbox_from_raw(ctx: RunContext) -> Inbox:
         name: ctx.wh.read(ctx.con, f"raw.{name}")
         for name in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
     }
-    return Inbox(tables=tables, manifest=ctx.wh.read(ctx.con, "raw.files"))
+    try:
+        problems = ctx.wh.read(ctx.con, "raw.problems")
+    except duckdb.CatalogException:  # raw tables of an older ingest (its output is then recomputed anyway)
+        problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return Inbox(tables=tables, manifest=ctx.wh.read(ctx.con, "raw.files"), problems=problems)
 
 
 def validate(ctx: RunContext) -> StageOutcome:

@@ -86,6 +86,42 @@ def recognise_report(headers: list[str]) -> str | None:
     return None
 
 
+# sheet names of a per-enterprise report workbook (contract §1.3), normalised like headers:
+# the English names of the contract and the Chinese ones offices use
+SHEET_NAMES = {
+    "enterprise_years": (
+        "enterprise",
+        "enterprises",
+        "企业",
+        "单位",
+        "企业信息",
+        "单位信息",
+        "排放单位",
+        "重点排放单位",
+        "企业年度",
+        "单位年度",
+    ),
+    "line_years": (
+        "lines",
+        "line",
+        "生产线",
+        "产线",
+        "工序",
+        "生产线信息",
+        "生产线数据",
+        "工序数据",
+        "生产线年度",
+    ),
+}
+_SHEET_MAP = {normalise_header(n): t for t, names in SHEET_NAMES.items() for n in names}
+
+
+def recognise_sheet(name: str) -> str | None:
+    """The table a report workbook's sheet holds, from its name ('单位' → enterprise_years,
+    '生产线' → line_years); None when the name says nothing (then its columns decide)."""
+    return _SHEET_MAP.get(normalise_header(name))
+
+
 def normalise_number_text(value: str) -> str:
     """Full-width digits and signs to ASCII, whitespace removed, thousands separators removed
     when they group digits in threes ('１２，３４５.６' → '12345.6'). Anything else is left for

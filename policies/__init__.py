@@ -74,6 +74,7 @@ class Policy(_Frozen):
     total_drop_shutdown_days: Param[int]  # line shutdown days > this (strict) drops the year
     baseline_decimals: Param[int]
     line_allocation_decimals: Param[int]
+    reduction_project_window: Param[tuple[int, int]]  # inclusive years: a completion outside counts not
 
     # §3.4 coefficients
     benchmarks: Param[dict[str, Decimal]]  # activity → tCO2 per t product
@@ -91,6 +92,7 @@ class Policy(_Frozen):
     incentive_grade_a_pct: Param[Decimal]
     incentive_grade_b_pct: Param[Decimal]
     incentive_max_t: Param[Decimal]
+    energy_efficiency_incentive_pct: Param[Decimal]  # second criterion, under the same max (sum capped)
     cost_control_enabled: Param[bool]
     preallocation_enabled: Param[bool]
     preallocation_share: Param[Decimal]
@@ -107,6 +109,7 @@ class Policy(_Frozen):
     review_window_working_days: Param[int]
     allowance_paid_only_vintages: Param[tuple[int, int]]  # inclusive range: only paid lots count
     allowance_paid_acquisitions: Param[tuple[str, ...]]
+    later_vintages_accepted: Param[bool]  # an allowance of a vintage after Y counts for Y
     offset_types: Param[tuple[str, ...]]
     offset_hydro_refused: Param[bool]
     offset_limit_share: Param[Decimal]
@@ -116,6 +119,8 @@ class Policy(_Frozen):
     green_power_enabled: Param[bool]
     green_power_share: Param[Decimal]
     green_power_max_t: Param[Decimal]
+    green_power_origins_accepted: Param[tuple[str, ...]]  # where green power must be bought
+    green_power_certificate_once: Param[bool]  # a certificate_id counts once across all rows and years
 
     source_path: str = ""
     content_hash: str = ""
@@ -141,6 +146,71 @@ class Policy(_Frozen):
 
     def provisional_params(self) -> list[str]:
         return [k for k, v in self.params().items() if v.provisional]
+
+    def provisional_labels(self) -> list[str]:
+        """The provisional parameters in words (for the CLI, the report banner and the notices)."""
+        return [label(k) for k in self.provisional_params()]
+
+
+# Every parameter in words, Chinese / English: what a reader of the banner or the CLI needs to know
+# which rule is a placeholder. tests/test_policies.py checks that every parameter has one.
+LABELS: dict[str, str] = {
+    "stopped_lines_excluded": "停产生产线不参与分配 / stopped lines get no allocation",
+    "equal_enterprise_shutdown_days": "等量法：企业年停产天数门槛 / equal method: enterprise shutdown-days threshold",
+    "equal_enterprise_min_years": "等量法：停产年度数 / equal method: number of shut-down base years",
+    "equal_activities": "等量法适用行业 / industries on the equal method",
+    "new_build_full_years_benchmark": "新建熟料、电解铝项目等量法年限 / new clinker and aluminium lines: years on the equal method",
+    "new_build_full_years_other": "其他新建项目等量法年限 / other new lines: years on the equal method",
+    "base_years": "历史基准年度 / base years",
+    "intensity_outlier_share": "强度法 ±20% 剔除规则 / intensity method: ±20% outlier rule",
+    "total_drop_shutdown_days": "总量法停产 183 天剔除规则 / total method: 183-day shutdown rule",
+    "baseline_decimals": "基准值小数位 / decimals of the baselines",
+    "line_allocation_decimals": "生产线配额小数位 / decimals of the line allocations",
+    "reduction_project_window": "减排工程年度范围 / window of the reduction projects",
+    "benchmarks": "行业基准值 / industry benchmarks",
+    "k_intensity": "强度法调节系数 / intensity method coefficient",
+    "k_total": "总量法调节系数 / total method coefficient",
+    "gap_exemption_enabled": "缺口上限豁免 / gap exemption",
+    "gap_exemption_share": "缺口豁免比例 / gap exemption share",
+    "gap_exemption_max_t": "缺口豁免上限 / gap exemption maximum",
+    "surplus_cap_enabled": "配额上限约束 / surplus cap",
+    "surplus_cap_share": "盈余上限比例 / surplus cap share",
+    "surplus_cap_max_t": "盈余上限 / surplus cap maximum",
+    "incentive_enabled": "减污降碳协同激励 / synergy incentive",
+    "incentive_grade_a_pct": "绩效A级激励比例 / incentive for weather grade A",
+    "incentive_grade_b_pct": "绩效B级激励比例 / incentive for weather grade B",
+    "incentive_max_t": "激励上限 / incentive maximum per unit",
+    "energy_efficiency_incentive_pct": "能效标杆激励比例 / energy-efficiency benchmark incentive",
+    "cost_control_enabled": "履约成本控制机制 / compliance-cost control",
+    "preallocation_enabled": "下一年度预分配 / pre-allocation of the next year",
+    "preallocation_share": "预分配比例 / pre-allocation share",
+    "preallocation_excluded_sectors": "暂不预分配行业 / sectors without pre-allocation",
+    "borrowing_enabled": "预支 / borrowing",
+    "borrowing_threshold_share": "可预支缺口门槛 / borrowing threshold share",
+    "borrowing_pool_years": "共用预支额度年度 / years sharing the borrowing pool",
+    "reserve_share": "政府预留比例 / government reserve share",
+    "deadline": "清缴期限 / clearance deadline",
+    "review_window_working_days": "复核申请期限 / review window",
+    "allowance_paid_only_vintages": "仅有偿配额可用的年度 / vintages usable only when paid for",
+    "allowance_paid_acquisitions": "有偿取得方式 / paid acquisitions",
+    "later_vintages_accepted": "以后年度配额可否清缴 / later vintages accepted",
+    "offset_types": "可用减排量类型 / offset types",
+    "offset_hydro_refused": "水电减排量不可用 / hydro offsets refused",
+    "offset_limit_share": "减排量抵销比例 / offset limit share",
+    "offset_locality_enabled": "减排量产地要求 / offset locality rule",
+    "offset_min_chongqing_share": "本市减排量最低比例 / minimum Chongqing offset share",
+    "offset_max_circle_share": "成渝地区减排量最高比例 / maximum Chengdu–Chongqing circle offset share",
+    "green_power_enabled": "绿电抵销 / green power",
+    "green_power_share": "绿电抵销比例 / green power share of the gap",
+    "green_power_max_t": "绿电抵销上限 / green power maximum per unit",
+    "green_power_origins_accepted": "绿电须市外购买 / green power bought outside the city",
+    "green_power_certificate_once": "绿证仅可使用一次 / a certificate counts once",
+}
+
+
+def label(name: str) -> str:
+    """A parameter in words (its name when no label is written)."""
+    return LABELS.get(name, name)
 
 
 def bundled_years(jurisdiction: str = "chongqing") -> list[str]:
@@ -222,7 +292,10 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
     ]
     out += [f"| `{p.pack.id}` | {p.pack.title} | `{p.version}` |" for p in packs]
     out += ["", "## Parameters", ""]
-    out += ["| parameter | " + " | ".join(str(p.year) for p in packs) + " |", "|---|" + "---|" * len(packs)]
+    out += [
+        "| parameter | in words | " + " | ".join(str(p.year) for p in packs) + " |",
+        "|---|---|" + "---|" * len(packs),
+    ]
 
     def show(param: Param) -> str:
         v = param.value
@@ -236,7 +309,9 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
         return f"{v}{mark}"
 
     for name in packs[0].params():
-        out.append(f"| `{name}` | " + " | ".join(show(p.params()[name]) for p in packs) + " |")
+        out.append(
+            f"| `{name}` | {label(name)} | " + " | ".join(show(p.params()[name]) for p in packs) + " |"
+        )
     out += ["", "## Sources", ""]
     for p in packs:
         out += [f"### {p.year}", ""]

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from policies import policy_for_year
 from tests.test_allocation_frames import (
     D,
     attribute,
@@ -19,6 +20,7 @@ from tests.test_allocation_frames import (
     run_year,
     total_line_rows,
 )
+from transforms import CoreFrames
 
 
 # ---- §3.2 intensity outliers: inclusive 20 % ---------------------------------------------------
@@ -335,7 +337,15 @@ def test_zero_day_line_is_not_stopped_before_2023():
 
 
 # ---- §4 incentive (2023): each condition failing on its own --------------------------------------
-def _incentive_case(grade="A", penalized=False, clinker_2022=(100_000, 80_000), clinker_2023=75_000):
+def _incentive_case(
+    grade="A",
+    penalized=False,
+    clinker_2022=(100_000, 80_000),
+    clinker_2023=75_000,
+    investigated=None,
+    efficient=None,
+    policy=None,
+):
     rows = total_line_rows("L1", 2023, 400_000, 300_000)
     if clinker_2022 is not None:
         rows.append(line_year("C2", 2022, clinker_2022[1], output=clinker_2022[0]))
@@ -344,9 +354,13 @@ def _incentive_case(grade="A", penalized=False, clinker_2022=(100_000, 80_000), 
         [enterprise()],
         [line("L1"), line("C2", activity="cement_clinker")],
         rows,
-        attributes=[attribute("E1", 2023, grade=grade, penalized=penalized)],
+        attributes=[
+            attribute(
+                "E1", 2023, grade=grade, penalized=penalized, investigated=investigated, efficient=efficient
+            )
+        ],
     )
-    return run_year(frames, 2023)[1]
+    return run_year(frames, 2023, policy)[1]
 
 
 def test_incentive_when_every_condition_holds():
@@ -366,6 +380,7 @@ def test_incentive_when_every_condition_holds():
         ({"clinker_2023": 85_000}, 462_000),  # E/Q rose on the clinker line; E = 385,000
         ({"clinker_2023": 80_000}, 456_000),  # E/Q equal: did not fall; E = 380,000
         ({"clinker_2022": None}, 450_000),  # a line without a 2022 record did not improve
+        ({"investigated": True}, 450_000),  # v2: suspected violation under investigation
     ],
 )
 def test_incentive_fails_on_each_condition(case, capped):
@@ -374,6 +389,63 @@ def test_incentive_fails_on_each_condition(case, capped):
     assert ent["incentive_t"] == 0 and ent["adjustment_rule"] == "surplus_cap_share"
     assert ent["allocation_final_t"] == capped
     assert "协同激励" in ent["explanation"] and "synergy incentive" in ent["explanation"]
+
+
+def test_under_investigation_is_named_and_empty_means_false():
+    ent = row(_incentive_case(investigated=True).enterprises, enterprise_id="E1")
+    assert "涉嫌生态环境违法" in ent["explanation"] and "under investigation" in ent["explanation"]
+    assert row(_incentive_case(investigated=False).enterprises, enterprise_id="E1")["incentive_t"] == 2_000
+    assert row(_incentive_case(investigated=None).enterprises, enterprise_id="E1")["incentive_t"] == 2_000
+
+
+def _ee_pack(tmp_path, pct: str):
+    from policies import load_policy
+    from tests.test_allocation_packs import edit_pack
+
+    return load_policy(edit_pack(tmp_path, 2023, {"energy_efficiency_incentive_pct": {"value": f'"{pct}"'}}))
+
+
+def test_energy_efficiency_criterion_with_the_bundled_placeholder_gives_nothing():
+    ent = row(_incentive_case(grade="C", efficient=True).enterprises, enterprise_id="E1")
+    assert ent["incentive_t"] == 0 and ent["provisional"]  # 0 % is a placeholder (rules.md §6a)
+    assert "能效达到标杆水平" in ent["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("grade", "efficient", "pct", "incentive"),
+    [
+        # A_adj = 450,000 (1.2 E, E = 375,000)
+        ("C", True, "0.2", 900),  # energy efficiency alone: 0.2 % × 450,000
+        ("C", False, "0.2", 0),
+        ("C", True, "0.4444", 2_000),  # 1,999.8 → 2,000 (half-up), at the cap
+        ("C", True, "0.4445", 2_000),  # 2,000.25 → capped at 2,000
+        ("A", True, "0.1", 2_000),  # 0.5 % + 0.1 % = 2,700 → 2,000 in all, not 2,000 + 450
+        ("A", None, "0.1", 2_000),  # grade A alone: 2,250 → 2,000
+    ],
+)
+def test_energy_efficiency_criterion_sums_under_the_shared_cap(tmp_path, grade, efficient, pct, incentive):
+    a = _incentive_case(grade=grade, efficient=efficient, policy=_ee_pack(tmp_path, pct))
+    ent = row(a.enterprises, enterprise_id="E1")
+    assert ent["incentive_t"] == incentive and ent["allocation_final_t"] == 450_000 + incentive
+    if efficient and grade == "C":
+        assert ent["adjustment_rule"] == "surplus_cap_share+incentive_energy_efficiency"
+
+
+def test_energy_efficiency_criterion_is_refused_under_investigation(tmp_path):
+    a = _incentive_case(grade="C", efficient=True, investigated=True, policy=_ee_pack(tmp_path, "0.2"))
+    assert row(a.enterprises, enterprise_id="E1")["incentive_t"] == 0
+
+
+def test_unit_with_only_equal_lines_gets_no_grade_incentive():
+    frames = core(
+        [enterprise()],
+        [line("W1", activity="waste_incineration")],
+        [line_year("W1", 2022, 10_000), line_year("W1", 2023, 9_000)],
+        attributes=[attribute("E1", 2023, grade="A")],
+    )
+    ent = row(run_year(frames, 2023)[1].enterprises, enterprise_id="E1")
+    assert ent["incentive_t"] == 0 and ent["allocation_final_t"] == 9_000
+    assert "no benchmark, intensity or total line" in ent["explanation"]
 
 
 def test_grade_b_uses_the_provisional_grade_b_share():
@@ -450,3 +522,63 @@ def test_non_co2_is_always_an_equal_component():
     ln = row(a.lines, line_id="C1")
     assert ln["allocation_co2_t"] == D("824.4") and ln["allocation_non_co2_t"] == D("12.3456")
     assert ln["allocation_t"] == D("836.7456")
+
+
+# ---- §3.1 (v2): the reduction-project window and the major-change window -------------------------
+def _dated_total_line(field: str, on: date) -> CoreFrames:
+    """A 'total' line with a different daily emission in each year 2018–2022 (D 300/200/100/50),
+    so that the baseline tells which base years were kept."""
+    return core(
+        [enterprise()],
+        [line("L1", **{field: on})],
+        [
+            line_year("L1", 2018, 300 * 365, output=1),
+            line_year("L1", 2019, 200 * 365, output=1),
+            line_year("L1", 2020, 100 * 366, output=1),
+            line_year("L1", 2021, 50 * 365, output=1),
+            line_year("L1", 2022, 100, output=1, days=1),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("year", "field", "on", "kept", "inside"),
+    [
+        # reduction project, window 2018–2020 (S0 words, 2021 and 2022)
+        (2021, "reduction_project_on", date(2018, 1, 1), [2018, 2019, 2020], True),  # first day
+        (2021, "reduction_project_on", date(2017, 12, 31), [2018, 2019, 2020], False),  # day before
+        (2022, "reduction_project_on", date(2020, 12, 31), [2021], True),  # last day: 2019, 2020 out
+        (2022, "reduction_project_on", date(2021, 1, 1), [2019, 2020, 2021], False),  # day after (T16)
+        # major change, window = the base years (2022: 2019–2021)
+        (2022, "major_change_on", date(2019, 1, 1), [2019, 2020, 2021], True),  # first day
+        (2022, "major_change_on", date(2018, 12, 31), [2019, 2020, 2021], False),  # day before
+        (2021, "major_change_on", date(2020, 12, 31), [], True),  # last day: every base year out
+        (2021, "major_change_on", date(2021, 1, 1), [2018, 2019, 2020], False),  # day after
+    ],
+)
+def test_dates_count_only_inside_their_window(year, field, on, kept, inside):
+    b, a = run_year(_dated_total_line(field, on), year)
+    ln = row(a.lines, line_id="L1")
+    expl = ln["explanation"]
+    assert str(on) in expl
+    if kept:
+        assert ln["method"] == "total" and ln["kept_years"] == kept
+    else:  # nothing usable: falls back to equal, every base year listed as dropped
+        assert ln["method_reason"] == "fallback_total_to_equal" and ln["kept_years"] == []
+    window = "2018–2020" if field == "reduction_project_on" or year == 2021 else "2019–2021"
+    if inside:
+        assert f"inside the {'window' if field == 'reduction_project_on' else 'base years'} {window}" in expl
+        unusable = [y for y in policy_for_year(year).base_years.value if y not in kept]
+        if unusable:
+            assert ", ".join(map(str, unusable)) + " unusable" in expl
+        else:
+            assert "no base year starts before it" in expl
+    else:
+        assert "outside the" in expl and "no base year made unusable" in expl
+        assert "早于" not in row(b, line_id="L1")["drop_reasons_zh"]
+
+
+def test_2023_reduction_window_is_the_base_years_and_provisional():
+    p = policy_for_year(2023)
+    assert p.reduction_project_window.value == (2020, 2022) and p.reduction_project_window.provisional
+    assert policy_for_year(2021).reduction_project_window.confidence == "verified"

@@ -1,4 +1,4 @@
-"""The worked examples T1–T15 of rules.md §7 through compute_baselines + allocate.
+"""The worked examples T1–T18 of rules.md §7 through compute_baselines + allocate.
 
 T10 (offset locality) and the green-power part of T12 belong to clearance (tests/test_clearance.py);
 only T12's allocation part is here.
@@ -258,3 +258,58 @@ def test_t11_line_helper_is_exact():
     """The helper used by T7–T12 builds a line whose allocation is exactly the requested A_raw."""
     rows = total_line_rows("L1", 2022, 380_000, 500_000)
     assert sum(r["production_days"] for r in rows[:3]) == 365 + 366 + 365
+
+
+# ---- v2 examples (rules.md §7 T16–T20; T19 and T20 are clearance, in tests/test_clearance.py) ----
+def _intensity_2019_2021(**dates):
+    return core(
+        [enterprise()],
+        [line("L1", intensity=True, **dates)],
+        [
+            line_year("L1", 2019, 50_000, output=100_000),
+            line_year("L1", 2020, 45_000, output=100_000),
+            line_year("L1", 2021, 55_000, output=100_000),
+            line_year("L1", 2022, 50_000, output=100_000),
+        ],
+    )
+
+
+def test_t16_reduction_project_outside_the_window_changes_nothing():
+    _, a = run_year(_intensity_2019_2021(reduction_project_on=date(2021, 3, 1)), 2022)
+    ln = row(a.lines, line_id="L1")
+    assert ln["method"] == "intensity" and ln["kept_years"] == [2019, 2020, 2021]
+    assert ln["baseline"] == D("0.5000") and ln["allocation_t"] == D("47250.0000")  # 0.5 × 100k × 0.945
+    assert "reduction project completed 2021-03-01, outside the window 2018–2020" in ln["explanation"]
+    # the same line without a date gives the same numbers
+    _, plain = run_year(_intensity_2019_2021(), 2022)
+    assert row(plain.lines, line_id="L1")["allocation_t"] == ln["allocation_t"]
+
+
+def _total_line(year, **dates):
+    """A 'total' line, daily 300/200/100/50 t in 2018–2021, 10,000 t in 100 days in `year`."""
+    daily = {2018: 300 * 365, 2019: 200 * 365, 2020: 100 * 366, 2021: 50 * 365}
+    history = [line_year("L1", y, e, output=1) for y, e in daily.items() if y < year]
+    return core(
+        [enterprise()],
+        [line("L1", **dates)],
+        [*history, line_year("L1", year, 10_000, output=1, days=100)],
+    )
+
+
+def test_t17_major_change_inside_the_base_years():
+    _, a = run_year(_total_line(2021, major_change_on=date(2019, 7, 1)), 2021)
+    ln = row(a.lines, line_id="L1")
+    assert ln["method"] == "total" and ln["kept_years"] == [2020] and ln["dropped_years"] == [2018, 2019]
+    assert ln["baseline"] == D("100.0000") and ln["allocation_t"] == D("10000.0000")
+    assert (
+        "major change on 2019-07-01, inside the base years 2018–2020: 2018, 2019 unusable"
+        in ln["explanation"]
+    )
+
+
+def test_t18_major_change_after_the_base_years_changes_nothing():
+    _, a = run_year(_total_line(2022, major_change_on=date(2022, 5, 1)), 2022)
+    ln = row(a.lines, line_id="L1")
+    assert ln["kept_years"] == [2019, 2020, 2021]
+    assert ln["baseline"] == D("116.6515")  # (73,000 + 36,600 + 18,250) / 1,096
+    assert "major change on 2022-05-01, outside the base years 2019–2021" in ln["explanation"]

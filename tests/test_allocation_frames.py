@@ -79,13 +79,17 @@ def enterprise_year(eid, year, shutdown=0) -> dict:
     return {"enterprise_id": eid, "year": year, "shutdown_days": shutdown, "verified_total_t": None}
 
 
-def attribute(eid, year, penalized=False, grade=None, cancelled=False) -> dict:
+def attribute(
+    eid, year, penalized=False, grade=None, cancelled=False, investigated=None, efficient=None
+) -> dict:
     return {
         "enterprise_id": eid,
         "year": year,
         "preallocation_cancelled": cancelled,
         "penalized": penalized,
         "weather_grade": grade,
+        "under_investigation": investigated,
+        "energy_efficiency_benchmark_met": efficient,
     }
 
 

@@ -113,6 +113,17 @@ def test_2023_pack_values_and_placeholders():
             "incentive_grade_b_pct",
             "cost_control_enabled",
             "deadline",
+            # rules.md §6a v2: unsourced in the 2023 text too
+            "equal_enterprise_shutdown_days",
+            "equal_enterprise_min_years",
+            "equal_activities",
+            "new_build_full_years_benchmark",
+            "new_build_full_years_other",
+            "intensity_outlier_share",
+            "total_drop_shutdown_days",
+            "reduction_project_window",
+            "energy_efficiency_incentive_pct",
+            "offset_hydro_refused",
         ]
     )
     for key, param in p.params().items():  # verified = read in S4; placeholders point to rules.md §6a
@@ -130,7 +141,7 @@ def _mixed_2023() -> CoreFrames:
     )
 
 
-def test_provisional_follows_the_parameters_each_row_used():
+def test_provisional_follows_the_parameters_each_row_used(tmp_path):
     _, a22 = run_year(
         core(
             [enterprise()],
@@ -144,7 +155,13 @@ def test_provisional_follows_the_parameters_each_row_used():
 
     _, a23 = run_year(_mixed_2023(), 2023)
     assert row(a23.lines, line_id="C1")["provisional"]  # the 2023 benchmark is a placeholder
-    assert not row(a23.lines, line_id="W2")["provisional"]  # equal by activity: no placeholder used
+    # v2: the industries on the equal method are a 2023 placeholder too (rules.md §6a)
+    assert row(a23.lines, line_id="W2")["provisional"]
+    # … and only that one: confirmed, the equal-by-activity line uses no placeholder
+    user = edit_pack(tmp_path, 2023, {"equal_activities": {"confidence": '"verified"'}})
+    _, confirmed = run_year(_mixed_2023(), 2023, load_policy(user))
+    assert not row(confirmed.lines, line_id="W2")["provisional"]
+    assert row(confirmed.lines, line_id="C1")["provisional"]
     # every 2023 enterprise depends on the cost-control placeholder being off
     assert a23.enterprises["provisional"].all() and a23.cap["provisional"].all()
 

@@ -91,7 +91,7 @@ EXPECTED = {
 
 def test_corpus_is_complete():
     on_disk = {p.name for p in BAD.iterdir() if p.is_dir() and not p.name.startswith("_")}
-    assert on_disk == set(EXPECTED)
+    assert on_disk == set(EXPECTED) | set(READING_REJECTED) | set(READING_PASSES)
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -129,3 +129,193 @@ def test_bad_inbox_exits_2_and_names_the_row(kind, cli, tmp_path):
     }
     # nothing was published
     assert read_published(wh, "SELECT count(*) n FROM mart.allocation_line")["n"][0] == 0
+
+
+# ---- reading: what real offices send (issue #14; make_bad.READING_KINDS) --------------------------
+# kind → (table, source_file, sheet, row_number, column_name, value, message fragment) of the FIRST
+# quarantine row; the one-paragraph message names the file (and sheet, row, column when given)
+READING_REJECTED = {
+    "hidden_sheet_only": (
+        "reports",
+        "reports/2021/line_years.xlsx",
+        None,
+        None,
+        None,
+        None,
+        "the workbook's only data is on hidden sheet(s) '2021'",
+    ),
+    "ragged_row_short": (
+        "line_years",
+        "reports/2021/line_years.csv",
+        None,
+        4,
+        "output",
+        "B2,B2-L2,2021,20000,0",
+        "the row has 5 fields, the header has 7: output, production_days missing",
+    ),
+    "ragged_row_thousands": (
+        "line_years",
+        "reports/2021/line_years.csv",
+        None,
+        3,
+        "output",
+        "B2,B2-L1,2021,60000,1200.25,100,000,340",
+        "the row has 8 fields, the header has 7: probably an unquoted thousands separator in output ('100,000')",
+    ),
+    "excel_error_cells": (
+        "line_years",
+        "reports/2021/line_years.xlsx",
+        "lines",
+        2,
+        "output",
+        "=1000*1000",
+        "cell F2 holds a formula that was never calculated",
+    ),
+    "unrecognised_sheet": (
+        "reports",
+        "reports/2021/B2.xlsx",
+        "基本情况",
+        1,
+        None,
+        None,
+        "sheet '基本情况' is not recognised as a report (the workbook's sheets: '基本情况', '排放')",
+    ),
+    "unreadable_format": (
+        "reports",
+        "reports/2021/B3.pdf",
+        None,
+        None,
+        None,
+        None,
+        ".pdf is not a data format",
+    ),
+    "misplaced_report": (
+        "reports",
+        "reports/B3.csv",
+        None,
+        None,
+        None,
+        None,
+        "no table lives in this place",
+    ),
+}
+# kinds read exactly like the valid base (same published rows), with what raw.files must say
+READING_PASSES = {
+    "hidden_draft_sheet": (
+        "reports/2021/line_years.xlsx",
+        "草稿",
+        "not read: hidden sheets are never read as data; the visible sheet '2021' with the same table was read",
+    ),
+    "xls_report": ("reports/2021/B2.xls", "lines", None),
+    "chinese_sheet_names": ("reports/2021/B2.xlsx", "生产线", None),
+}
+MART_QUERY = (
+    "SELECT line_id, method, baseline, allocation_t FROM mart.allocation_line ORDER BY line_id",
+    "SELECT enterprise_id, allocation_final_t, verified_emissions_t FROM mart.allocation_enterprise "
+    "ORDER BY enterprise_id",
+    "SELECT * FROM mart.cap_summary",
+)
+
+
+def _run(cli, inbox, wh):
+    return cli("run", "--year", 2021, "--inbox", inbox, "--warehouse", wh, "--as-of", "2024-01-01")
+
+
+@pytest.fixture(scope="module")
+def valid_marts(cli, tmp_path_factory):
+    wh = tmp_path_factory.mktemp("valid") / "wh.duckdb"
+    result = _run(cli, BAD / "_valid", wh)
+    assert result.exit_code == 0, result.output
+    return [read_published(wh, q) for q in MART_QUERY]
+
+
+@pytest.mark.parametrize("kind", sorted(READING_REJECTED))
+def test_reading_rejects_by_file_sheet_row_column(kind, cli, tmp_path):
+    table, source_file, sheet, row, column, value, fragment = READING_REJECTED[kind]
+    wh = tmp_path / "wh.duckdb"
+    result = _run(cli, BAD / kind, wh)
+    assert result.exit_code == 2, result.output
+    message = result.stderr
+    assert message.startswith("Invalid input:") and message.count("\n") <= 1
+    where = source_file + (f" sheet {sheet}" if sheet else "") + (f" row {row}" if row is not None else "")
+    assert where in message and fragment in message
+    if column:
+        assert f"row {row} column {column}" in message
+    q = read_published(wh, "SELECT * FROM audit.quarantine ORDER BY seq")
+    first = q.row(0, named=True)
+    assert (
+        first["table_name"],
+        first["source_file"],
+        first["sheet"],
+        first["row_number"],
+        first["column_name"],
+        first["value"],
+    ) == (table, source_file, sheet, row, column, value)
+    assert fragment in first["message"]
+    assert read_published(wh, "SELECT count(*) n FROM mart.allocation_line")["n"][0] == 0
+
+
+def test_every_excel_error_cell_and_uncalculated_formula_is_quarantined(cli, tmp_path):
+    """#DIV/0!, #N/A and a formula without a stored value: each its own row, none read as empty."""
+    wh = tmp_path / "wh.duckdb"
+    assert _run(cli, BAD / "excel_error_cells", wh).exit_code == 2
+    q = read_published(
+        wh,
+        "SELECT enterprise_id, sheet, row_number, column_name, value FROM audit.quarantine "
+        "WHERE source_file = 'reports/2021/line_years.xlsx' ORDER BY row_number",
+    )
+    assert q.rows() == [
+        ("B1", "lines", 2, "output", "=1000*1000"),
+        ("B2", "lines", 3, "verified_non_co2_t", "#DIV/0!"),
+        ("B2", "lines", 4, "verified_non_co2_t", "#N/A"),
+    ]
+
+
+def test_allow_quarantine_leaves_out_the_enterprise_of_a_ragged_row(cli, tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    result = cli(
+        "run", "--year", 2021, "--inbox", BAD / "ragged_row_short", "--warehouse", wh,
+        "--as-of", "2024-01-01", "--allow-quarantine",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ents = read_published(wh, "SELECT enterprise_id FROM mart.allocation_enterprise ORDER BY 1")
+    assert ents["enterprise_id"].to_list() == ["B1"]  # B2 is not allocated from a shifted row
+
+
+@pytest.mark.parametrize("kind", sorted(READING_PASSES))
+def test_reading_what_offices_send_gives_the_valid_figures(kind, cli, tmp_path, valid_marts):
+    source_file, sheet, note = READING_PASSES[kind]
+    wh = tmp_path / "wh.duckdb"
+    result = _run(cli, BAD / kind, wh)
+    assert result.exit_code == 0, result.output
+    for q, expected in zip(MART_QUERY, valid_marts, strict=True):
+        assert read_published(wh, q).equals(expected), q
+    files = read_published(
+        wh, "SELECT sheet, rows, error, note FROM raw.files WHERE source_file = $1", [source_file]
+    )
+    entry = files.filter(files["sheet"] == sheet).row(0, named=True)
+    assert entry["error"] is None and entry["note"] == note
+    if note:  # what was not read is said in the run's summary too
+        assert sheet in result.output and "not read" in result.output
+    else:
+        assert entry["rows"] > 0
+
+
+def test_file_names_in_gbk_bytes_are_read_and_stored_readably(cli, tmp_path):
+    """A zip unpacked on Linux leaves GBK bytes in names: read the file, store the name decoded."""
+    import os
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(BAD / "_valid", inbox)
+    folder = os.fsencode(inbox / "reports" / "2021")
+    os.rename(folder + b"/line_years.csv", folder + b"/" + "核查数据_生产线.csv".encode("gbk"))
+    (inbox / "reports").joinpath(os.fsdecode(b"\xff\xfe.txt")).write_bytes(b"x")  # no encoding at all
+    wh = tmp_path / "wh.duckdb"
+    result = _run(cli, inbox, wh)
+    assert result.exit_code == 2, result.output  # the undecodable .txt under reports/ is named
+    assert "reports/\\xff\\xfe.txt" in result.stderr
+    files = read_published(wh, "SELECT source_file, rows, error FROM raw.files ORDER BY 1")
+    assert ("reports/2021/核查数据_生产线.csv", 3, None) in files.rows()
+    runs = read_published(wh, "SELECT input_hashes FROM audit.pipeline_run")
+    assert "核查数据_生产线.csv" in runs["input_hashes"][0]

@@ -51,7 +51,7 @@ POOL_SCHEMA = {"enterprise_id": pl.String, "pool_remaining_t": pl.Int64}
 def ledger(*rows: dict, year: int = 2022) -> pl.DataFrame:
     """Ledger rows with defaults: enterprise E1, the year, surrendered on DAY, txn ids t01, t02, …"""
     base = {"enterprise_id": "E1", "compliance_year": year, "surrendered_on": DAY, "vintage": None,
-            "acquired_via": None, "origin": None, "is_hydro": None}  # fmt: skip
+            "acquired_via": None, "origin": None, "is_hydro": None, "certificate_id": None}  # fmt: skip
     full = [{**base, "txn_id": f"t{i:02d}", **r} for i, r in enumerate(rows, 1)]
     return pl.DataFrame(full, schema=catalog.LEDGER.polars_schema)
 
@@ -62,6 +62,17 @@ def allowance(q: int, vintage: int = 2022, via: str = "free", **kw) -> dict:
 
 def offset(q: int, origin: str = "chongqing", instrument: str = "cqcer", hydro: bool = False, **kw) -> dict:
     return {"instrument": instrument, "quantity_t": q, "origin": origin, "is_hydro": hydro, **kw}
+
+
+def green(q: int, origin: str | None = "other", certificate: str | None = None, **kw) -> dict:
+    """A green-power row, bought outside the city unless told."""
+    return {
+        "instrument": "green_power",
+        "quantity_t": q,
+        "origin": origin,
+        "certificate_id": certificate,
+        **kw,
+    }
 
 
 def obligations(*rows: tuple) -> pl.DataFrame:
@@ -130,7 +141,7 @@ def test_t12_green_power_and_cqcer_2023():
     obl = obligations(("E1", 300_000, 280_000, 0))
     c = run(
         ledger(
-            {"instrument": "green_power", "quantity_t": 5_000},
+            green(5_000),
             offset(20_000, "other"),  # no locality in 2023: origin does not matter
             offset(1_000, "chongqing", "ccer"),
             year=2023,
@@ -148,12 +159,88 @@ def test_t12_green_power_and_cqcer_2023():
     assert s["deadline"] == date(2024, 12, 31)
 
 
+def test_t19_green_power_from_the_city_and_a_reused_certificate():
+    """T19 (v2): gap 20,000 t (limit 1,600); 1,500 t bought in Chongqing, then 800 t and 900 t bought
+    outside on one certificate → 1,500 refused (inside the city), 800 accepted, 900 refused."""
+    obl = obligations(("E1", 300_000, 280_000, 0))
+    c = run(
+        ledger(
+            green(1_500, "chongqing", "GEC-A", surrendered_on=date(2024, 1, 5)),
+            green(800, "other", "GEC-B", surrendered_on=date(2024, 1, 6)),
+            green(900, "chengdu_chongqing_circle", "GEC-B", surrendered_on=date(2024, 1, 7)),
+            year=2023,
+        ),
+        obl,
+        policy=P23,
+    )
+    assert acc(c, "t01") == (0, 1_500, "bought inside the city")
+    assert acc(c, "t02") == (800, 0, "accepted")
+    assert acc(c, "t03") == (0, 900, "certificate already used")
+    assert status(c)["green_power_accepted_t"] == Decimal("800") and status(c)["green_power_cap_t"] == 1_600
+
+
+def test_t20_a_2022_allowance_offered_for_2021_is_refused():
+    p21 = load_policy(default_policy_path(2021))
+    assert p21.later_vintages_accepted.value is False
+    c = run(ledger(allowance(5_000, 2022, "free"), allowance(5_000, 2021), year=2021), policy=p21)
+    assert acc(c, "t01") == (0, 5_000, "vintage later than compliance year")
+    assert acc(c, "t02") == (5_000, 0, "accepted")
+
+
+def test_later_vintages_accepted_when_the_pack_says_so():
+    p = P22.model_copy(update={"later_vintages_accepted": _param(True)})
+    assert acc(run(ledger(allowance(5, 2023)), policy=p), "t01") == (5, 0, "accepted")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reused"),
+    [
+        ((date(2024, 1, 5), "t01"), (date(2024, 1, 6), "t02"), "t02"),  # later day: the second reused
+        ((date(2024, 1, 6), "t01"), (date(2024, 1, 5), "t02"), "t01"),  # by date, not by file order
+        ((date(2024, 1, 5), "t02"), (date(2024, 1, 5), "t01"), "t02"),  # same day: by txn_id
+    ],
+)
+def test_certificate_counts_once_ordered_by_date_then_txn(first, second, reused):
+    led = ledger(
+        green(100, certificate="GEC-1", surrendered_on=first[0], txn_id=first[1]),
+        green(100, certificate="GEC-1", surrendered_on=second[0], txn_id=second[1]),
+        year=2023,
+    )
+    c = run(led, obligations(("E1", 300_000, 280_000, 0)), policy=P23)
+    assert acc(c, reused) == (0, 100, "certificate already used")
+    other = "t01" if reused == "t02" else "t02"
+    assert acc(c, other) == (100, 0, "accepted")
+
+
+def test_certificate_used_in_an_earlier_year_or_by_another_unit_is_refused():
+    led = pl.concat(
+        [
+            ledger(green(100, certificate="GEC-1", surrendered_on=date(2023, 3, 1)), year=2022),
+            ledger(
+                green(100, certificate="GEC-1", txn_id="u01"),  # carried over: refused
+                green(100, certificate="GEC-2", txn_id="u02", enterprise_id="E2"),
+                green(100, certificate="GEC-2", txn_id="u03"),  # E2 used it first
+                green(100, txn_id="u04"),  # no certificate given: nothing to check
+                year=2023,
+            ),
+        ]
+    )
+    obl = obligations(("E1", 300_000, 280_000, 0), ("E2", 300_000, 280_000, 0))
+    c = run(led, obl, policy=P23)
+    assert [acc(c, t)[2] for t in ("u01", "u02", "u03", "u04")] == [
+        "certificate already used",
+        "accepted",
+        "certificate already used",
+        "accepted",
+    ]
+
+
 @pytest.mark.skipif(
     not default_policy_path(2023).exists(), reason="policies/chongqing/2023.toml not yet written"
 )
 def test_t12_on_the_2023_pack():
     c = run(
-        ledger({"instrument": "green_power", "quantity_t": 5_000}, offset(20_000), year=2023),
+        ledger(green(5_000), offset(20_000), year=2023),
         obligations(("E1", 300_000, 280_000, 0)),
         policy=load_policy(default_policy_path(2023)),
     )
@@ -172,8 +259,7 @@ def test_pool_given_as_a_bare_empty_frame():
 
 def test_green_power_cap_is_2000_t_and_zero_without_gap():
     obl = obligations(("E1", 300_000, 200_000, 0), ("E2", 300_000, 310_000, 0))
-    green = {"instrument": "green_power", "quantity_t": 3_000}
-    c = run(ledger(green, {**green, "enterprise_id": "E2"}, year=2023), obl, policy=P23)
+    c = run(ledger(green(3_000), green(3_000, enterprise_id="E2"), year=2023), obl, policy=P23)
     assert acc(c, "t01") == (2_000, 1_000, "green power limit")  # 8% of 100,000 = 8,000 > 2,000
     assert acc(c, "t02") == (0, 3_000, "green power limit")  # surplus: no gap
     assert status(c, "E2")["green_power_cap_t"] == 0
@@ -305,8 +391,10 @@ REASON_CASES = [
     ("offset type not allowed this year", P23, offset(5, instrument="other_offset")),
     ("offset limit 8% of obligation", P22, offset(9_000)),
     ("offset locality limit", P22, offset(5, "other")),
-    ("green power not allowed this year", P22, {"instrument": "green_power", "quantity_t": 5}),
-    ("green power limit", P23, {"instrument": "green_power", "quantity_t": 5_000}),
+    ("green power not allowed this year", P22, green(5)),
+    ("green power limit", P23, green(5_000)),
+    ("bought inside the city", P23, green(5, "chongqing")),  # v2
+    ("green power origin missing", P23, green(5, None)),
     ("borrowing not allowed this year", P23, borrow(5)),
     ("above borrowable quantity", P22, borrow(20_000)),
     ("above borrowing pool", P22, borrow(5, enterprise_id="E2")),

@@ -212,7 +212,8 @@ def test_clearance_invariants(rows, e1, e2, policy, as_of_day):
             assert x == min(cap, int(eligible["quantity_t"].sum()))
 
         # green power and borrowing: exactly the smaller of the limit and what was offered
-        g = int(ok.filter(pl.col("instrument") == "green_power")["quantity_t"].sum())
+        green = (pl.col("instrument") == "green_power") & (pl.col("origin") != "chongqing")  # v2: outside
+        g = int(ok.filter(green)["quantity_t"].sum())
         if policy.green_power_enabled.value:
             gap = max(Decimal(0), e - a_final)
             cap = int(min(policy.green_power_share.value * gap, policy.green_power_max_t.value) // 1)

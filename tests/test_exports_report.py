@@ -213,3 +213,19 @@ def test_clearance_bars_take_colours_that_mean_something() -> None:
             assert by_label[label_] == colour, status
     assert STATUS_COLORS["not_cleared"] == "#c62828" and STATUS_COLORS["cleared_on_time"] == "#2e7d32"
     assert len({by_label[k] for k in by_label}) == len(by_label)  # distinct statuses, distinct colours
+
+
+def test_provisional_banner_names_the_placeholders_in_words():
+    from policies import policy_for_year
+
+    base = make_results()
+    results = replace(
+        base,
+        policy=policy_for_year(2023),
+        cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
+    )
+    html = render_report(results)
+    start = html.index('id="provisional"')
+    banner = html[start : html.index("</p>", start)]
+    assert "历史基准年度 / base years" in banner and "清缴期限 / clearance deadline" in banner
+    assert "k_intensity" not in banner and "base_years" not in banner

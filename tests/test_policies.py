@@ -78,3 +78,39 @@ def test_pack_of_another_year_is_refused():
 def test_rule_pack_docs_in_sync():
     on_disk = (REPO / "docs" / "rule-packs.md").read_text(encoding="utf-8")
     assert on_disk.strip() == rule_pack_docs().strip(), "regenerate: python -m policies > docs/rule-packs.md"
+
+
+def test_every_parameter_has_a_label_in_words():
+    from policies import LABELS
+
+    names = set(policy_for_year(2022).params())
+    assert names == set(LABELS), f"label these parameters in policies.LABELS: {sorted(names ^ set(LABELS))}"
+    assert all(" / " in v for v in LABELS.values())  # Chinese / English
+
+
+def test_2023_marks_provisional_everything_of_rules_6a_v2():
+    p = policy_for_year(2023)
+    prov = set(p.provisional_params())
+    assert {
+        "equal_activities",  # method of each industry (Annex 3 missing), equal-method special cases
+        "equal_enterprise_shutdown_days",
+        "equal_enterprise_min_years",
+        "total_drop_shutdown_days",  # the 183-day rule
+        "intensity_outlier_share",  # the ±20% rule
+        "new_build_full_years_benchmark",
+        "new_build_full_years_other",
+        "reduction_project_window",
+        "offset_hydro_refused",
+        "energy_efficiency_incentive_pct",
+    } <= prov
+    assert "行业基准值 / industry benchmarks" in p.provisional_labels()
+    assert p.energy_efficiency_incentive_pct.value == Decimal("0")
+
+
+def test_v2_clearance_parameters():
+    for year in (2021, 2022, 2023):
+        p = policy_for_year(year)
+        assert p.later_vintages_accepted.value is False and p.later_vintages_accepted.confidence == "inferred"
+    p = policy_for_year(2023)
+    assert "chongqing" not in p.green_power_origins_accepted.value
+    assert p.green_power_certificate_once.value is True

@@ -57,8 +57,10 @@ def test_valid_ledger_becomes_core(tmp_path):
         (
             "T9,B1,2021,2023-06-01,allowance,10,2021,,chongqing,",
             "origin",
-            "origin is only for offsets, not allowance",
+            "origin is only for offsets and green power, not allowance",
         ),
+        # v2: green power needs where it was bought (chongqing is valid; clearance refuses it)
+        ("T9,B1,2021,2023-06-01,green_power,10,,,,", "origin", "a green-power row needs origin"),
         ("T9,B1,2021,2023-06-01,allowance,10.5,2021,,,", "quantity_t", "not a whole number"),
         ("T9,B1,2021,2023-06-01,allowance,0,2021,,,", "quantity_t", "must be > 0"),
         ("T9,B1,2021,2023-06-01,futures,10,,,,", "instrument", "must be one of allowance"),
@@ -72,3 +74,25 @@ def test_bad_ledger_row_is_quarantined(tmp_path, row, column, message):
     assert hit.height >= 1, q.select("row_number", "column_name", "message").to_dicts()
     assert hit["source_file"][0] == "ledger/ledger.csv" and hit["table_name"][0] == "ledger"
     assert hit["row_number"].max() == 5  # the offending row as the spreadsheet numbers it
+
+
+def test_green_power_origin_and_certificate(tmp_path):
+    """v2: a green-power row from Chongqing is valid (clearance refuses it); certificate_id belongs to
+    green power only."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(BAD / "_valid", inbox)
+    (inbox / "ledger").mkdir()
+    rows = [
+        HEADER + ",certificate_id",
+        *(r + "," for r in GOOD),
+        "T4,B1,2021,2023-06-01,green_power,10,,,chongqing,,GEC-1",
+        "T5,B1,2021,2023-06-01,green_power,10,,,other,,",
+        "T6,B1,2021,2023-06-01,allowance,10,2021,,,,GEC-2",
+    ]
+    (inbox / "ledger" / "ledger.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    v = validate_inbox(read_inbox(inbox), policy_for_year(2021))
+    assert v.quarantine.select("row_number", "column_name").to_dicts() == [
+        {"row_number": 7, "column_name": "certificate_id"}
+    ]
+    assert "certificate_id is only for green power, not allowance" in v.quarantine["message"][0]
+    assert v.core.ledger.filter(pl.col("txn_id") == "T4")["certificate_id"].to_list() == ["GEC-1"]

@@ -45,6 +45,7 @@ ENTERPRISE_PARAMS: dict[str, tuple[str, ...]] = {
     "borrowing": ("borrowing_threshold_share",),
     "incentive_A": ("incentive_grade_a_pct", "incentive_max_t"),
     "incentive_B": ("incentive_grade_b_pct", "incentive_max_t"),
+    "incentive_energy_efficiency": ("energy_efficiency_incentive_pct", "incentive_max_t"),
 }
 SWITCHES = {
     "gap_exemption": "gap_exemption_enabled",
@@ -53,6 +54,7 @@ SWITCHES = {
     "borrowing": "borrowing_enabled",
     "incentive_A": "incentive_enabled",
     "incentive_B": "incentive_enabled",
+    "incentive_energy_efficiency": "incentive_enabled",
 }
 
 
@@ -113,13 +115,15 @@ texts AS (
                '基准年' || array_to_string($base_years, '、') || '中采用'
                || coalesce(nullif(array_to_string(kept_years, '、'), ''), '无')
                || CASE WHEN drop_reasons_zh <> '' THEN '，剔除：' || drop_reasons_zh ELSE '' END
-               || CASE WHEN restatements_zh <> '' THEN '；' || restatements_zh ELSE '' END || '；'
+               || CASE WHEN restatements_zh <> '' THEN '；' || restatements_zh ELSE '' END
+               || CASE WHEN base_year_dates_zh <> '' THEN '；' || base_year_dates_zh ELSE '' END || '；'
            ELSE '' END AS years_zh,
            CASE WHEN method IN ('intensity', 'total') OR method_reason = 'fallback_total_to_equal' THEN
                'of base years ' || array_to_string($base_years, ', ') || ' kept '
                || coalesce(nullif(array_to_string(kept_years, ', '), ''), 'none')
                || CASE WHEN drop_reasons_en <> '' THEN ', dropped: ' || drop_reasons_en ELSE '' END
-               || CASE WHEN restatements_en <> '' THEN '; ' || restatements_en ELSE '' END || '; '
+               || CASE WHEN restatements_en <> '' THEN '; ' || restatements_en ELSE '' END
+               || CASE WHEN base_year_dates_en <> '' THEN '; ' || base_year_dates_en ELSE '' END || '; '
            ELSE '' END AS years_en
     FROM alloc
 )
@@ -178,6 +182,8 @@ agg AS (
 facts AS (
     SELECT a.*, e.name, e.sector_label,
            coalesce(t.penalized, false) AS is_penalized, t.weather_grade,
+           coalesce(t.under_investigation, false) AS is_under_investigation,
+           coalesce(t.energy_efficiency_benchmark_met, false) AS is_energy_efficiency_met,
            coalesce(t.preallocation_cancelled, false) AS is_preallocation_cancelled
     FROM agg AS a
     JOIN enterprises AS e USING (enterprise_id)
@@ -202,17 +208,28 @@ adjusted AS (
                 WHEN adj_n = sur_share_n THEN 'surplus_cap_share'
                 WHEN adj_n = sur_max_n THEN 'surplus_cap_max' END AS adj_rule,
            rhu(adj_n, $adj_d) AS a_base,
-           $incentive_on AND NOT is_penalized AND coalesce(weather_grade IN ('A', 'B'), false)
+           -- §4 (v2): neither criterion for a unit penalized or under investigation
+           $incentive_on AND NOT is_penalized AND NOT is_under_investigation AS is_incentive_open,
+           -- criterion 1: weather grade A/B and every benchmark/intensity/total line improved
+           -- (a unit with none of those lines has nothing to compare: no incentive)
+           is_incentive_open AND coalesce(weather_grade IN ('A', 'B'), false)
                AND n_compared > 0 AND n_improved = n_compared AS is_incentive_eligible,
-           CASE weather_grade WHEN 'A' THEN $a_n WHEN 'B' THEN $b_n END AS pct_n,
-           CASE weather_grade WHEN 'A' THEN $a_d WHEN 'B' THEN $b_d END AS pct_d
+           -- criterion 2: single-product energy efficiency at the benchmark level
+           is_incentive_open AND is_energy_efficiency_met AS is_energy_efficiency_eligible,
+           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN $a_n ELSE $b_n END
+                ELSE 0 END AS pct_n,
+           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN $a_d ELSE $b_d END
+                ELSE 1 END AS pct_d,
+           CASE WHEN is_energy_efficiency_eligible THEN $ee_n ELSE 0 END AS ee_n
     FROM candidates
 ),
 incentive AS (
     SELECT *,
-           -- round_half_up(min(pct × A_adj, max)): both sides over ADJ_D × pct_d
-           CASE WHEN is_incentive_eligible
-                THEN rhu(least(adj_n * pct_n, $inc_max4 * $gap_d * $sur_d * pct_d), $adj_d * pct_d)
+           -- round_half_up(min((pct + ee_pct) × A_adj, max)), the two criteria summed and capped
+           -- once: both sides over ADJ_D × pct_d × ee_d
+           CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
+                THEN rhu(least(adj_n * (pct_n * $ee_d + ee_n * pct_d),
+                               $inc_max4 * $gap_d * $sur_d * pct_d * $ee_d), $adj_d * pct_d * $ee_d)
                 ELSE 0 END AS incentive
     FROM adjusted
 ),
@@ -228,10 +245,12 @@ final AS (
                 THEN rhu((a_base + incentive) * $pre_n, $pre_d) ELSE 0 END AS preallocation,
            lines_provisional OR $prov_always
                OR (is_incentive_eligible AND weather_grade = 'A' AND $prov_a)
-               OR (is_incentive_eligible AND weather_grade = 'B' AND $prov_b) AS provisional,
+               OR (is_incentive_eligible AND weather_grade = 'B' AND $prov_b)
+               OR (is_energy_efficiency_eligible AND $prov_ee) AS provisional,
            coalesce(nullif(concat_ws('+', adj_rule,
                CASE WHEN a_base * $adj_d <> adj_n THEN 'rounding' END,
-               CASE WHEN incentive > 0 THEN 'incentive_grade_' || weather_grade END), ''), 'none')
+               CASE WHEN incentive > 0 AND pct_n > 0 THEN 'incentive_grade_' || weather_grade END,
+               CASE WHEN incentive > 0 AND ee_n > 0 THEN 'incentive_energy_efficiency' END), ''), 'none')
                AS adjustment_rule,
            CAST(d4(rhu(adj_n, $gap_d * $sur_d)) AS VARCHAR) AS adj_text
     FROM incentive
@@ -258,11 +277,15 @@ SELECT
             ELSE '' END,
         CASE WHEN NOT $incentive_on THEN ''
              WHEN is_incentive_eligible THEN '减污降碳协同激励（重污染天气绩效' || weather_grade
-                 || '级、无行政处罚、各生产线较上年均改善）增发 ' || incentive || ' t；'
+                 || '级、无行政处罚、未涉嫌违法、各生产线较上年均改善）'
              WHEN is_penalized THEN '受到生态环境行政处罚，不享受协同激励；'
-             WHEN NOT coalesce(weather_grade IN ('A', 'B'), false) THEN '重污染天气绩效分级非A、B级，不享受协同激励；'
-             WHEN n_compared = 0 THEN '无基准线法、强度法或总量法生产线，不享受协同激励；'
-             ELSE n_compared - n_improved || '条生产线未较上年改善，不享受协同激励；' END,
+             WHEN is_under_investigation THEN '涉嫌生态环境违法，不享受协同激励；'
+             WHEN NOT coalesce(weather_grade IN ('A', 'B'), false) THEN '重污染天气绩效分级非A、B级，不享受协同激励（绩效条件）；'
+             WHEN n_compared = 0 THEN '无基准线法、强度法或总量法生产线，不享受协同激励（绩效条件）；'
+             ELSE n_compared - n_improved || '条生产线未较上年改善，不享受协同激励（绩效条件）；' END,
+        CASE WHEN is_energy_efficiency_eligible THEN '单位产品能效达到标杆水平（激励比例 ' || $ee_pct || '%）' ELSE '' END,
+        CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
+             THEN '增发 ' || incentive || ' t（合计不超过 ' || $inc_max_text || ' t）；' ELSE '' END,
         '年度配额 A_final = ', a_final, ' t，缺口 ', d4(e4 - a_final * 10000), ' t',
         CASE WHEN $borrow_on THEN '，缺口超过排放量' || $bor_pct || '%的部分可预支 ' || borrowable || ' t'
              ELSE '' END,
@@ -286,13 +309,18 @@ SELECT
             ELSE '' END,
         CASE WHEN NOT $incentive_on THEN ''
              WHEN is_incentive_eligible THEN 'synergy incentive (weather grade ' || weather_grade
-                 || ', no penalty, every line improved on the prior year) +' || incentive || ' t; '
+                 || ', no penalty, no suspected violation, every line improved on the prior year)'
              WHEN is_penalized THEN 'no synergy incentive: administrative penalty; '
+             WHEN is_under_investigation THEN 'no synergy incentive: suspected violation under investigation; '
              WHEN NOT coalesce(weather_grade IN ('A', 'B'), false)
-                 THEN 'no synergy incentive: weather grade not A or B; '
-             WHEN n_compared = 0 THEN 'no synergy incentive: no benchmark, intensity or total line; '
-             ELSE 'no synergy incentive: ' || (n_compared - n_improved)
+                 THEN 'no synergy incentive (grade criterion): weather grade not A or B; '
+             WHEN n_compared = 0 THEN 'no synergy incentive (grade criterion): no benchmark, intensity or total line; '
+             ELSE 'no synergy incentive (grade criterion): ' || (n_compared - n_improved)
                  || ' line(s) did not improve on the prior year; ' END,
+        CASE WHEN is_energy_efficiency_eligible
+             THEN ' energy efficiency at the benchmark level (' || $ee_pct || '%)' ELSE '' END,
+        CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
+             THEN ' +' || incentive || ' t (at most ' || $inc_max_text || ' t in all); ' ELSE '' END,
         'A_final = ', a_final, ' t, gap ', d4(e4 - a_final * 10000), ' t',
         CASE WHEN $borrow_on THEN ', borrowable (gap above ' || $bor_pct || '% of E) ' || borrowable || ' t'
              ELSE '' END,
@@ -348,6 +376,7 @@ def allocation_params(policy: Policy) -> dict:
     sur_n, sur_d = ratio(p.surplus_cap_share.value)
     a_n, a_d = ratio(p.incentive_grade_a_pct.value.scaleb(-2))  # percent → share
     b_n, b_d = ratio(p.incentive_grade_b_pct.value.scaleb(-2))
+    ee_n, ee_d = ratio(p.energy_efficiency_incentive_pct.value.scaleb(-2))
     bor_n, bor_d = ratio(p.borrowing_threshold_share.value)
     pre_n, pre_d = ratio(p.preallocation_share.value)
     res_n, res_d = ratio(p.reserve_share.value)
@@ -384,6 +413,10 @@ def allocation_params(policy: Policy) -> dict:
         "b_n": b_n,
         "b_d": b_d,
         "inc_max4": scaled(p.incentive_max_t.value, 4, "incentive_max_t"),
+        "inc_max_text": str(p.incentive_max_t.value),
+        "ee_n": ee_n,
+        "ee_d": ee_d,
+        "ee_pct": str(p.energy_efficiency_incentive_pct.value),
         "borrow_on": p.borrowing_enabled.value,
         "bor_n": bor_n,
         "bor_d": bor_d,
@@ -402,6 +435,7 @@ def allocation_params(policy: Policy) -> dict:
         ),
         "prov_a": _step_provisional(p, "incentive_A"),
         "prov_b": _step_provisional(p, "incentive_B"),
+        "prov_ee": _step_provisional(p, "incentive_energy_efficiency"),
     }
 
 

@@ -108,7 +108,7 @@ class Reason:
     en: str
 
 
-_HIST = ("base_years", "baseline_decimals", "line_allocation_decimals")
+_HIST = ("base_years", "baseline_decimals", "line_allocation_decimals", "reduction_project_window")
 REASONS: tuple[Reason, ...] = (
     Reason(
         "stopped",
@@ -228,7 +228,11 @@ cur AS (  -- every line of a listed enterprise with its record for Y
                 ELSE year(l.commissioned_on) + 1 END AS first_full_year,
            r.verified_co2_t AS co2_y_t, r.verified_non_co2_t AS non_co2_y_t,
            r.output AS output_y, r.production_days AS production_days_y,
-           r.grid_ef_t_per_mwh AS grid_ef_y
+           r.grid_ef_t_per_mwh AS grid_ef_y,
+           l.reduction_project_on BETWEEN make_date(CAST($rp_first AS INTEGER), 1, 1)
+               AND make_date(CAST($rp_last AS INTEGER), 12, 31) AS reduction_in_window,
+           l.major_change_on BETWEEN make_date(CAST($base_first AS INTEGER), 1, 1)
+               AND make_date(CAST($base_last AS INTEGER), 12, 31) AS major_change_in_window
     FROM lines AS l
     JOIN listed AS e ON e.enterprise_id = l.enterprise_id
     LEFT JOIN line_years AS r ON r.line_id = l.line_id AND r.year = $year
@@ -249,8 +253,12 @@ base AS (  -- one row per line and base year; §3.1 usability and the electricit
     SELECT c.line_id, b.year, c.first_full_year, c.reduction_project_on, c.major_change_on,
            h.line_id IS NOT NULL AS has_record,
            coalesce(b.year < c.first_full_year, false) AS before_first_full_year,
-           coalesce(make_date(b.year, 1, 1) < c.reduction_project_on, false) AS before_reduction,
-           coalesce(make_date(b.year, 1, 1) < c.major_change_on, false) AS before_major_change,
+           -- §3.1 (v2): a date counts only inside its window; then the base years that start
+           -- before it are unusable (the year it falls in too, unless it is 1 January)
+           coalesce(c.reduction_in_window AND make_date(b.year, 1, 1) < c.reduction_project_on, false)
+               AS before_reduction,
+           coalesce(c.major_change_in_window AND make_date(b.year, 1, 1) < c.major_change_on, false)
+               AS before_major_change,
            i4(h.output) AS q4,
            h.production_days AS days,
            days_in_year(b.year) - h.production_days AS line_shutdown_days,
@@ -413,6 +421,44 @@ chosen AS (
            END AS path
     FROM decided AS d JOIN reasons_table AS r USING (method_reason)
 ),
+dated AS (  -- §3.1 (v2): the reduction-project and major-change dates, their window, the years hit
+    SELECT *,
+           list_filter($base_years, lambda y: make_date(CAST(y AS INTEGER), 1, 1) < reduction_project_on)
+               AS rp_years,
+           list_filter($base_years, lambda y: make_date(CAST(y AS INTEGER), 1, 1) < major_change_on)
+               AS mc_years
+    FROM chosen
+),
+dated_notes AS (
+    SELECT *,
+           concat_ws('；',
+               CASE WHEN reduction_project_on IS NULL THEN NULL
+                    WHEN NOT reduction_in_window THEN '减排工程完成投产日期' || reduction_project_on || '不在'
+                        || $rp_window_zh || '内，不影响基准年'
+                    ELSE '减排工程完成投产日期' || reduction_project_on || '在' || $rp_window_zh || '内，'
+                        || CASE WHEN len(rp_years) = 0 THEN '无基准年早于该日期'
+                           ELSE array_to_string(rp_years, '、') || '年不可用' END END,
+               CASE WHEN major_change_on IS NULL THEN NULL
+                    WHEN NOT major_change_in_window THEN '排放重大变化日期' || major_change_on || '不在历史基准年度'
+                        || $base_window_zh || '内，不影响基准年'
+                    ELSE '排放重大变化日期' || major_change_on || '在历史基准年度' || $base_window_zh || '内，'
+                        || CASE WHEN len(mc_years) = 0 THEN '无基准年早于该日期'
+                           ELSE array_to_string(mc_years, '、') || '年不可用' END END) AS dates_zh,
+           concat_ws('; ',
+               CASE WHEN reduction_project_on IS NULL THEN NULL
+                    WHEN NOT reduction_in_window THEN 'reduction project completed ' || reduction_project_on
+                        || ', outside the window ' || $rp_window_en || ': no base year made unusable'
+                    ELSE 'reduction project completed ' || reduction_project_on || ', inside the window '
+                        || $rp_window_en || ': ' || CASE WHEN len(rp_years) = 0 THEN 'no base year starts before it'
+                           ELSE array_to_string(rp_years, ', ') || ' unusable' END END,
+               CASE WHEN major_change_on IS NULL THEN NULL
+                    WHEN NOT major_change_in_window THEN 'major change on ' || major_change_on
+                        || ', outside the base years ' || $base_window_en || ': no base year made unusable'
+                    ELSE 'major change on ' || major_change_on || ', inside the base years ' || $base_window_en
+                        || ': ' || CASE WHEN len(mc_years) = 0 THEN 'no base year starts before it'
+                           ELSE array_to_string(mc_years, ', ') || ' unusable' END END) AS dates_en
+    FROM dated
+),
 notes AS (  -- line-level notes on the base years, Chinese and English
     SELECT *,
            CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN array_to_string(outlier_years, '、')
@@ -427,7 +473,7 @@ notes AS (  -- line-level notes on the base years, Chinese and English
                || ' all have > ' || $drop_days || ' line shutdown days: all years kept, line flagged'
                WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0
                THEN 'the usable years have no production day' END AS note_en
-    FROM chosen
+    FROM dated_notes
 )
 SELECT
     CAST($year AS BIGINT) AS compliance_year, enterprise_id, line_id, activity, method, method_reason,
@@ -450,6 +496,9 @@ SELECT
               note_zh) AS drop_reasons_zh,
     concat_ws('; ', CASE path WHEN 'intensity' THEN reasons_i_en WHEN 'total' THEN reasons_t_en END,
               note_en) AS drop_reasons_en,
+    -- §3.1 (v2): what the line's dates did (empty when it has none or its method uses no base year)
+    CASE WHEN path IS NOT NULL THEN dates_zh ELSE '' END AS base_year_dates_zh,
+    CASE WHEN path IS NOT NULL THEN dates_en ELSE '' END AS base_year_dates_en,
     CASE WHEN path IS NOT NULL THEN coalesce(restated_zh, '') ELSE '' END AS restatements_zh,
     CASE WHEN path IS NOT NULL THEN coalesce(restated_en, '') ELSE '' END AS restatements_en,
     CASE WHEN path = 'total' AND n_long_shutdowns >= 2 THEN 'multiple_long_shutdowns' ELSE '' END
@@ -469,6 +518,11 @@ def baseline_params(policy: Policy) -> dict:
     if not 0 <= bd <= 4:
         raise ValueError(f"rule pack {policy.source_path}: baseline_decimals = {bd}; 0 … 4 supported")
     share_n, share_d = ratio(policy.intensity_outlier_share.value)
+    rp_first, rp_last = policy.reduction_project_window.value
+    if rp_first > rp_last:
+        raise ValueError(
+            f"rule pack {policy.source_path}: reduction_project_window {rp_first, rp_last} is not a range"
+        )
     return {
         "year": policy.year,
         "base_years": base_years,
@@ -483,6 +537,14 @@ def baseline_params(policy: Policy) -> dict:
         "outlier_n": share_n,
         "outlier_d": share_d,
         "share_pct": pct_text(policy.intensity_outlier_share.value),
+        "rp_first": rp_first,
+        "rp_last": rp_last,
+        "base_first": min(base_years),
+        "base_last": max(base_years),
+        "rp_window_zh": f"{rp_first}—{rp_last}年窗口",
+        "rp_window_en": f"{rp_first}–{rp_last}",
+        "base_window_zh": f"{min(base_years)}—{max(base_years)}年",
+        "base_window_en": f"{min(base_years)}–{max(base_years)}",
         "drop_days": policy.total_drop_shutdown_days.value,
         "i_div": 10 ** (6 - bd),
         "t_div": 10 ** (10 - bd),

@@ -47,6 +47,7 @@ INSTRUMENT_KIND = {  # status column each accepted instrument adds to
 }
 ACCEPTED = "accepted"
 AFTER_AS_OF = "after as-of"
+CERTIFICATE_USED = "certificate already used"
 I128 = pl.Int128()
 
 
@@ -88,6 +89,9 @@ class _Rules:
     green_share: tuple[int, int]
     green_max_t: int
     borrowing: bool
+    later_vintages: bool
+    green_origins: tuple[str, ...]
+    certificate_once: bool
     provisional: bool
     offset_limit_reason: str
 
@@ -95,11 +99,12 @@ class _Rules:
     def of(cls, policy: Policy) -> _Rules:
         used = ["deadline", "allowance_paid_only_vintages", "allowance_paid_acquisitions", "offset_types",
                 "offset_hydro_refused", "offset_limit_share", "offset_locality_enabled",
-                "green_power_enabled", "borrowing_enabled"]  # fmt: skip
+                "green_power_enabled", "borrowing_enabled", "later_vintages_accepted"]  # fmt: skip
         if policy.offset_locality_enabled.value:
             used += ["offset_min_chongqing_share", "offset_max_circle_share"]
         if policy.green_power_enabled.value:
-            used += ["green_power_share", "green_power_max_t"]
+            used += ["green_power_share", "green_power_max_t", "green_power_origins_accepted",
+                     "green_power_certificate_once"]  # fmt: skip
         lo, hi = policy.allowance_paid_only_vintages.value
         if lo > hi:
             raise ValueError(f"rule-pack parameter allowance_paid_only_vintages = {lo, hi}: not a range")
@@ -121,6 +126,9 @@ class _Rules:
             green_share=_fraction(policy.green_power_share.value, "green_power_share"),
             green_max_t=int(policy.green_power_max_t.value // 1),  # a limit: whole tonnes, down
             borrowing=policy.borrowing_enabled.value,
+            later_vintages=policy.later_vintages_accepted.value,
+            green_origins=tuple(policy.green_power_origins_accepted.value),
+            certificate_once=policy.green_power_certificate_once.value,
             provisional=any(getattr(policy, k).provisional for k in used),
             offset_limit_reason=f"offset limit {_pct(policy.offset_limit_share.value)}% of obligation",
         )
@@ -196,12 +204,11 @@ def _classify(rows: pl.LazyFrame, r: _Rules, cutoff: date) -> pl.LazyFrame:
     """Add `refusal` (why the whole row is refused, null if eligible) and `category` (its limit)."""
     inst, vintage = pl.col("instrument"), pl.col("vintage")
     lo, hi = r.paid_only
+    allowance = pl.when(vintage.is_null()).then(pl.lit("allowance vintage missing"))
+    if not r.later_vintages:  # rules.md §6 (v2): also 2022 for 2021, though issued together
+        allowance = allowance.when(vintage > r.year).then(pl.lit("vintage later than compliance year"))
     allowance = (
-        pl.when(vintage.is_null())
-        .then(pl.lit("allowance vintage missing"))
-        .when(vintage > r.year)
-        .then(pl.lit("vintage later than compliance year"))
-        .when(vintage < lo)
+        allowance.when(vintage < lo)
         .then(pl.lit(f"vintage before {lo}"))
         .when((vintage <= hi) & ~pl.col("acquired_via").is_in(r.paid_acquisitions).fill_null(False))
         .then(pl.lit(f"free {lo}–{hi} allowance not carried over"))
@@ -219,7 +226,21 @@ def _classify(rows: pl.LazyFrame, r: _Rules, cutoff: date) -> pl.LazyFrame:
             pl.lit("offset origin missing")
         )
     eligible = pl.lit(None, pl.String)
-    green = eligible if r.green_power else pl.lit("green power not allowed this year")
+    if r.green_power:  # rules.md §6 (v2): bought outside the city, each certificate once
+        origin = pl.col("origin")
+        green = (
+            pl.when(origin.is_null())
+            .then(pl.lit("green power origin missing"))
+            .when(~origin.is_in(r.green_origins) & (origin == "chongqing"))
+            .then(pl.lit("bought inside the city"))
+            .when(~origin.is_in(r.green_origins))
+            .then(pl.lit("green power origin not accepted"))
+        )
+        if r.certificate_once:
+            green = green.when(pl.col("is_certificate_reused")).then(pl.lit(CERTIFICATE_USED))
+        green = green.otherwise(eligible)
+    else:
+        green = pl.lit("green power not allowed this year")
     borrow = eligible if r.borrowing else pl.lit("borrowing not allowed this year")
     refusal = (
         pl.when(~pl.col("is_listed"))
@@ -384,6 +405,25 @@ def _totals(items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _certificate_reuse(ledger: pl.DataFrame) -> pl.DataFrame:
+    """Add `is_certificate_reused`: a green-power row whose certificate_id an earlier green-power
+    row already presented (by surrendered_on, then txn_id, across all rows and years: rules.md §6
+    v2, "shall only be used once … not carried over"). The first row to present a certificate
+    claims it, whatever became of that row."""
+    if "certificate_id" not in ledger.columns:
+        ledger = ledger.with_columns(pl.lit(None, pl.String).alias("certificate_id"))
+    green = (pl.col("instrument") == "green_power") & pl.col("certificate_id").is_not_null()
+    return (
+        ledger.with_row_index("_i")
+        .with_columns(_green=green)
+        .sort("surrendered_on", "txn_id")
+        .with_columns(_nth=pl.int_range(pl.len()).over("_green", "certificate_id"))  # 0 = first
+        .sort("_i")
+        .with_columns(is_certificate_reused=pl.col("_green") & (pl.col("_nth") > 0))
+        .drop("_i", "_green", "_nth")
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The stage
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +443,7 @@ def evaluate_clearance(
     left of the shared borrowing pool for the year (a missing row means nothing is left).
     """
     r = _Rules.of(policy)
-    ledger_y = ledger.filter(pl.col("compliance_year") == r.year)
+    ledger_y = _certificate_reuse(ledger).filter(pl.col("compliance_year") == r.year)
     _unique(ledger_y, "txn_id", "ledger")
     for col, bad in (
         ("quantity_t", pl.col("quantity_t").is_null() | (pl.col("quantity_t") <= 0)),

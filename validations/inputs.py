@@ -3,6 +3,9 @@
 Order of work, per table:
 1. file-level problems from ingest (unreadable, empty, unrecognised, duplicate headers) and
    missing required columns: the file is rejected, one quarantine row names file and column;
+   row problems from ingest (Excel error cells, formulas never calculated, CSV rows with too few
+   or too many fields): the row is quarantined, named by file, sheet, row and column, and none
+   of its values is used;
 2. typing: text is parsed exactly (full-width digits, thousands separators, dates written
    2020-03-01 / 2020/3/1 / 2020年3月1日, booleans true/false/是/否/1/0). A value that does not
    parse is quarantined ("not a number"), never coerced to null or rounded;
@@ -46,6 +49,7 @@ _CODE_COLUMNS = {
     "instrument",
     "acquired_via",
     "origin",
+    "certificate_id",
     "output_unit",
     "listed_years",
 }
@@ -364,28 +368,46 @@ def _folder_year(df: pl.DataFrame, col: str = "year") -> pl.DataFrame:
 _LEDGER_FIELDS = (  # (field, 中文, instruments it belongs to, required for them)
     ("vintage", "配额年度", ("allowance",), True),
     ("acquired_via", "取得方式", ("allowance",), False),
-    ("origin", "产生地", OFFSETS, True),
+    ("origin", "产生地", (*OFFSETS, "green_power"), True),  # v2: where green power was bought
     ("is_hydro", "水电项目", OFFSETS, True),
+    ("certificate_id", "绿证编号", ("green_power",), False),  # v2
 )
+_WHAT = {  # owners → the rows they are, in words
+    ("allowance",): "allowances",
+    OFFSETS: "offsets",
+    (*OFFSETS, "green_power"): "offsets and green power",
+    ("green_power",): "green power",
+}
 
 
 def _ledger_fields(lg: pl.DataFrame) -> list[pl.DataFrame]:
     """A field missing where its instrument needs it, or present on another instrument."""
+    inst = pl.col("instrument")
+    a_row = (
+        pl.when(inst == "allowance")
+        .then(pl.lit("an allowance"))
+        .when(inst.is_in(OFFSETS))
+        .then(pl.lit("an offset"))
+        .otherwise(pl.lit("a green-power row"))
+    )
     out = []
     for field, zh, owners, required in _LEDGER_FIELDS:
-        owns = pl.col("instrument").is_in(owners)
-        kind = "an allowance" if owners == ("allowance",) else "an offset"
+        owns = inst.is_in(owners)
         if required:
             out.append(
-                _fail(lg, owns & pl.col(field).is_null(), field, f"{kind} needs {field} ({zh}) / 须填写{zh}")
+                _fail(
+                    lg,
+                    owns & pl.col(field).is_null(),
+                    field,
+                    pl.format(f"{{}} needs {field} ({zh}) / 须填写{zh}", a_row),
+                )
             )
-        what = "allowances" if owners == ("allowance",) else "offsets"
         out.append(
             _fail(
                 lg,
                 ~owns & pl.col(field).is_not_null(),
                 field,
-                pl.format(f"{field} is only for {what}, not {{}} / {zh}不适用于该品种", pl.col("instrument")),
+                pl.format(f"{field} is only for {_WHAT[owners]}, not {{}} / {zh}不适用于该品种", inst),
             )
         )
     return out
@@ -458,6 +480,37 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         )
         rejected_rows[name] = r.filter(in_rejected)
         raw[name] = r.filter(~in_rejected)
+
+    # 1b. rows with a problem found while reading: quarantined whole, never typed
+    problem_rows: dict[str, pl.DataFrame] = {}
+    unplaced = []  # problems on rows that hold no other cell (not in raw): quarantined as they are
+    for name, r in raw.items():
+        p = inbox.problems.filter(pl.col("table_name") == name)
+        if not p.height:
+            problem_rows[name] = r.clear()
+            continue
+        keys = ["_source_file", "_sheet", "_row"]
+        placed = p.rename({"source_file": "_source_file", "sheet": "_sheet", "row_number": "_row"}).join(
+            r.select("_rid", *keys), on=keys, how="left", nulls_equal=True
+        )
+        failures[name].append(placed.filter(pl.col("_rid").is_not_null()).select(*_FAIL).cast(_FAIL))
+        unplaced.append(
+            placed.filter(pl.col("_rid").is_null()).select(
+                "table_name",
+                pl.col("_source_file").alias("source_file"),
+                pl.col("_sheet").alias("sheet"),
+                pl.col("_row").alias("row_number"),
+                "column_name",
+                "value",
+                "message",
+            )
+        )
+        bad = placed["_rid"].drop_nulls().implode()
+        problem_rows[name] = r.filter(pl.col("_rid").is_in(bad))
+        raw[name] = r.filter(~pl.col("_rid").is_in(bad))
+    for name in raw:  # rows set aside, for references ("itself quarantined") and partial sums
+        rejected_rows[name] = pl.concat([rejected_rows[name], problem_rows[name]], how="diagonal_relaxed")
+    provenance = {name: pl.concat([raw[name], problem_rows[name]], how="diagonal_relaxed") for name in raw}
 
     # 2–3. typing and row rules
     typed: dict[str, pl.DataFrame] = {}
@@ -638,7 +691,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     for name in tables:
         f = pl.concat(failures[name]).unique(["_rid", "column_name", "message"], maintain_order=True)
         src = (
-            raw[name]
+            provenance[name]
             .filter(pl.col("_rid").is_in(f["_rid"].implode()))
             .select(
                 "_rid",
@@ -646,7 +699,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 "_sheet",
                 "_row",
                 pl.col("enterprise_id").str.normalize("NFKC").alias("enterprise_id")
-                if "enterprise_id" in raw[name].columns
+                if "enterprise_id" in provenance[name].columns
                 else pl.lit(None, pl.String).alias("enterprise_id"),
             )
         )
@@ -663,10 +716,13 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                 pl.lit(1).alias("_rank"),
             )
         )
-        if rejected_rows[name].height and "enterprise_id" in rejected_rows[name].columns:
+        in_rejected_file = rejected_rows[name].filter(
+            ~pl.col("_rid").is_in(problem_rows[name]["_rid"].implode())
+        )
+        if in_rejected_file.height and "enterprise_id" in in_rejected_file.columns:
             # rows of a rejected file: their enterprises are affected (the file-level row names the cause)
             q.append(
-                rejected_rows[name].select(
+                in_rejected_file.select(
                     pl.lit(name).alias("table_name"),
                     pl.col("enterprise_id").str.normalize("NFKC"),
                     pl.col("_source_file").alias("source_file"),
@@ -680,6 +736,8 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                     pl.lit(2).alias("_rank"),
                 )
             )
+    for u in unplaced:
+        q.append(u.with_columns(pl.lit(None, pl.String).alias("enterprise_id"), pl.lit(1).alias("_rank")))
     q.append(missing.with_columns(pl.lit(2).alias("_rank")))
     schema = QUARANTINE_SCHEMA | {"_rank": pl.Int32}
     quarantine = (

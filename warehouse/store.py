@@ -35,6 +35,11 @@ RAW_COLUMN_COMMENTS = {
     "file_hash": "文件哈希 — sha256 of the file",
     "folder_year": "目录年份 — the year of the reports/<year>/ folder, if any",
     "error": "问题 — why the file or sheet was skipped (empty: read)",
+    "note": "说明 — what ingest noted about the file or sheet (e.g. hidden sheets not read)",
+    "row_number": "行号 — row of the problem in the file (header = 1)",
+    "column_name": "列 — column of the problem",
+    "value": "值 — the cell as found",
+    "message": "问题说明 — what is wrong with the cell or row",
 }
 
 
