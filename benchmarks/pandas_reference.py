@@ -6,7 +6,7 @@ merge, and `groupby(...).apply(...)` one Python function per line and per enterp
 
 It implements rules.md §2 (method of each line: enterprise shutdown, equal activities, new builds,
 benchmark, intensity, total, fallbacks), §3 (electricity restatement, reduction project / major
-change / new-line usable years, the ±20 % intensity outlier, the > 183-day line shutdown drop,
+change (each only inside its window, v2) / new-line usable years, the ±20 % intensity outlier, the > 183-day line shutdown drop,
 baselines rounded half-up to 4 places), §3.4 and §4 for 2022 (line allocations rounded half-up to
 4 places, A_raw, gap exemption max(A_raw, 0.8·E, E − 200,000), A_final in whole tonnes). The
 numbers come from the rule pack `policies/chongqing/2022.toml`, read here with `tomllib`; none of
@@ -131,6 +131,13 @@ def _line_allocation(rows: pd.DataFrame, p: dict) -> pd.Series:
         jan1 = commissioned.month == 1 and commissioned.day == 1
         first_full_year = commissioned.year if jan1 else commissioned.year + 1
     reduction, change = _date(first["reduction_project_on"]), _date(first["major_change_on"])
+    # v2: a reduction project counts only inside the pack's window, a major change only inside the
+    # base years (rules.md §3.1); outside, it makes no base year unusable
+    r_first, r_last = p["reduction_project_window"][0], p["reduction_project_window"][-1]
+    if reduction is not None and not dt.date(r_first, 1, 1) <= reduction <= dt.date(r_last, 12, 31):
+        reduction = None
+    if change is not None and not dt.date(base_years[0], 1, 1) <= change <= dt.date(base_years[-1], 12, 31):
+        change = None
     ef_now = _dec(cur["grid_ef_t_per_mwh"])
 
     # §3.1 usable base years, CO2 restated for the grid factor of Y

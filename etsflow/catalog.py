@@ -20,6 +20,7 @@ import polars as pl
 TYPES: dict[str, tuple[pl.DataType, str]] = {
     "text": (pl.String(), "VARCHAR"),
     "int": (pl.Int64(), "BIGINT"),
+    "int32": (pl.Int32(), "INTEGER"),
     "decimal": (pl.Decimal(18, 4), "DECIMAL(18,4)"),
     "factor": (pl.Decimal(18, 6), "DECIMAL(18,6)"),  # grid emission factors carry 6 places
     "date": (pl.Date(), "DATE"),
@@ -96,6 +97,7 @@ STATUSES = (
     "not_cleared",
     "missing_verification",
     "excluded",
+    "not_allocated",
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +402,19 @@ CAP_SUMMARY = Table(
             "tCO2e",
         ),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+        C(
+            "partial",
+            "bool",
+            "部分发布",
+            "True when listed enterprises were left out of this publication (--allow-quarantine): the "
+            "totals above are NOT the year's cap. Their ids: clearance status not_allocated.",
+        ),
+        C(
+            "enterprises_left_out",
+            "int32",
+            "未分配单位数",
+            "Listed enterprises left out because an input row that could belong to them was quarantined.",
+        ),
     ),
     key=("compliance_year",),
 )
@@ -424,7 +439,9 @@ CLEARANCE_STATUS = Table(
             "status",
             "text",
             "状态",
-            "cleared_on_time, cleared_late, pending, not_cleared, missing_verification or excluded.",
+            "cleared_on_time, cleared_late, pending, not_cleared, missing_verification, excluded, or "
+            "not_allocated (listed, left out of a partial publication: a quarantined input row could "
+            "belong to it).",
             isin=STATUSES,
         ),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),

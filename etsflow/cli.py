@@ -70,6 +70,8 @@ def execute(
     as_of: date | None,
     from_stage: str | None,
     allow_quarantine: bool,
+    allow_partial: bool = False,
+    allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     _check_inputs(year, inbox, policy)
@@ -91,6 +93,8 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
+        allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -152,6 +156,12 @@ def _report(summary: dict, elapsed: float) -> None:
             f"[yellow]Provisional parameters (placeholders, confirm and pass --policy FILE): "
             f"{'; '.join(param_label(p) for p in summary['provisional'])}[/]"
         )
+    if summary.get("left_out"):
+        out.print(
+            f"[bold red]PARTIAL: {summary['year']} published without {len(summary['left_out'])} listed "
+            f"enterprise(s) (status not_allocated; the cap covers the others only): "
+            f"{', '.join(summary['left_out'])}[/]"
+        )
     for note in summary["notes"]:
         out.print(f"  note: {note}")
     out.print(files_line(summary.get("files")), highlight=False, soft_wrap=True)
@@ -196,7 +206,23 @@ def run(
         "recomputes everything. Default: none — stages whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
-        False, "--allow-quarantine", help="Allocate the enterprises not touched by quarantined rows."
+        False,
+        "--allow-quarantine",
+        help="Allocate the enterprises not touched by quarantined rows; the year is published as "
+        "partial, the others listed as not_allocated.",
+    ),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="With --allow-quarantine: publish even when more than "
+        f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
+    ),
+    allow_shrink: bool = typer.Option(
+        False,
+        "--allow-shrink",
+        help="Publish although the served file would then hold fewer rows of a mart table and year "
+        "than it does (inputs withdrawn on purpose); the run's message lists them. Without it such a "
+        "publication is refused.",
     ),
 ) -> None:
     """Run the annual pipeline for one compliance year: ingest → validate → baselines → allocate →
@@ -207,7 +233,17 @@ def run(
     except ValueError:
         _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
-    summary = execute(year, inbox, warehouse or _default_warehouse(), policy, d, from_stage, allow_quarantine)
+    summary = execute(
+        year,
+        inbox,
+        warehouse or _default_warehouse(),
+        policy,
+        d,
+        from_stage,
+        allow_quarantine,
+        allow_partial=allow_partial,
+        allow_shrink=allow_shrink,
+    )
     _report(summary, time.perf_counter() - t0)
 
 
@@ -335,6 +371,18 @@ def explain(
         [year, wanted],
     )
     if ent.height == 0:
+        left = read_published(
+            wh,
+            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND upper(enterprise_id) = $2 "
+            "AND status = 'not_allocated'",
+            [year, wanted],
+        )
+        if left.height:
+            _fail(
+                1,
+                f"{wanted} was left out of the {year} publication (partial, --allow-quarantine): an "
+                f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
+            )
         years = read_published(
             wh,
             "SELECT DISTINCT compliance_year FROM mart.allocation_enterprise WHERE upper(enterprise_id) = $1 "

@@ -328,13 +328,34 @@ _LINE_CASES: tuple[tuple[str, tuple[str, ...], tuple[int, int] | None], ...] = (
     # added later: last, so the hosts above keep their enterprises; its host must already have the
     # forced line counts (`_NATURAL_COUNT_CASES`), so no random stream sized by line count moves
     ("borrowing_above_pool", ("水泥制造行业",), (1, 0)),
+    # rules.md v2 (added after; hosts of their natural line counts, like borrowing_above_pool)
+    ("major_change_2023_03_01", ("造纸与纸制品生产业",), (0, 2)),
+    ("reduction_project_2021_03_01", ("电子设备制造业",), (0, 2)),
+    ("incentive_under_investigation_2023", ("陶瓷生产行业",), (0, 1)),
 )
-_NATURAL_COUNT_CASES = frozenset({"borrowing_above_pool"})
+_NATURAL_COUNT_CASES = frozenset(
+    {
+        "borrowing_above_pool",
+        "major_change_2023_03_01",
+        "reduction_project_2021_03_01",
+        "incentive_under_investigation_2023",
+    }
+)
 # cases added after the first release of the sample (listed last in its README)
 _ADDED_CASES = frozenset(
-    {"borrowing_above_pool", "borrowing_2023_refused", "ledger_without_verification_2022"}
+    {
+        "borrowing_above_pool",
+        "borrowing_2023_refused",
+        "ledger_without_verification_2022",
+        "major_change_2023_03_01",
+        "reduction_project_2021_03_01",
+        "incentive_under_investigation_2023",
+        "green_power_from_city_2023",
+        "certificate_reused_2023",
+    }
 )
 _EXCLUDED_NAME = "重庆示例未纳入单位有限公司"
+GREEN_CERTIFICATE = "GEC-2023-0001"  # the green-power certificate of CQ013-like borrowing_clinker
 
 
 def _case_kind(case: str, forced: tuple[int, int] | None) -> int:
@@ -628,6 +649,31 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "intensity line with major_change_on 2020-05-15: no usable base year for 2021 "
             "(→ fallback), only 2021 for 2022",
         )
+    # rules.md v2 §3.1: dates outside their window change no base year (before v2 they wiped them all)
+    if (h := host_line("major_change_2023_03_01")) is not None:
+        e, lid, i = h
+        major[i], eligible[i] = D("2023-03-01"), False
+        note(
+            "major_change_2023_03_01",
+            e,
+            lid,
+            "2021–2023",
+            "total line with major_change_on 2023-03-01, after the base years of every year: no base "
+            "year unusable, the explanation says the date was outside (before v2: every base year "
+            "wiped, equal method)",
+        )
+    if (h := host_line("reduction_project_2021_03_01")) is not None:
+        e, lid, i = h
+        reduction[i], eligible[i] = D("2021-03-01"), True
+        note(
+            "reduction_project_2021_03_01",
+            e,
+            lid,
+            "2021–2023",
+            "intensity line with reduction_project_on 2021-03-01: outside the 2018–2020 window of 2021 and "
+            "2022 (all base years usable, T16); inside the provisional 2023 window 2020–2022 (2020, 2021 "
+            "unusable, 2022 kept)",
+        )
     if (h := host_line("electricity_factor_intensity")) is not None:
         e, lid, i = h
         elec_share[i], eligible[i] = 0.8, True
@@ -875,6 +921,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         ("surplus_cap_2023", 2023, 0.6),
         ("incentive_2023", 2023, 0.9),
         ("incentive_penalized_2023", 2023, 0.9),
+        ("incentive_under_investigation_2023", 2023, 0.9),
     ):
         if (h := host_line(case, 1)) is not None:
             kp, k = ix(h[2], y - 1), ix(h[2], y)
@@ -1037,6 +1084,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         origin: str | None = None,
         hydro: bool | None = None,
         appended: bool = False,
+        certificate: str | None = None,
     ) -> None:
         if q <= 0:
             raise ValueError(f"edge-case ledger row {tag} with quantity {q}")
@@ -1053,6 +1101,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
                 "acquired_via": via,
                 "origin": origin,
                 "is_hydro": hydro,
+                "certificate_id": certificate,
             }
         )
 
@@ -1143,7 +1192,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         )
     if (e := plan.cases.get("green_power_2022_refused")) is not None:
         o = oblig[(e, 2022)]
-        row("green_power_2022", e, 2022, dt.date(2024, 3, 20), "green_power", 3000)
+        row("green_power_2022", e, 2022, dt.date(2024, 3, 20), "green_power", 3000, origin="other")
         row("", e, 2022, dt.date(2024, 3, 20), "allowance", o - 3000, 2022, "free")
         cover_normally(e, (2021, 2023))
         note(
@@ -1220,6 +1269,30 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "1,000 t borrowed_preallocation in 2023 (borrowing only for 2021–2022) → refused, borrowing "
             "not allowed this year",
         )
+    if (e := plan.cases.get("borrowing_clinker")) is not None:  # rules.md v2 §6, green power
+        row(
+            "green_power_city_2023", e, 2023, dt.date(2024, 12, 19), "green_power", 1000,
+            origin="chongqing", certificate="GEC-2023-CQ-0002", appended=True,
+        )  # fmt: skip
+        note(
+            "green_power_from_city_2023",
+            e,
+            None,
+            "2023",
+            "1,000 t green power bought in Chongqing (origin chongqing) → refused, bought inside the city",
+        )
+        row(
+            "green_power_reused_2023", e, 2023, dt.date(2024, 12, 20), "green_power", 500,
+            origin="other", certificate=GREEN_CERTIFICATE, appended=True,
+        )  # fmt: skip
+        note(
+            "certificate_reused_2023",
+            e,
+            None,
+            "2023",
+            f"500 t green power on certificate {GREEN_CERTIFICATE}, already presented on 2024-12-16 by "
+            "the 3,000 t row → refused, certificate already used",
+        )
     if closed is not None:
         row(
             "no_report_2022",
@@ -1264,6 +1337,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
             "acquired_via": pl.String,
             "origin": pl.String,
             "is_hydro": pl.Boolean,
+            "certificate_id": pl.String,
         },
     )
     ledger = pl.concat(
@@ -1351,6 +1425,8 @@ _TAG_CASE = {
     "above_pool_2022": "borrowing_above_pool",
     "borrowing_2023": "borrowing_2023_refused",
     "no_report_2022": "ledger_without_verification_2022",
+    "green_power_city_2023": "green_power_from_city_2023",
+    "green_power_reused_2023": "certificate_reused_2023",
 }
 
 
@@ -1386,7 +1462,10 @@ def _borrowing_rows(e: str, out: dict[int, int], exact_e: dict, row) -> dict:
     row("", e, 2022, dt.date(2024, 3, 25), "allowance", o[2022] - b22, 2022, "free")
     row("borrow_2022_over", e, 2022, dt.date(2024, 3, 25), "borrowed_preallocation", b22 + 5000)
     row("", e, 2023, dt.date(2024, 12, 16), "allowance", o[2023] - 2000, 2023, "purchase")
-    row("green_power_2023", e, 2023, dt.date(2024, 12, 16), "green_power", 3000)
+    row(
+        "green_power_2023", e, 2023, dt.date(2024, 12, 16), "green_power", 3000,
+        origin="chengdu_chongqing_circle", certificate=GREEN_CERTIFICATE,
+    )  # fmt: skip
     return {"b21": b21, "b22": b22, "a_final": a_final}
 
 
@@ -1538,8 +1617,14 @@ def _attributes(
             "preallocation_cancelled": cancel22[m22],
             "penalized": False,
             "weather_grade": None,
+            "under_investigation": None,
+            "energy_efficiency_benchmark_met": None,
         },
-        schema_overrides={"weather_grade": pl.String},
+        schema_overrides={
+            "weather_grade": pl.String,
+            "under_investigation": pl.Boolean,
+            "energy_efficiency_benchmark_met": pl.Boolean,
+        },
     )
     # 2023: grades for heavy industries, a few penalties and cancellations
     heavy = np.isin(
@@ -1567,6 +1652,7 @@ def _attributes(
         ("incentive_2023", "A", False),
         ("incentive_penalized_2023", "A", True),
         ("borrowing_clinker", "C", False),
+        ("incentive_under_investigation_2023", "A", False),
     ):
         if c in plan.cases:
             i = pos[plan.cases[c]]
@@ -1579,7 +1665,7 @@ def _attributes(
             f"{e}-L1",
             "2022–2023",
             "single total line whose 2023 emissions are 10% below 2022 (same output); grade A, not penalized "
-            "→ synergy incentive",
+            "→ synergy incentive; also energy_efficiency_benchmark_met (its increment is the provisional 0 %)",
         )
     if "incentive_penalized_2023" in plan.cases:
         e = plan.cases["incentive_penalized_2023"]
@@ -1609,6 +1695,23 @@ def _attributes(
             "2023",
             "single total line whose 2023 emissions are 0.6× the 2022 daily rate: A_raw > 1.2 E → surplus cap",
         )
+    # rules.md v2 §4: empty = false; one unit under investigation, one at the energy-efficiency
+    # benchmark (the incentive_2023 host: its increment is the provisional 0 %)
+    investigated = np.full(n, None, dtype=object)
+    efficient = np.full(n, None, dtype=object)
+    if "incentive_under_investigation_2023" in plan.cases:
+        e = plan.cases["incentive_under_investigation_2023"]
+        investigated[pos[e]] = True
+        note(
+            "incentive_under_investigation_2023",
+            e,
+            f"{e}-L1",
+            "2022–2023",
+            "same improvement and grade A, not penalized, but under_investigation = true (attributes/2023.csv) "
+            "→ no incentive",
+        )
+    if "incentive_2023" in plan.cases:
+        efficient[pos[plan.cases["incentive_2023"]]] = True
     m23 = listed_sets[2023]
     a23 = pl.DataFrame(
         {
@@ -1617,8 +1720,14 @@ def _attributes(
             "preallocation_cancelled": cancel23[m23],
             "penalized": penal[m23],
             "weather_grade": grade[m23],
+            "under_investigation": pl.Series(investigated[m23].tolist(), dtype=pl.Boolean),
+            "energy_efficiency_benchmark_met": pl.Series(efficient[m23].tolist(), dtype=pl.Boolean),
         },
-        schema_overrides={"weather_grade": pl.String},
+        schema_overrides={
+            "weather_grade": pl.String,
+            "under_investigation": pl.Boolean,
+            "energy_efficiency_benchmark_met": pl.Boolean,
+        },
     )
     a23 = a23.with_columns(
         weather_grade=pl.when(pl.col("weather_grade") == "").then(None).otherwise("weather_grade")

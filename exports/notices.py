@@ -300,6 +300,20 @@ def _notice(
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(_WIDTHS))
         ws.row_dimensions[row].height = 32
         row += 2
+    cap = results.cap_summary
+    if cap.height and "partial" in cap.columns and cap["partial"].fill_null(False).any():
+        n = int(cap["enterprises_left_out"].fill_null(0).sum())
+        c = ws.cell(
+            row,
+            1,
+            f"【部分发布 PARTIAL】本年度有 {n} 家重点排放单位因输入数据被隔离未参与本次分配，配额总量尚未最终确定。"
+            f"/ {n} listed enterprise(s) were left out of this publication (quarantined input): the "
+            "year's total cap is not final.",
+        )
+        c.font, c.fill, c.alignment = _WARN_FONT, _WARN_FILL, _WRAP
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(_WIDTHS))
+        ws.row_dimensions[row].height = 32
+        row += 2
 
     def section(text: str) -> None:
         nonlocal row

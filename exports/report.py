@@ -144,6 +144,7 @@ def render_report(results: YearResults, history: pl.DataFrame | None = None, sta
             f"{escape(params)}），正式参数确认后可能变化。<br>PROVISIONAL: computed with provisional "
             "rule-pack parameters; figures may change when the official values are confirmed.</p>"
         )
+    banner = _partial_banner(results) + banner
     title = f"{y}年度碳排放配额分配与清缴报告 / Allocation and clearance report {y}"
     page = "\n".join(
         [
@@ -193,6 +194,24 @@ def embed_font(page: str) -> str:
     note = f'<p class="font-note">{escape(font_note(page))}</p>'
     page = page.replace(FONT_NOTE_SLOT, note, 1)
     return page.replace(FONT_SLOT, font_face_css(page), 1)
+
+
+def _partial_banner(results: YearResults) -> str:
+    """First thing on the page when listed enterprises were left out (mart.cap_summary.partial):
+    how many, which (clearance status not_allocated), and that the totals are not the year's."""
+    cap = results.cap_summary
+    if cap.height == 0 or "partial" not in cap.columns or not cap["partial"].fill_null(False).any():
+        return ""
+    n = int(cap["enterprises_left_out"].fill_null(0).sum())
+    ids = sorted(
+        results.clearance_status.filter(pl.col("status") == "not_allocated")["enterprise_id"].to_list()
+    )
+    return (
+        '<p class="banner" role="alert" id="partial">部分结果：本年度有 '
+        f"{n} 家重点排放单位因输入数据被隔离未参与分配，配额总量及各项合计不含这些单位：{escape('、'.join(ids))}。"
+        f"<br>PARTIAL: {n} listed enterprise(s) were left out of this publication (quarantined input); "
+        f"the total cap and every total here exclude them: {escape(', '.join(ids))}.</p>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

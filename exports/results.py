@@ -33,6 +33,7 @@ STATUS_LABELS = {
     "not_cleared": "未完成清缴 / not cleared",
     "missing_verification": "缺少核查数据 / missing verification",
     "excluded": "不在名录内 / not on the list",
+    "not_allocated": "未分配（输入数据被隔离）/ not allocated: left out, quarantined input",
 }
 # adjustment_rule is "none" or parts joined by "+", e.g. "gap_exemption_share+rounding".
 ADJUSTMENT_LABELS = {

@@ -17,6 +17,7 @@ of earlier stages only when their records match — else it refuses (exit 2) and
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 import traceback
@@ -32,12 +33,12 @@ from prefect.states import Failed
 
 from etsflow import catalog
 from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
-from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome
+from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome, left_out
 from ingest.read import readable_path
 from policies import PolicyError, policy_for_year
 from validations.checkpoint import import_in_background
 from warehouse import Warehouse
-from warehouse.store import WarehouseBusy, now
+from warehouse.store import PublicationShrinks, WarehouseBusy, now
 
 # Retries only where files are touched: reading the inbox, and swapping the served file.
 # The other stages are deterministic: a retry would fail the same way.
@@ -92,6 +93,18 @@ def previous_calendar_year() -> int:
     return date.today().year - 1
 
 
+def disk_full(e: BaseException) -> BaseException | None:
+    """The exception in `e`'s chain that says the disk is full (ENOSPC), if any: an OSError with
+    errno 28, or a DuckDB/Polars/Great Expectations error quoting the system's words."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, "errno", None) == errno.ENOSPC or "no space left on device" in str(e).lower():
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def failure_message(e: BaseException) -> str:
     """The words recorded for a failure: our own messages as they are, others with their type."""
     return str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
@@ -121,11 +134,15 @@ def annual_run(
     from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
+    allow_partial: bool = False,
+    allow_shrink: bool = False,
 ):
     """Run the stages; return the run summary, or a Failed state whose data is the summary.
 
     `year` defaults to the previous calendar year (scheduled runs), `as_of` to today,
-    `from_stage` to none: skip every stage whose inputs are unchanged.
+    `from_stage` to none: skip every stage whose inputs are unchanged. The served file is never
+    replaced by one holding fewer published rows (per mart table and compliance year) unless
+    `allow_shrink` (docs/operations.md §9).
 
     Failures are caught here, recorded in audit, and returned as a Prefect `Failed` state (so the
     Prefect UI shows the run as failed) with `exit_code` and a one-paragraph `error` in the summary.
@@ -141,6 +158,7 @@ def annual_run(
         "notes": [],
         "policy": None,
         "provisional": [],
+        "left_out": [],
         "exit_code": 0,
         "error": None,
         "log": str(log.path),
@@ -168,6 +186,8 @@ def annual_run(
             from_stage,
             allow_quarantine,
             log,
+            allow_partial,
+            allow_shrink,
         )
     except (InvalidInput, ResumeRefused) as e:
         summary["exit_code"], summary["error"] = 2, str(e)
@@ -186,6 +206,8 @@ def annual_run(
             )
             + " (`etsflow runs` lists it as interrupted)."
         )
+    except PublicationShrinks as e:
+        summary["exit_code"], summary["error"] = 1, f"Run for {year}: {e}"
     except NotImplementedError as e:
         summary["exit_code"] = 1
         summary["error"] = (
@@ -194,10 +216,20 @@ def annual_run(
     except Exception as e:
         log.write("FAILED\n" + traceback.format_exc())
         summary["exit_code"] = 1
-        summary["error"] = (
-            f"Run for {year} failed: {type(e).__name__}: {e}. Published results are unchanged; "
-            f"the traceback is in {log.path}."
-        )
+        if full := disk_full(e):
+            where = Path(warehouse).resolve().parent
+            first = " ".join(str(full).split())[:300]
+            summary["error"] = (
+                f"Run for {year} failed: the disk is full ({first}). Published results are unchanged "
+                f"(the served file was not replaced). Free space on the disk of {where} (the work "
+                "database, the stage folder and out/ grow during a run) and run the same command again: "
+                f"it continues from the last completed stage; the traceback is in {log.path}."
+            )
+        else:
+            summary["error"] = (
+                f"Run for {year} failed: {type(e).__name__}: {' '.join(str(e).split())}. Published results "
+                f"are unchanged; the traceback is in {log.path}."
+            )
     if summary["exit_code"]:
         log.write(f"exit {summary['exit_code']}: {summary['error']}")
         return Failed(message=summary["error"], data=summary)
@@ -266,9 +298,13 @@ def _run_stages(
     from_stage: str | None,
     allow_quarantine: bool,
     log: RunLog,
+    allow_partial: bool = False,
+    allow_shrink: bool = False,
 ) -> None:
     run_id = summary["run_id"]
     with wh.connect() as con:
+        if wh.seeded:
+            log.write(wh.seeded)
         if n := wh.mark_interrupted(con):
             log.write(f"{n} earlier run(s) had been interrupted; marked 'interrupted' in audit.pipeline_run")
         ctx = RunContext(
@@ -280,7 +316,10 @@ def _run_stages(
             policy=pol,
             as_of=as_of,
             allow_quarantine=allow_quarantine,
+            allow_partial=allow_partial,
         )
+        if wh.seeded:
+            ctx.notes.append(wh.seeded)
         files = inbox_files(inbox)
         fps = fingerprints(ctx, files)
         cache = wh.cache_entries(year)
@@ -327,19 +366,50 @@ def _run_stages(
                 status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
                 message = failure_message(e)
         summary["notes"] = list(ctx.notes)
+        if summary["stages"].get("validate", {}).get("status") in ("succeeded", "skipped", "reused"):
+            summary["left_out"] = list(left_out(ctx))
         wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
         try:
+            wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
+            shrinks = wh.shrinkage(con)
+            if shrinks and not allow_shrink:
+                refusal = (
+                    f"not published: the served file {wh.served} would hold fewer rows than it does now "
+                    f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
+                    "unchanged. If the work database is stale (the served file was restored or copied "
+                    f"without it), move {wh.work.name} aside and run again: it is rebuilt from the served "
+                    "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
+                    "--allow-shrink."
+                )
+                wh.update_run(con, run_id, status="refused", message=refusal)
+                raise PublicationShrinks(refusal)
+            if shrinks:
+                note = f"published with fewer rows than before (--allow-shrink): {'; '.join(shrinks)}"
+                ctx.notes.append(note)
+                wh.update_run(con, run_id, message="; ".join(ctx.notes))
+            summary["notes"] = list(ctx.notes)
             serve_warehouse(wh, con)
+        except PublicationShrinks:
+            if failure is not None:
+                raise failure from None
+            raise
         except Exception as e:
             log.write("serving failed\n" + traceback.format_exc())
-            if failure is None:
+            if failure is not None:  # the first failure is what the user must see
+                raise failure from None
+            if disk_full(e):
+                raise
+            try:
                 wh.update_run(
                     con, run_id, status="failed", message=f"results stored, served file not refreshed: {e}"
                 )
-                raise RuntimeError(
-                    f"the results are stored in {wh.work} but the served file {wh.served} could not be "
-                    f"refreshed ({e}); the next run serves them"
-                ) from e
+            except Exception:
+                pass
+            raise RuntimeError(
+                f"the results are stored in {wh.work} but the served file {wh.served} could not be "
+                f"refreshed ({e}); the next run serves them"
+            ) from e
+        summary["notes"] = list(ctx.notes)
         log.write(f"served {wh.served}; run {status}")
         if failure is not None:
             raise failure

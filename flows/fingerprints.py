@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.stages import STAGES, RunContext
-from ingest.read import inbox_listing, readable_path, sha256
+from ingest.read import inbox_listing, judged, readable_path, sha256
 from policies import Policy, default_policy_path
 from warehouse.store import SHARED
 
@@ -78,13 +78,28 @@ class Fingerprint:
 
 
 def inbox_files(inbox: Path) -> dict[str, str] | None:
-    """sha256 of every file `ingest` opens or judges (all but lock and hidden files: a file it
-    does not read is listed, or is an error, too), by readable path relative to the inbox."""
+    """sha256 of every file `ingest` reads or rejects (`ingest.read.judged`), by readable path
+    relative to the inbox."""
     if not inbox.is_dir():
         return None
     return {
-        readable_path(p.relative_to(inbox)): sha256(p) for p, skip in inbox_listing(inbox) if skip is None
+        readable_path(p.relative_to(inbox)): sha256(p)
+        for p, skip in inbox_listing(inbox)
+        if skip is None and judged(p.relative_to(inbox))
     }
+
+
+def inbox_unread(inbox: Path) -> list[str]:
+    """The other files (README, scripts, other folders; not lock or hidden files): ingest only lists
+    them as not read, so their names are part of its fingerprint (a file added or removed reruns
+    it, a README edited does not)."""
+    if not inbox.is_dir():
+        return []
+    return [
+        readable_path(p.relative_to(inbox))
+        for p, skip in inbox_listing(inbox)
+        if skip is None and not judged(p.relative_to(inbox))
+    ]
 
 
 def _module_file(name: str) -> Path | None:
@@ -171,10 +186,13 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
         parts |= {f"input:{r}": out[r].digest for r in READS[stage]}
         if stage == "ingest":
             parts["inbox_files"] = files
+            parts["inbox_unread"] = inbox_unread(ctx.inbox)
         else:
             parts |= {"year": ctx.year, "rule_pack": ctx.policy.content_hash}
         if stage == "validate":
             parts["allow_quarantine"] = ctx.allow_quarantine
+            if ctx.allow_partial:  # (absent when off: records of earlier versions stay valid)
+                parts["allow_partial"] = True
         if stage == "clearance":
             parts["as_of"] = ctx.as_of.isoformat()
             parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
@@ -207,6 +225,11 @@ def describe_difference(recorded: dict, current: Fingerprint) -> str:
             for label, names in (("changed", changed), ("added", added), ("removed", removed)):
                 if names:
                     why.append(f"input files {label}: {_few(names)}")
+    if "inbox_unread" in _changed_keys(old, new):
+        before, now = set(old.get("inbox_unread") or ()), set(new.get("inbox_unread") or ())
+        for label, names in (("added", now - before), ("removed", before - now)):
+            if names:
+                why.append(f"files not read {label}: {_few(sorted(names))}")
     if "rule_pack" in _changed_keys(old, new):
         why.append("the rule pack changed")
     if "code" in _changed_keys(old, new):
@@ -217,6 +240,7 @@ def describe_difference(recorded: dict, current: Fingerprint) -> str:
     for key, label in (
         ("year", "compliance year"),
         ("allow_quarantine", "--allow-quarantine"),
+        ("allow_partial", "--allow-partial"),
         ("as_of", "--as-of"),
     ):
         if key in _changed_keys(old, new):

@@ -22,7 +22,7 @@ import polars as pl
 from etsflow import catalog
 from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from policies import Policy
-from transforms import CoreFrames, reported_listed_ids
+from transforms import CoreFrames, listed_enterprise_ids, reported_listed_ids
 from validations.inputs import validate_inbox
 from validations.schemas import check_frame
 from warehouse import Warehouse
@@ -45,6 +45,7 @@ class RunContext:
     policy: Policy
     as_of: date
     allow_quarantine: bool = False
+    allow_partial: bool = False  # publish although more than PARTIAL_MAX_PERCENT % are left out
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
     # What a stage of this run produced, handed to the next stage in memory (the same frames it
@@ -104,13 +105,18 @@ def validate(ctx: RunContext) -> StageOutcome:
     del inbox
     q = result.quarantine
     core = result.without_affected() if ctx.allow_quarantine else result.core
+    left_out = result.left_out(ctx.year) if ctx.allow_quarantine else []
     ctx.wh.write_validated(
         ctx.con,
         ctx.year,
         {t.name: getattr(core, t.name) for t in catalog.INPUTS},
         q.with_columns(pl.lit(ctx.run_id).alias("run_id")) if q.height else None,
     )
+    ctx.wh.write_stage(
+        ctx.year, {"left_out": pl.DataFrame({"enterprise_id": left_out}, schema={"enterprise_id": pl.String})}
+    )
     ctx.handoff["core"] = core
+    ctx.handoff["left_out"] = left_out
     if result.missing_reports:
         ctx.notes.append(
             f"{len(result.missing_reports)} listed enterprise(s) have no verification report for {ctx.year} "
@@ -119,11 +125,50 @@ def validate(ctx: RunContext) -> StageOutcome:
     if q.height and not ctx.allow_quarantine:
         raise InvalidInput(quarantine_summary(q, ctx.wh.served))
     if q.height:
+        listed = listed_enterprise_ids(core.enterprises, ctx.year).height
+        refuse_partial(left_out, listed, ctx.year, ctx.allow_partial)
+        others = sorted(set(result.affected_enterprises) - set(left_out))
         ctx.notes.append(
-            f"{q.height} rows quarantined; not allocated: {', '.join(result.affected_enterprises) or 'none'}"
+            f"{q.height} rows quarantined (audit.quarantine). "
+            + (
+                f"PARTIAL publication of {ctx.year}: {len(left_out)} of {listed} listed enterprises left out "
+                f"(status not_allocated; the cap covers the others only): {', '.join(left_out)}"
+                if left_out
+                else "No listed enterprise left out"
+            )
+            + (
+                f". Quarantined rows also name ids on no list of {ctx.year}: {', '.join(others)}"
+                if others
+                else ""
+            )
         )
     rows = sum(getattr(core, t.name).height for t in catalog.INPUTS)
     return StageOutcome(rows, f"{rows} valid rows, {q.height} quarantined")
+
+
+def refuse_partial(left_out: list[str], listed: int, year: int, allowed: bool) -> None:
+    """Refuse (InvalidInput, exit 2) a publication leaving out more than PARTIAL_MAX_PERCENT % of the
+    listed enterprises, unless `allowed` (--allow-partial). Exact: left_out × 100 > percent × listed."""
+    from etsflow.settings import PARTIAL_MAX_PERCENT
+
+    if allowed or len(left_out) * 100 <= PARTIAL_MAX_PERCENT * listed:
+        return
+    shown = ", ".join(left_out[:10]) + (f" … and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+    raise InvalidInput(
+        f"Partial publication refused: --allow-quarantine would leave {len(left_out)} of the {listed} "
+        f"enterprises listed for {year} out of the publication (more than {PARTIAL_MAX_PERCENT}%), so the "
+        f"published cap would be far from the year's: {shown}. The quarantined rows are in audit.quarantine; "
+        "fix the files, or add --allow-partial to publish the year as partial anyway."
+    )
+
+
+def left_out(ctx: RunContext) -> list[str]:
+    """The listed enterprises the validate stage of this year left out (--allow-quarantine)."""
+    if "left_out" not in ctx.handoff:
+        path = ctx.wh.stage_path(ctx.year, "left_out")
+        ids = pl.read_parquet(path)["enterprise_id"].to_list() if path.is_file() else []
+        ctx.handoff["left_out"] = ids
+    return ctx.handoff["left_out"]
 
 
 def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
@@ -166,7 +211,7 @@ def allocate(ctx: RunContext) -> StageOutcome:
     baselines = ctx.handoff.pop("baselines", None)
     if baselines is None:
         baselines = ctx.wh.read_stage(ctx.year, "baselines")
-    result = allocate_lines(baselines, _core(ctx), ctx.policy)
+    result = allocate_lines(baselines, _core(ctx), ctx.policy, len(left_out(ctx)))
     frames = {
         "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
         "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
@@ -214,6 +259,7 @@ def clearance(ctx: RunContext) -> StageOutcome:
         pool,
         ctx.policy,
         ctx.as_of,
+        left_out(ctx),
     )
     check_frame(result.status, catalog.CLEARANCE_STATUS)
     check_frame(result.items, catalog.CLEARANCE_ITEM)

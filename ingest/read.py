@@ -133,6 +133,16 @@ def inbox_listing(inbox: Path) -> list[tuple[Path, str | None]]:
     return out
 
 
+def judged(rel: Path) -> bool:
+    """Whether ingest reads a file, or rejects it (an error), rather than only listing it as not
+    read: data formats anywhere, and every file under the known folders or named like a table."""
+    return (
+        rel.suffix.lower() in DATA_SUFFIXES
+        or _table_of(rel)[0] is not None
+        or (len(rel.parts) > 1 and rel.parts[0] in KNOWN_FOLDERS)
+    )
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -271,8 +281,9 @@ def _error_code(detail: str) -> str | None:
 
 def _read_sheets(path: Path) -> list[Sheet]:
     """Every sheet of a workbook, hidden or not, each with its problem cells: Excel error cells
-    (calamine reports them; as text they would read as empty) and formulas without a stored value
-    (never calculated: calamine reads them as empty; found in the sheet's XML)."""
+    (calamine reports them; as text they would read as empty), any other cell calamine cannot give
+    as text, and formulas without a stored value (never calculated: calamine reads them as empty;
+    found in the sheet's XML of .xlsx/.xlsm — .xls and .xlsb files always store a formula's result)."""
     try:
         reader = fastexcel.read_excel(str(path))
     except Exception as e:  # fastexcel raises its own error types for corrupt files
@@ -286,10 +297,10 @@ def _read_sheets(path: Path) -> list[Sheet]:
         df = pl.DataFrame(pl.from_arrow(batch))
         problems = []
         for err in errors.errors if errors is not None else ():
-            code = _error_code(err.detail)
-            if code is None:
-                continue  # a value that is not text but reads as text (number, date): kept
             row, col = err.offset_position
+            if (code := _error_code(err.detail)) is None:  # numbers, dates, booleans read as text; else:
+                problems.append((row + 2, col, None, f"the cell could not be read as text ({err.detail})"))
+                continue
             problems.append(
                 (
                     row + 2,

@@ -275,11 +275,13 @@ def test_allow_quarantine_leaves_out_the_enterprise_of_a_ragged_row(cli, tmp_pat
     wh = tmp_path / "wh.duckdb"
     result = cli(
         "run", "--year", 2021, "--inbox", BAD / "ragged_row_short", "--warehouse", wh,
-        "--as-of", "2024-01-01", "--allow-quarantine",
+        "--as-of", "2024-01-01", "--allow-quarantine", "--allow-partial",  # 1 of 2 left out: > 5 %
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     ents = read_published(wh, "SELECT enterprise_id FROM mart.allocation_enterprise ORDER BY 1")
     assert ents["enterprise_id"].to_list() == ["B1"]  # B2 is not allocated from a shifted row
+    cap = read_published(wh, "SELECT partial, enterprises_left_out FROM mart.cap_summary").row(0)
+    assert cap == (True, 1)
 
 
 @pytest.mark.parametrize("kind", sorted(READING_PASSES))
@@ -319,3 +321,101 @@ def test_file_names_in_gbk_bytes_are_read_and_stored_readably(cli, tmp_path):
     assert ("reports/2021/核查数据_生产线.csv", 3, None) in files.rows()
     runs = read_published(wh, "SELECT input_hashes FROM audit.pipeline_run")
     assert "核查数据_生产线.csv" in runs["input_hashes"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# A partial year never looks complete (--allow-quarantine): the enterprises a quarantined row could
+# belong to are left out whole, the year says it is partial, and beyond PARTIAL_MAX_PERCENT of the
+# listed enterprises the publication is refused without --allow-partial.
+# ---------------------------------------------------------------------------------------------
+EXPECTED["partial_line_typo"] = (
+    "line_years",
+    "reports/2021/line_years.csv",
+    4,
+    "enterprise_id",
+    "BZ",
+    "line B2-L2 belongs to enterprise B2, not BZ",
+)
+# B1 alone (2021): clinker 1,000,000 t × 0.8289 = 828,900 t (E 850,000.5: gap under 20 %, no
+# exemption); cap round_half_up(828,900 / 0.95) = 872,526 (872,526.3…), reserve 43,626.
+B1_ONLY = {"enterprise_count": 1, "enterprise_total_t": 828_900, "reserve_t": 43_626, "total_cap_t": 872_526}
+
+
+def test_partial_line_typo_exits_2_without_allow_quarantine(cli, tmp_path):
+    # (added to EXPECTED after the parametrised test above took its cases)
+    test_bad_inbox_exits_2_and_names_the_row("partial_line_typo", cli, tmp_path)
+
+
+def _run_partial(cli, kind, wh, *flags):
+    return cli(
+        "run", "--year", 2021, "--inbox", BAD / kind, "--warehouse", wh, "--as-of", "2024-01-01", *flags
+    )
+
+
+def _published(wh):
+    cap = read_published(wh, "SELECT * FROM mart.cap_summary WHERE compliance_year = 2021")
+    ents = read_published(wh, "SELECT enterprise_id FROM mart.allocation_enterprise ORDER BY 1")
+    status = dict(read_published(wh, "SELECT enterprise_id, status FROM mart.clearance_status").iter_rows())
+    return cap.row(0, named=True), ents["enterprise_id"].to_list(), status
+
+
+def test_line_with_a_mistyped_enterprise_leaves_its_owner_out_whole(cli, tmp_path):
+    """B2's line B2-L2 names BZ: B2 is not published from its other line (before: B2 published
+    from B2-L1 alone, looking complete)."""
+    wh = tmp_path / "wh.duckdb"
+    refused = _run_partial(cli, "partial_line_typo", wh, "--allow-quarantine")
+    assert refused.exit_code == 2, refused.output  # 1 of 2 listed enterprises is over the limit
+    assert refused.stderr.startswith("Partial publication refused") and "1 of the 2" in refused.stderr
+    assert "B2" in refused.stderr and "--allow-partial" in refused.stderr
+    assert read_published(wh, "SELECT count(*) n FROM mart.cap_summary")["n"][0] == 0  # nothing published
+
+    done = _run_partial(cli, "partial_line_typo", wh, "--allow-quarantine", "--allow-partial")
+    assert done.exit_code == 0, done.output
+    assert "PARTIAL" in done.output and "B2" in done.output
+    cap, ents, status = _published(wh)
+    assert {k: cap[k] for k in B1_ONLY} == B1_ONLY
+    assert cap["partial"] is True and cap["enterprises_left_out"] == 1
+    assert ents == ["B1"] and status["B2"] == "not_allocated"
+    assert (
+        read_published(wh, "SELECT count(*) n FROM mart.allocation_line WHERE enterprise_id = 'B2'")["n"][0]
+        == 0
+    )
+    run = read_published(wh, "SELECT message FROM audit.pipeline_run ORDER BY started_at DESC LIMIT 1")
+    assert "PARTIAL publication of 2021: 1 of 2 listed enterprises left out" in run["message"][0]
+    assert "ids on no list of 2021: BZ" in run["message"][0]
+
+
+def test_missing_column_refuses_a_partial_year_without_allow_partial(cli, tmp_path):
+    """The rejected 2021 line-year file leaves every listed enterprise out: refused (exit 2) rather
+    than a published cap of 0; with --allow-partial the year is published as partial."""
+    wh = tmp_path / "wh.duckdb"
+    refused = _run_partial(cli, "missing_column", wh, "--allow-quarantine")
+    assert refused.exit_code == 2 and "2 of the 2 enterprises listed for 2021" in refused.stderr
+    assert read_published(wh, "SELECT count(*) n FROM mart.cap_summary")["n"][0] == 0
+
+    done = _run_partial(cli, "missing_column", wh, "--allow-quarantine", "--allow-partial")
+    assert done.exit_code == 0, done.output
+    cap, ents, status = _published(wh)
+    assert (cap["enterprise_count"], cap["total_cap_t"], cap["partial"], cap["enterprises_left_out"]) == (
+        0,
+        0,
+        True,
+        2,
+    )
+    assert ents == [] and status == {"B1": "not_allocated", "B2": "not_allocated"}
+
+
+@pytest.mark.parametrize(
+    ("left", "listed", "refused"),
+    [(5, 100, False), (6, 100, True), (15, 307, False), (16, 307, True), (1, 2, True), (0, 2, False)],
+)
+def test_partial_limit_is_exact(left, listed, refused):
+    from flows.stages import InvalidInput, refuse_partial
+
+    ids = [f"E{i}" for i in range(left)]
+    if refused:
+        with pytest.raises(InvalidInput, match="Partial publication refused"):
+            refuse_partial(ids, listed, 2022, allowed=False)
+        refuse_partial(ids, listed, 2022, allowed=True)  # --allow-partial
+    else:
+        refuse_partial(ids, listed, 2022, allowed=False)

@@ -1,5 +1,6 @@
-"""The pandas reference of the benchmark (`benchmarks/pandas_reference.py`) and the engine give the
-same 2022 allocation, enterprise by enterprise, on a small synthetic inbox with the edge cases.
+"""The references of the benchmark (`benchmarks/pandas_reference.py`, `benchmarks/plain_reference.py`)
+and the engine give the same 2022 allocation, enterprise by enterprise, on a small synthetic inbox
+with the edge cases.
 
 This keeps the benchmark's comparison honest (a reference that drifted from the rules would make
 any speed-up meaningless) and cross-checks the engine with an independent implementation
@@ -11,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from benchmarks import pandas_reference
+from benchmarks import pandas_reference, plain_reference
 from etsflow import synthetic
 from ingest.read import read_inbox
 from policies import policy_for_year
@@ -61,6 +62,7 @@ def inbox(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"inbox-{N}-{request.param}")
     tables = synthetic.build_inbox(synthetic.synthetic_roster(N, request.param), request.param)
     synthetic.write_inbox(with_rare_cases(tables), folder, form="parquet")
+    synthetic.write_inbox(with_rare_cases(tables), folder / "csv", form="csv")  # the plain script's form
     return folder
 
 
@@ -95,6 +97,28 @@ def test_pandas_reference_equals_the_engine(inbox, engine):
             "enterprise_id": reference["enterprise_id"].astype(str).tolist(),
             "final_ref": [int(v) for v in reference["allocation_final_t"]],
             "raw_ref": [str(v) for v in reference["allocation_raw_t"]],
+        }
+    )
+    both = enterprises.select(
+        "enterprise_id", "allocation_final_t", pl.col("allocation_raw_t").cast(pl.String)
+    ).join(ref, on="enterprise_id", how="full", coalesce=True)
+    assert both.height == enterprises.height == ref.height
+    differ = both.filter(
+        pl.col("allocation_final_t").ne_missing(pl.col("final_ref"))
+        | pl.col("allocation_raw_t").ne_missing(pl.col("raw_ref"))
+    )
+    assert differ.height == 0, differ.head(10)
+
+
+def test_plain_reference_equals_the_engine(inbox, engine):
+    """The csv + Decimal script of the speed target (issue #16) computes the same numbers."""
+    _, enterprises = engine
+    reference = plain_reference.allocate(inbox / "csv")
+    ref = pl.DataFrame(
+        {
+            "enterprise_id": list(reference),
+            "final_ref": [v["allocation_final_t"] for v in reference.values()],
+            "raw_ref": [str(v["allocation_raw_t"]) for v in reference.values()],
         }
     )
     both = enterprises.select(

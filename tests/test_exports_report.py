@@ -229,3 +229,21 @@ def test_provisional_banner_names_the_placeholders_in_words():
     banner = html[start : html.index("</p>", start)]
     assert "历史基准年度 / base years" in banner and "清缴期限 / clearance deadline" in banner
     assert "k_intensity" not in banner and "base_years" not in banner
+
+
+def test_partial_year_says_so_first_with_the_ids():
+    base = make_results()
+    status = base.clearance_status
+    left = status.head(1).with_columns(enterprise_id=pl.lit("E009"), status=pl.lit("not_allocated"))
+    results = replace(
+        base,
+        cap_summary=base.cap_summary.with_columns(
+            partial=pl.lit(True), enterprises_left_out=pl.lit(1, pl.Int32)
+        ),
+        clearance_status=pl.concat([status, left]),
+    )
+    html = render_report(results)
+    banner = html[html.index('id="partial"') : html.index("</p>", html.index('id="partial"'))]
+    assert html.index('id="partial"') < html.index("<main>")  # the first screen, before any figure
+    assert "PARTIAL: 1 listed enterprise(s) were left out" in banner and "E009" in banner
+    assert 'id="partial"' not in render_report(base)

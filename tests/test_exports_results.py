@@ -172,6 +172,8 @@ def make_results(**changes) -> YearResults:
                     "reserve_t": 72250,
                     "total_cap_t": 1445000,
                     "provisional": False,
+                    "partial": False,
+                    "enterprises_left_out": 0,
                 }
             ],
         ),

@@ -420,9 +420,18 @@ def test_ledger_rows_are_coherent(inbox):
         offsets["vintage"].null_count() == offsets.height
         and offsets["acquired_via"].null_count() == offsets.height
     )
-    others = led.filter(pl.col("instrument").is_in(["green_power", "borrowed_preallocation"]))
-    for c in ("vintage", "acquired_via", "origin", "is_hydro"):
-        assert others[c].null_count() == others.height
+    borrowed = led.filter(pl.col("instrument") == "borrowed_preallocation")
+    for c in ("vintage", "acquired_via", "origin", "is_hydro", "certificate_id"):
+        assert borrowed[c].null_count() == borrowed.height
+    green = led.filter(pl.col("instrument") == "green_power")  # v2: origin required, certificate optional
+    assert green["origin"].null_count() == 0
+    assert set(green["origin"]) == {"chongqing", "chengdu_chongqing_circle", "other"}
+    for c in ("vintage", "acquired_via", "is_hydro"):
+        assert green[c].null_count() == green.height
+    assert (
+        led.filter(pl.col("instrument") != "green_power")["certificate_id"].null_count()
+        == led.height - green.height
+    )
     assert set(offsets["origin"]) <= {"chongqing", "chengdu_chongqing_circle", "other"}
     assert set(offsets["is_hydro"]) <= {"true", "false"}
     # free allowances only of vintages the year may use, except the named refusal
@@ -533,6 +542,30 @@ def check_reduction_project(c: Ctx, k: dict) -> None:
 
 def check_major_change_2019_01_01(c: Ctx, k: dict) -> None:
     assert c.lines[_line(k)]["major_change_on"] == dt.date(2019, 1, 1)
+
+
+def check_major_change_2023_03_01(c: Ctx, k: dict) -> None:
+    ln = c.lines[_line(k)]
+    assert ln["major_change_on"] == dt.date(2023, 3, 1) and ln["intensity_eligible"] == "false"
+
+
+def check_reduction_project_2021_03_01(c: Ctx, k: dict) -> None:
+    ln = c.lines[_line(k)]
+    assert ln["reduction_project_on"] == dt.date(2021, 3, 1) and ln["intensity_eligible"] == "true"
+
+
+def check_green_power_from_city_2023(c: Ctx, k: dict) -> None:
+    (r,) = c.led.filter(pl.col("txn_id") == k["ref"]).to_dicts()
+    assert (r["instrument"], r["origin"], r["quantity_t"]) == ("green_power", "chongqing", 1000)
+
+
+def check_certificate_reused_2023(c: Ctx, k: dict) -> None:
+    (r,) = c.led.filter(pl.col("txn_id") == k["ref"]).to_dicts()
+    first = c.led.filter(
+        (pl.col("certificate_id") == r["certificate_id"]) & (pl.col("txn_id") != r["txn_id"])
+    ).to_dicts()
+    assert r["instrument"] == "green_power" and r["origin"] != "chongqing"
+    assert len(first) == 1 and first[0]["surrendered_on"] < r["surrendered_on"]
 
 
 def check_major_change_2020_05_15(c: Ctx, k: dict) -> None:
@@ -682,8 +715,9 @@ def check_borrowing_clinker(c: Ctx, k: dict) -> None:
         assert (E - a_final) > Decimal("0.1") * E
         b = c.rows(e, y).filter(pl.col("instrument") == "borrowed_preallocation")["quantity_t"].to_list()
         assert b == ([borrowable] if y == 2021 else [borrowable + 5000])
-    gp = c.rows(e, 2023).filter(pl.col("instrument") == "green_power")["quantity_t"].to_list()
-    assert gp == [3000]
+    gp = c.rows(e, 2023).filter(pl.col("instrument") == "green_power").sort("txn_id")
+    assert gp["quantity_t"].to_list() == [3000, 1000, 500]  # v2 rows: bought in the city, reused certificate
+    assert gp["origin"].to_list()[0] == "chengdu_chongqing_circle"
     a23 = _round(bm[2022] * D(c.rec(lid, 2023)["output"]))
     assert min(Decimal("0.08") * (c.E(e, 2023) - a23), Decimal(2000)) == 2000
 
@@ -734,7 +768,7 @@ def test_added_ledger_rows_are_numbered_last(inbox):
     earlier row keeps its id (e.g. T10's T2022-000489…492)."""
     cases = _readme_cases()
     added = sorted(t for case in synthetic._ADDED_CASES for t in _txns(cases[case]))
-    assert added == ["T2022-000629", "T2022-000630", "T2023-000644"]
+    assert added == ["T2022-000629", "T2022-000630", "T2023-000644", "T2023-000645", "T2023-000646"]
     led = inbox["ledger"]
     for y in (2022, 2023):
         ids = sorted(led.filter(pl.col("compliance_year") == y)["txn_id"].to_list())
@@ -818,6 +852,13 @@ def check_incentive_penalized_2023(c: Ctx, k: dict) -> None:
     e = k["enterprise_id"]
     a = _attr23(c, e)
     assert a["weather_grade"] == "A" and a["penalized"] == "true" and c.E(e, 2023) < c.E(e, 2022)
+
+
+def check_incentive_under_investigation_2023(c: Ctx, k: dict) -> None:
+    e = k["enterprise_id"]
+    a = _attr23(c, e)
+    assert a["weather_grade"] == "A" and a["penalized"] == "false" and a["under_investigation"] == "true"
+    assert c.E(e, 2023) < c.E(e, 2022)
 
 
 def check_gap_exemption_2022(c: Ctx, k: dict) -> None:

@@ -346,7 +346,9 @@ SELECT
     CAST(enterprise_total AS BIGINT) AS enterprise_total_t,
     CAST(total_cap - enterprise_total AS BIGINT) AS reserve_t,
     CAST(total_cap AS BIGINT) AS total_cap_t,
-    coalesce(bool_or(provisional), false) OR $res_prov AS provisional
+    coalesce(bool_or(provisional), false) OR $res_prov AS provisional,
+    $left_out > 0 AS partial,
+    CAST($left_out AS INTEGER) AS enterprises_left_out
 FROM enterprises_alloc
 """
 
@@ -457,8 +459,11 @@ def _to_catalog(df: pl.DataFrame, table: catalog.Table) -> pl.DataFrame:
     return df.select([pl.col(c.name).cast(c.polars_type) for c in table.columns])
 
 
-def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy) -> Allocation:
+def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy, left_out: int = 0) -> Allocation:
     """Line, enterprise and cap allocation of `policy.year` from the output of `compute_baselines`.
+
+    `left_out`: how many listed enterprises were left out of the inputs (--allow-quarantine); the
+    cap summary then says `partial` (its totals are not the year's cap).
 
     Raises NotImplementedError when the pack switches on the compliance-cost control, whose
     formula the 2023 plan does not give.
@@ -486,11 +491,11 @@ def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy) -> Alloc
     return Allocation(
         lines=_to_catalog(lines, catalog.ALLOCATION_LINE),
         enterprises=_to_catalog(enterprises, catalog.ALLOCATION_ENTERPRISE),
-        cap=cap_summary(enterprises, policy),
+        cap=cap_summary(enterprises, policy, left_out),
     )
 
 
-def cap_summary(enterprises: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def cap_summary(enterprises: pl.DataFrame, policy: Policy, left_out: int = 0) -> pl.DataFrame:
     """`mart.cap_summary` of the year from its enterprise allocations (rules.md §5).
 
     The only step of the allocation that spans enterprises: an allocation computed in parts
@@ -499,7 +504,9 @@ def cap_summary(enterprises: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     con = exact_connection()
     try:
         con.register("enterprises_alloc", enterprises.select("allocation_final_t", "provisional"))
-        cap = run(con, CAP_SQL, allocation_params(policy))
+        if left_out < 0:
+            raise ValueError(f"left_out = {left_out}: a count of enterprises")
+        cap = run(con, CAP_SQL, allocation_params(policy) | {"left_out": left_out})
     finally:
         con.close()
     return _to_catalog(cap, catalog.CAP_SUMMARY)

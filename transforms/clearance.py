@@ -48,6 +48,7 @@ INSTRUMENT_KIND = {  # status column each accepted instrument adds to
 ACCEPTED = "accepted"
 AFTER_AS_OF = "after as-of"
 CERTIFICATE_USED = "certificate already used"
+LEFT_OUT = "enterprise not allocated: left out of this publication (quarantined input)"
 I128 = pl.Int128()
 
 
@@ -154,6 +155,7 @@ def _enterprises(
     obligations: pl.DataFrame,
     listed: pl.DataFrame,
     pool_remaining: pl.DataFrame,
+    left_out: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """One row per enterprise concerned (listed, allocated, or with ledger rows for the year)."""
     if pool_remaining.width == 0:  # `pl.DataFrame()`: no pool information at all
@@ -170,6 +172,12 @@ def _enterprises(
     unlisted = obligations.join(listed_ids, on="enterprise_id", how="anti")["enterprise_id"].to_list()
     if unlisted:
         raise ValueError(f"obligations: enterprises allocated but not listed for the year: {unlisted[:10]}")
+    both = sorted(set(left_out) & set(obligations["enterprise_id"].to_list()))
+    if both:
+        raise ValueError(f"obligations: enterprises allocated but also left out: {both[:10]}")
+    not_listed = sorted(set(left_out) - set(listed_ids["enterprise_id"].to_list()))
+    if not_listed:
+        raise ValueError(f"left out: enterprises not listed for the year: {not_listed[:10]}")
     ob = obligations.lazy().select(
         "enterprise_id",
         pl.col("verified_emissions_t").cast(catalog.TYPES["decimal"][0]).alias("obligation_t"),
@@ -192,6 +200,7 @@ def _enterprises(
         .with_columns(
             pl.col("is_listed", "has_obligation", "obligation_provisional").fill_null(False),
             pl.col("pool").fill_null(0),  # no pool row: nothing left to borrow
+            is_left_out=pl.col("enterprise_id").is_in(list(left_out)),
         )
         .collect()
     )
@@ -245,6 +254,8 @@ def _classify(rows: pl.LazyFrame, r: _Rules, cutoff: date) -> pl.LazyFrame:
     refusal = (
         pl.when(~pl.col("is_listed"))
         .then(pl.lit(f"enterprise not listed for {r.year}"))
+        .when(pl.col("is_left_out"))
+        .then(pl.lit(LEFT_OUT))
         .when(pl.col("surrendered_on") > cutoff)
         .then(pl.lit(AFTER_AS_OF))
         .when(~pl.col("has_obligation"))
@@ -434,6 +445,7 @@ def evaluate_clearance(
     pool_remaining: pl.DataFrame,
     policy: Policy,
     as_of: date,
+    left_out: tuple[str, ...] | list[str] = (),
 ) -> Clearance:
     """Clearance of `policy.year` as of `as_of` (rules.md §6).
 
@@ -441,6 +453,8 @@ def evaluate_clearance(
     verified_emissions_t, allocation_final_t, borrowable_t, provisional. listed: enterprise_id of
     every enterprise listed for the year. pool_remaining: enterprise_id, pool_remaining_t — what is
     left of the shared borrowing pool for the year (a missing row means nothing is left).
+    left_out: listed enterprises left out of the year's inputs (--allow-quarantine): status
+    `not_allocated`, their ledger rows refused with that reason, never `missing_verification`.
     """
     r = _Rules.of(policy)
     ledger_y = _certificate_reuse(ledger).filter(pl.col("compliance_year") == r.year)
@@ -452,7 +466,7 @@ def evaluate_clearance(
         txns = ledger_y.filter(bad)["txn_id"].to_list()
         if txns:
             raise ValueError(f"ledger: {col} must be given (quantity > 0) — transactions {txns[:10]}")
-    ents = _enterprises(ledger_y, obligations, listed, pool_remaining)
+    ents = _enterprises(ledger_y, obligations, listed, pool_remaining, tuple(left_out))
 
     items_now, caps_now = _evaluate(ledger_y, ents, r, as_of)
     items_dl, _ = _evaluate(ledger_y, ents, r, min(as_of, r.deadline))
@@ -472,6 +486,8 @@ def evaluate_clearance(
         .with_columns(
             status=pl.when(~pl.col("is_listed"))
             .then(pl.lit("excluded"))
+            .when(pl.col("is_left_out"))
+            .then(pl.lit("not_allocated"))
             .when(~pl.col("has_obligation"))
             .then(pl.lit("missing_verification"))
             .when(pl.col("surrendered_dl") * SCALE >= pl.col("e4"))

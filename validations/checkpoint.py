@@ -16,7 +16,11 @@ Great Expectations takes seconds to import (3–5 s here, mostly Python): it is 
 
 from __future__ import annotations
 
+import errno
+import logging
+import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -149,6 +153,10 @@ def checks(results: YearResults) -> list[Check]:
         _true("cap_summary", "cap_follows_reserve_share",
               "total_cap_t = round_half_up(enterprise_total_t / (1 − reserve_share)) (rules.md §5)",
               ("enterprise_total_t", "total_cap_t", "expected_total_cap_t")),
+        _true("cap_summary", "partial_says_left_out",
+              "partial = (enterprises_left_out > 0), and enterprises_left_out = clearance_status rows "
+              "not_allocated (a partial year never looks complete)",
+              ("partial", "enterprises_left_out", "not_allocated_rows")),
         _in_set("clearance_status", "status", statuses, "status is one of " + ", ".join(statuses)),
         _true("clearance_item", "accepted_plus_refused_equals_quantity", "accepted_t + refused_t = quantity_t",
               ("quantity_t", "accepted_t", "refused_t")),
@@ -195,6 +203,15 @@ def check_frames(results: YearResults) -> dict[str, pl.DataFrame]:
         total_equals_sum_final=(pl.col("enterprise_total_t") == pl.col("sum_final_t")).fill_null(False),
         count_equals_enterprises=(pl.col("enterprise_count") == pl.col("enterprise_rows")).fill_null(False),
         cap_follows_reserve_share=(pl.col("total_cap_t") == pl.col("expected_total_cap_t")).fill_null(False),
+        not_allocated_rows=pl.lit(
+            results.clearance_status.filter(pl.col("status") == "not_allocated").height, pl.Int64
+        ),
+    )
+    cap_checked = cap_checked.with_columns(
+        partial_says_left_out=(
+            (pl.col("partial") == (pl.col("enterprises_left_out") > 0))
+            & (pl.col("enterprises_left_out") == pl.col("not_allocated_rows"))
+        ).fill_null(False),
     )
 
     items = results.clearance_item
@@ -234,6 +251,48 @@ def _to_pandas(df: pl.DataFrame, table_checks: list[Check], table: str):
     return df.select(
         [pl.col(c).cast(pl.Float64) if df.schema[c].is_decimal() else pl.col(c) for c in keep]
     ).to_pandas()
+
+
+_LOGGED_ERROR = re.compile(r'(\w+Error): "(.*?)"\.  Traceback', re.S)
+_OS_ERRORS = {c.__name__ for c in (OSError, PermissionError, FileNotFoundError, IsADirectoryError)}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _gx_file_errors():
+    """Great Expectations logs, rather than raises, a failure to write Data Docs (with a traceback
+    on stderr). Collect its error records instead; an OSError among them (the disk is full, no
+    permission) is raised, so that the run fails with its one paragraph; other records are passed
+    on as before."""
+    handler, logger = _Collect(), logging.getLogger("great_expectations")
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    for record in handler.records:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"Data Docs could not be written: {exc.strerror or exc}") from exc
+        # GX's site builder logs `<type>: "<message>".  Traceback: …` as text, without exc_info
+        m = _LOGGED_ERROR.search(record.getMessage())
+        if m and (m.group(1) in _OS_ERRORS or "[Errno" in m.group(2)):
+            code = errno.ENOSPC if "No space left on device" in m.group(2) else None
+            raise OSError(code, f"Data Docs could not be written: {m.group(1)}: {m.group(2)}")
+    if propagate and logger.parent is not None:
+        for record in handler.records:
+            logger.parent.handle(record)
 
 
 def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None = None) -> CheckpointResult:
@@ -298,7 +357,8 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
             if not r.success
         ]
 
-    index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+    with _gx_file_errors():
+        index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
     make_offline(docs_dir)  # the pages' CDN scripts and styles, served from the site itself
     return CheckpointResult(
         success=not failures,

@@ -64,14 +64,25 @@ class Validated:
     core: CoreFrames
     quarantine: pl.DataFrame
     missing_reports: list[str]  # listed for Y, no report at all for Y (status missing_verification)
+    # enterprises a quarantined row could belong to through its line_id (the owner of the line in
+    # the line register or in the line-year reports), whatever enterprise id the row itself gives
+    line_owners: tuple[str, ...] = ()
 
     @property
     def affected_enterprises(self) -> list[str]:
-        return sorted(self.quarantine["enterprise_id"].drop_nulls().unique().to_list())
+        """Every enterprise a quarantined row could belong to: the id the row gives (also an id on
+        no list, e.g. a typo) and the owners of the line it names."""
+        given = self.quarantine["enterprise_id"].drop_nulls().unique().to_list()
+        return sorted(set(given) | set(self.line_owners))
+
+    def left_out(self, year: int) -> list[str]:
+        """The enterprises listed for `year` that --allow-quarantine leaves out of the publication."""
+        listed = set(listed_enterprise_ids(self.core.enterprises, year)["enterprise_id"].to_list())
+        return sorted(listed & set(self.affected_enterprises))
 
     def without_affected(self) -> CoreFrames:
         """Core without the enterprises touched by a quarantined row (--allow-quarantine):
-        they are reported as not allocated."""
+        they are reported as not allocated (clearance status `not_allocated`)."""
         bad = self.affected_enterprises
         keep = ~pl.col("enterprise_id").is_in(bad)
         c = self.core
@@ -756,7 +767,42 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         if name == "lines":
             g = g.with_columns(pl.col("intensity_eligible").fill_null(False))
         core[name] = g
-    return Validated(CoreFrames.from_tables(core), quarantine, missing_reports)
+    return Validated(
+        CoreFrames.from_tables(core),
+        quarantine,
+        missing_reports,
+        _line_owners(typed, raw, rejected_rows, failures),
+    )
+
+
+def _line_owners(
+    typed: dict[str, pl.DataFrame],
+    raw: dict[str, pl.DataFrame],
+    rejected_rows: dict[str, pl.DataFrame],
+    failures: dict[str, list[pl.DataFrame]],
+) -> tuple[str, ...]:
+    """The enterprises owning a line named by a quarantined row of `lines` or `line_years` (or a
+    row of a rejected file of them): by the line register, or by the line's other reports. A row
+    whose enterprise id is mistyped (CQ0O4 for CQ004) still leaves its real owner out, instead of
+    publishing that owner from its other lines."""
+
+    def col(df: pl.DataFrame, name: str) -> pl.Expr:
+        return _nfkc_strip(pl.col(name)) if name in df.columns else pl.lit(None, pl.String)
+
+    named = []
+    for name in ("lines", "line_years"):
+        bad_rids = pl.concat(failures[name])["_rid"]
+        bad = raw[name].filter(pl.col("_rid").is_in(bad_rids.implode()))
+        named.append(bad.select(col(bad, "line_id").alias("line_id")))
+        named.append(rejected_rows[name].select(col(rejected_rows[name], "line_id").alias("line_id")))
+    named_lines = pl.concat(named).drop_nulls().unique()
+    if named_lines.is_empty():
+        return ()
+    owners = pl.concat(
+        [typed[name].select("line_id", "enterprise_id") for name in ("lines", "line_years")]
+    ).drop_nulls()
+    hit = owners.join(named_lines, on="line_id", how="semi")["enterprise_id"].unique().sort()
+    return tuple(hit.to_list())
 
 
 def line_exists(year: pl.Expr) -> pl.Expr:

@@ -63,6 +63,11 @@ class WarehouseBusy(Exception):
     """Another process holds the work database (a run in progress); the message says what to do."""
 
 
+class PublicationShrinks(Exception):
+    """The new served file would hold fewer published rows or years than the one it replaces;
+    the message names them and says what to do."""
+
+
 def pause_point(point: str, folder: Path) -> None:
     """Test hook for crash tests and drills: with `ETSFLOW_PAUSE_AT=<point>[,<point>…]` in the
     environment, stop here: write the marker file `ETSFLOW_PAUSE_MARKER` (default
@@ -108,6 +113,31 @@ def comments(table: Table, prefix: str = "") -> list[str]:
     return out
 
 
+def _names(table: Table) -> str:
+    """The catalog's column names, for an INSERT that does not depend on the stored column order."""
+    return ", ".join(f'"{c.name}"' for c in table.columns)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Columns the catalog added since the table was created (the catalog adds, never renames):
+    added empty, with their comment, so that a warehouse of an earlier version takes new rows."""
+    have = {
+        r[0]
+        for r in con.sql(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = $1 AND table_name = $2",
+            params=[table.schema, table.name],
+        ).fetchall()
+    }
+    for c in table.columns:
+        if c.name not in have:
+            con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{c.name}" {c.duckdb_type}')
+            unit = f" [{c.unit}]" if c.unit else ""
+            con.execute(
+                f'COMMENT ON COLUMN {table.qualified}."{c.name}" IS {_q(f"{c.zh} — {c.description}{unit}")}'
+            )
+
+
 def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
     return bool(
         con.sql(
@@ -130,6 +160,7 @@ class Warehouse:
         self.stage_dir = self.served.with_name(self.served.stem + ".stage")
         self.next = self.served.with_name(self.served.name + ".next")
         self._written: list[Path] = []  # stage files written since the last cache_forget
+        self.seeded: str | None = None  # why connect() rebuilt the work database from the served file
 
     # ---- connection -------------------------------------------------------------------------
     @contextmanager
@@ -139,7 +170,12 @@ class Warehouse:
         migrated) work database starts with an empty stage folder: stage outputs and their records
         describe one work database."""
         self.served.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.work.exists()
+        self.seeded = None
+        if not self.work.exists() and self.served.exists():
+            self._seed_from_served("the work database was missing")
+        elif self.work.exists() and self.served.exists() and (why := self._served_is_ahead()):
+            self._seed_from_served(why)
+        new = not self.work.exists() or self.seeded is not None
         con = self._open()
         try:
             if _has_schema(con, "stage"):  # a work database of the layout before the stage folder
@@ -162,6 +198,8 @@ class Warehouse:
                     con.execute(ddl(t))
                     for stmt in comments(t):
                         con.execute(stmt)
+                else:
+                    _add_new_columns(con, t)
             yield con
         finally:
             con.close()
@@ -180,6 +218,66 @@ class Warehouse:
                 f"progress?): {detail}. Wait for it to finish, or stop it, then run again; "
                 f"BI readers of {self.served} are not affected."
             ) from None
+
+    def _served_is_ahead(self) -> str | None:
+        """Why the served file is not a copy of this work database, if it is not: it records runs
+        the work database does not know (restored from a backup, or copied from another machine,
+        without the work database). None when the work database holds every served run (the usual
+        case: the served file is the work database's copy as of the last run)."""
+        con = self._open()
+        try:
+            con.execute(f"ATTACH {_q(str(self.served))} AS served_now (READ_ONLY)")
+            tables = {
+                r[0]
+                for r in con.sql(
+                    "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = 'served_now'"
+                ).fetchall()
+            }
+            if "audit.pipeline_run" not in tables:
+                return None
+            mine = {
+                r[0]
+                for r in con.sql(
+                    "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+                    "WHERE database_name = current_database()"
+                ).fetchall()
+            }
+            if "audit.pipeline_run" not in mine:
+                return "the work database holds no run history"
+            unknown = con.sql(
+                "SELECT count(*) FROM served_now.audit.pipeline_run WHERE run_id NOT IN "
+                "(SELECT run_id FROM audit.pipeline_run)"
+            ).fetchall()[0][0]
+            return (
+                f"the served file records {unknown} run(s) the work database does not know"
+                if unknown
+                else None
+            )
+        finally:
+            con.close()
+
+    def _seed_from_served(self, why: str) -> None:
+        """Rebuild the work database from the served file (what users keep and back up): it holds
+        every table the work database holds (raw, core, mart, audit, in the same storage format).
+        A work database that was there is kept beside it as `<work>.replaced-<time>`; the stage
+        folder is emptied (every stage reruns). Then no run can publish less than is served."""
+        tmp = self.work.with_name(self.work.name + ".seeding")
+        tmp.unlink(missing_ok=True)
+        shutil.copyfile(self.served, tmp)
+        _fsync(tmp)
+        if self.work.exists():
+            aside = self.work.with_name(f"{self.work.name}.replaced-{now():%Y%m%dT%H%M%S}")
+            os.replace(self.work, aside)
+            wal = self.work.with_name(self.work.name + ".wal")
+            if wal.exists():
+                os.replace(wal, aside.with_name(aside.name + ".wal"))
+        os.replace(tmp, self.work)
+        _fsync_dir(self.work.parent)
+        shutil.rmtree(self.stage_dir, ignore_errors=True)
+        self.seeded = (
+            f"{why}: rebuilt it from the served file {self.served} (its published years, inputs and run "
+            "history are kept; every stage reruns)"
+        )
 
     def _migrate_old_layout(self) -> None:
         """Before etsflow 0.2 the work database held the stage outputs too (schema `stage`), in
@@ -255,7 +353,7 @@ class Warehouse:
         con.register("_etsflow_df", df.select(table.names))
         try:
             con.execute(f"DELETE FROM {table.qualified}" + (f" WHERE {where}" if where else ""))
-            con.execute(f"INSERT INTO {table.qualified} SELECT {cols} FROM _etsflow_df")
+            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM _etsflow_df")
         finally:
             con.unregister("_etsflow_df")
 
@@ -372,7 +470,7 @@ class Warehouse:
         cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in table.columns)
         con.register("_etsflow_df", df.select(table.names))
         try:
-            con.execute(f"INSERT INTO {table.qualified} SELECT {cols} FROM _etsflow_df")
+            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM _etsflow_df")
         finally:
             con.unregister("_etsflow_df")
 
@@ -405,6 +503,45 @@ class Warehouse:
         return n
 
     # ---- serving ---------------------------------------------------------------------------------
+    def shrinkage(self, con) -> list[str]:
+        """What the served file holds that the work database would no longer serve: per table of
+        `mart` and compliance year, rows that would be fewer (a year gone is 0 rows). Empty when
+        nothing shrinks or nothing is served yet. Read with the served file attached read-only."""
+        if not self.served.exists():
+            return []
+        con.execute(f"ATTACH {_q(str(self.served))} AS served_prev (READ_ONLY)")
+        try:
+
+            def counts(db: str) -> dict[tuple[str, int | None], int]:
+                cols = con.sql(
+                    "SELECT table_name, bool_or(column_name = 'compliance_year') FROM duckdb_columns() "
+                    f"WHERE database_name = {db} AND schema_name = 'mart' GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+                out = {}
+                prefix = "served_prev." if db != "current_database()" else ""
+                for table, by_year in cols:
+                    if by_year:
+                        rows = con.sql(
+                            f'SELECT compliance_year, count(*) FROM {prefix}mart."{table}" GROUP BY 1'
+                        ).fetchall()
+                    else:
+                        rows = [
+                            (None, con.sql(f'SELECT count(*) FROM {prefix}mart."{table}"').fetchall()[0][0])
+                        ]
+                    out |= {(table, y): n for y, n in rows}
+                return out
+
+            before, after = counts("'served_prev'"), counts("current_database()")
+        finally:
+            con.execute("DETACH served_prev")
+        return [
+            f"mart.{table}"
+            + (f" {year}" if year is not None else "")
+            + f": {n} → {after.get((table, year), 0)} rows"
+            for (table, year), n in sorted(before.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
+            if after.get((table, year), 0) < n
+        ]
+
     def serve(self, con) -> None:
         """Publish the work database as the served file: checkpoint it (so that the file holds every
         committed row), copy the file to `<served>.next`, flush it to disk and `os.replace` it
@@ -416,8 +553,12 @@ class Warehouse:
         one, untouched."""
         con.execute("CHECKPOINT")
         self.next.unlink(missing_ok=True)
-        shutil.copyfile(self.work, self.next)
-        _fsync(self.next)
+        try:
+            shutil.copyfile(self.work, self.next)
+            _fsync(self.next)
+        except BaseException:  # e.g. the disk is full: give the space back, the served file is untouched
+            self.next.unlink(missing_ok=True)
+            raise
         pause_point("serve", self.served.parent)
         os.replace(self.next, self.served)
         _fsync_dir(self.served.parent)  # the rename itself survives a power cut

@@ -136,6 +136,11 @@ def main() -> None:
     def _(r):
         edit(r / "reports/2020/enterprise_years.csv", "B2,2020,5,81200.25", "B2,2020,5,81202.25")
 
+    # --- a partial year never looks complete (tests/test_bad_inputs.py, PARTIAL) -------------------
+    @kind("partial_line_typo")
+    def _(r):  # one line row of B2 names a mistyped enterprise: B2 must be left out, not half-allocated
+        edit(r / "reports/2021/line_years.csv", "B2,B2-L2,2021", "BZ,B2-L2,2021")
+
     for name, fn in (kinds | READING_KINDS).items():
         root = HERE / name
         write_base(root)
