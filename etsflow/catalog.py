@@ -301,7 +301,39 @@ LEDGER = Table(
     ),
     key=("txn_id",),
 )
-INPUTS = (ENTERPRISES, LINES, LINE_YEARS, ENTERPRISE_YEARS, ATTRIBUTES, LEDGER)
+DECISIONS = ("pending", "upheld", "changed", "rejected")
+REVIEWS = Table(
+    "core",
+    "reviews",
+    "复核申请",
+    "Review requests (复核) of units against a notified allocation (inbox reviews/<year>.csv|xlsx; "
+    "rules.md §9.2). An empty decision means pending.",
+    (
+        C("request_id", "text", "申请编号", "Review request identifier.", required=True),
+        C("enterprise_id", "text", "单位编号", "Enterprise asking for review.", required=True),
+        C(
+            "compliance_year",
+            "int",
+            "履约年度",
+            "Compliance year of the allocation under review.",
+            required=True,
+            ge=2013,
+            le=2100,
+        ),
+        C("received_on", "date", "收到日期", "Date the regulator received the request.", required=True),
+        C("claim", "text", "申请事项", "What the unit claims (free text)."),
+        C(
+            "decision",
+            "text",
+            "复核结论",
+            "pending, upheld (allocation confirmed), changed (inputs corrected), rejected; empty = pending.",
+            isin=DECISIONS,
+        ),
+        C("decided_on", "date", "决定日期", "Date of the decision (required once decided)."),
+    ),
+    key=("request_id",),
+)
+INPUTS = (ENTERPRISES, LINES, LINE_YEARS, ENTERPRISE_YEARS, ATTRIBUTES, LEDGER, REVIEWS)
 
 # ---------------------------------------------------------------------------------------------
 # Published marts (contract §4).
@@ -565,7 +597,381 @@ QUARANTINE = Table(
     key=("run_id", "seq"),
 )
 AUDIT = (PIPELINE_RUN, STAGE_RUN, QUARANTINE)
-PUBLISHED = MARTS + AUDIT
+
+# ---------------------------------------------------------------------------------------------
+# The allocation cycle (contract §5, rules.md §9): versions, history, review, changes, issuance.
+# `mart.*` above holds the current version of each year; `history.*` every version's rows.
+# ---------------------------------------------------------------------------------------------
+VERSION_STATUSES = ("in_review", "final", "superseded")
+INSTRUCTIONS = (
+    "issue_free",
+    "issue_preallocation_frozen",
+    "release_preallocation",
+    "true_up_issue",
+    "true_up_surrender",
+)
+ISSUANCE_STATUSES = ("waiting_final", "waiting_clearance", "ready")
+
+
+def _history(t: Table) -> Table:
+    """`history.<name>`: the rows of `mart.<name>` of every version, with the version number."""
+    version = C("version", "int", "版本", "Allocation version (1, 2, …) these rows belong to.")
+    cols = (t.columns[0], version, *t.columns[1:])
+    return Table(
+        "history",
+        t.name,
+        f"{t.zh}（历次版本）",
+        f"Every version of mart.{t.name}: rows written once when the version is published, never "
+        "rewritten. " + t.description,
+        cols,
+        key=(t.key[0], "version", *t.key[1:]),
+    )
+
+
+HISTORY_ALLOCATION_LINE = _history(ALLOCATION_LINE)
+HISTORY_ALLOCATION_ENTERPRISE = _history(ALLOCATION_ENTERPRISE)
+HISTORY_CAP_SUMMARY = _history(CAP_SUMMARY)
+HISTORY_ALLOCATION_INPUT = Table(
+    "history",
+    "allocation_input",
+    "分配所依据的输入数据（历次版本）",
+    "The validated input rows each version was computed from, with where they came from: the "
+    "basis of mart.allocation_change.changed_inputs. Written once per version, never rewritten.",
+    (
+        C("compliance_year", "int", "履约年度", "Compliance year."),
+        C("version", "int", "版本", "Allocation version."),
+        C(
+            "table_name",
+            "text",
+            "数据表",
+            "Input table (enterprises, lines, line_years, enterprise_years, attributes).",
+        ),
+        C("row_key", "text", "行键", "Key of the row in its table, e.g. CQ001-L1 2022."),
+        C("enterprise_id", "text", "单位编号", "Enterprise the row belongs to."),
+        C("source_file", "text", "文件", "File the row was read from, relative to the inbox."),
+        C("sheet", "text", "工作表", "Sheet (workbooks) or empty."),
+        C("row_number", "int", "行号", "Row as a spreadsheet shows it (header = 1)."),
+        C("values_json", "text", "数值", "The row's validated values (JSON, text of each column)."),
+    ),
+    key=("compliance_year", "version", "table_name", "row_key"),
+)
+HISTORY = (
+    HISTORY_ALLOCATION_LINE,
+    HISTORY_ALLOCATION_ENTERPRISE,
+    HISTORY_CAP_SUMMARY,
+    HISTORY_ALLOCATION_INPUT,
+)
+ALLOCATION_VERSION = Table(
+    "mart",
+    "allocation_version",
+    "配额分配版本",
+    "Every published version of a year's allocation, its notification, review deadline and status.",
+    (
+        C("compliance_year", "int", "履约年度", "Compliance year."),
+        C("version", "int", "版本", "1 for the first publication, n+1 when the allocation numbers change."),
+        C("run_id", "text", "运行编号", "Run that published the version."),
+        C("published_at", "timestamp", "发布时间", "When the version was published (UTC)."),
+        C(
+            "notified_on",
+            "date",
+            "告知日期",
+            "Notification date (--notified-on; default the publication date).",
+        ),
+        C(
+            "review_deadline",
+            "date",
+            "复核申请截止日",
+            "notified_on + the rule pack's review window in Chinese working days (7): last day to ask.",
+        ),
+        C(
+            "review_deadline_estimated",
+            "bool",
+            "截止日为估算",
+            "True when the deadline falls in a year the working-day calendar does not know yet "
+            "(Monday–Friday assumed; recheck).",
+        ),
+        C(
+            "status",
+            "text",
+            "状态",
+            "in_review, final (window closed, no admitted request undecided) or superseded (a later "
+            "version exists), as of status_as_of.",
+            isin=VERSION_STATUSES,
+        ),
+        C("status_as_of", "date", "状态日期", "The run's --as-of date the status was evaluated at."),
+        C(
+            "enterprises_changed",
+            "int",
+            "变化单位数",
+            "Enterprises notified by this version: all allocated for version 1, the changed ones after.",
+        ),
+        C("enterprise_total_t", "int", "单位配额总量", "Σ A_final of the version.", "tCO2e"),
+        C("total_cap_t", "int", "配额总量", "Total cap of the version.", "tCO2e"),
+        C("policy_version", "text", "规则包版本", "Rule pack of the version."),
+    ),
+    key=("compliance_year", "version"),
+)
+REVIEW_REQUEST = Table(
+    "mart",
+    "review_request",
+    "复核申请处理",
+    "Every review request with its window, admission, decision deadline and outcome.",
+    (
+        C("request_id", "text", "申请编号", "Review request."),
+        C("compliance_year", "int", "履约年度", "Compliance year."),
+        C("enterprise_id", "text", "单位编号", "Enterprise."),
+        C("received_on", "date", "收到日期", "Date received."),
+        C("claim", "text", "申请事项", "What the unit claims."),
+        C(
+            "version_at_receipt",
+            "int",
+            "所针对版本",
+            "The version last notified to the unit on or before received_on (null: none yet).",
+        ),
+        C("window_closes_on", "date", "复核期限", "Review deadline of that version."),
+        C("admitted", "bool", "受理", "Received within the window of the version current at receipt."),
+        C("admission", "text", "受理说明", "Why admitted or not, in words."),
+        C("decision", "text", "复核结论", "pending, upheld, changed, rejected.", isin=DECISIONS),
+        C(
+            "decision_due_on",
+            "date",
+            "决定期限",
+            "received_on + the rule pack's decision period in Chinese working days (10).",
+        ),
+        C("decided_on", "date", "决定日期", "Date decided."),
+        C("overdue", "bool", "逾期", "Admitted, still pending and past decision_due_on as of the run."),
+        C(
+            "resulting_version",
+            "int",
+            "结果版本",
+            "First later version in which the unit's allocation changed (decision changed).",
+        ),
+        C(
+            "dates_estimated",
+            "bool",
+            "日期为估算",
+            "True when a deadline falls in a year the working-day calendar does not know yet.",
+        ),
+        C("as_of", "date", "统计日期", "The run's --as-of date."),
+    ),
+    key=("request_id",),
+)
+ALLOCATION_CHANGE = Table(
+    "mart",
+    "allocation_change",
+    "配额变化",
+    "Per version n > 1, every enterprise whose allocation changed against version n−1, and why.",
+    (
+        C("compliance_year", "int", "履约年度", "Compliance year."),
+        C("version", "int", "版本", "The version with the change."),
+        C("enterprise_id", "text", "单位编号", "Enterprise."),
+        C("name", "text", "单位名称", "Name."),
+        C("previous_version", "int", "原版本", "The version compared against (n − 1)."),
+        C(
+            "previous_final_t",
+            "int",
+            "原年度配额",
+            "A_final in the previous version (null: not allocated).",
+            "tCO2e",
+        ),
+        C(
+            "allocation_final_t",
+            "int",
+            "年度配额",
+            "A_final in this version (null: no longer allocated).",
+            "tCO2e",
+        ),
+        C("delta_t", "int", "变化量", "allocation_final_t − previous_final_t.", "tCO2e"),
+        C(
+            "changed_inputs",
+            "text",
+            "变化的输入数据",
+            "Input rows that changed: file, sheet, row, column, old → new value.",
+        ),
+        C(
+            "changed_rules",
+            "text",
+            "规则变化",
+            "Rules that fired differently: method, kept/dropped base years, adjustment rule, other numbers.",
+        ),
+        C("review_request_id", "text", "复核申请编号", "Review request(s) this change answers, if any."),
+    ),
+    key=("compliance_year", "version", "enterprise_id"),
+)
+ISSUANCE = Table(
+    "mart",
+    "issuance",
+    "配额发放指令",
+    "Instructions for the registry that follow from the final allocations (rules.md §9.4).",
+    (
+        C("compliance_year", "int", "履约年度", "Compliance year whose allowances are concerned."),
+        C("enterprise_id", "text", "单位编号", "Enterprise."),
+        C("instruction", "text", "指令", "What the registry does.", isin=INSTRUCTIONS),
+        C(
+            "quantity_t",
+            "int",
+            "数量",
+            "Whole allowances (always ≥ 0; the instruction gives the direction).",
+            "t",
+        ),
+        C(
+            "status",
+            "text",
+            "状态",
+            "waiting_final (a version it depends on is not final), waiting_clearance, ready.",
+            isin=ISSUANCE_STATUSES,
+        ),
+        C("reason", "text", "依据", "Where the quantity comes from and what it waits for."),
+        C("source_year", "int", "来源年度", "Compliance year whose allocation gives the quantity."),
+        C("source_version", "int", "来源版本", "Version of that allocation."),
+    ),
+    key=("compliance_year", "enterprise_id", "instruction"),
+)
+CYCLE = (ALLOCATION_VERSION, REVIEW_REQUEST, ALLOCATION_CHANGE, ISSUANCE)
+PUBLISHED = MARTS + CYCLE + HISTORY + AUDIT
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios (contract §6): what-if allocations, never touching mart.*. Every row carries the
+# scenario's parameters and the official publication it is compared with.
+# ---------------------------------------------------------------------------------------------
+_SCENARIO_ROW = (
+    C("compliance_year", "int", "履约年度", "Compliance year allocated."),
+    C(
+        "parameters",
+        "text",
+        "情景参数",
+        "JSON object: every rule-pack parameter the scenario changed (`--set`, `--sweep`) → its value "
+        "as text; `{}` = the official pack.",
+    ),
+    C(
+        "official_run_id",
+        "text",
+        "对照正式运行",
+        "run_id (audit.pipeline_run) of the year's publication the scenario is compared with.",
+    ),
+    C(
+        "official_version",
+        "int",
+        "对照正式版本",
+        "Version (mart.allocation_version) of that publication, when the warehouse keeps versions; else null.",
+    ),
+)
+
+
+def _scenario_row(name: str) -> tuple[Column, ...]:
+    """The columns every scenario row starts with; the scenario's name is `name` in scenario.run
+    (contract §6) and `scenario_name` elsewhere (`name` of allocation_enterprise is the enterprise's)."""
+    return (
+        C("scenario_id", "text", "情景编号", "Scenario: `<name>:<n>`, n = 1, 2, … in sweep order."),
+        C(name, "text", "情景名称", "Name given to `etsflow scenario run` (a run replaces its name whole)."),
+        *_SCENARIO_ROW,
+    )
+
+
+SCENARIO_RUN = Table(
+    "scenario",
+    "run",
+    "情景运行",
+    "One row per scenario: its parameters, the rule pack they changed and the official publication.",
+    (
+        *_scenario_row("name"),
+        C(
+            "base_policy_version",
+            "text",
+            "基础规则包",
+            "Rule pack the parameters were applied to (id, version, hash).",
+        ),
+        C(
+            "inputs",
+            "text",
+            "输入来源",
+            "Where the validated inputs came from (inbox and file hashes, or a stored run).",
+        ),
+        C("created_at", "timestamp", "创建时间", "When the scenario was computed (UTC)."),
+        C(
+            "provisional",
+            "bool",
+            "含临时参数",
+            "Some row used a provisional parameter of the pack that the scenario did not set.",
+        ),
+        C(
+            "provisional_parameters",
+            "text",
+            "临时参数",
+            "Provisional parameters left in the scenario's pack.",
+        ),
+    ),
+    key=("scenario_id",),
+)
+SCENARIO_ALLOCATION_ENTERPRISE = Table(
+    "scenario",
+    "allocation_enterprise",
+    "情景单位配额",
+    "mart.allocation_enterprise under each scenario's parameters (no explanation column: rerun "
+    "`etsflow run --policy` with the scenario's pack for the words).",
+    (
+        *_scenario_row("scenario_name"),
+        *(c for c in ALLOCATION_ENTERPRISE.columns if c.name not in ("compliance_year", "explanation")),
+    ),
+    key=("scenario_id", "enterprise_id"),
+)
+SCENARIO_SUMMARY = Table(
+    "scenario",
+    "summary",
+    "情景汇总",
+    "Cap, reserve and gaps of each scenario.",
+    (
+        *_scenario_row("scenario_name"),
+        C("enterprise_count", "int", "单位数量", "Enterprises allocated."),
+        C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e"),
+        C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e"),
+        C(
+            "total_cap_t",
+            "int",
+            "配额总量",
+            "round_half_up(enterprise_total / (1 − reserve share)).",
+            "tCO2e",
+        ),
+        C("units_with_gap", "int", "缺口单位数", "Enterprises with gap_t > 0 (E > A_final)."),
+        C("gap_total_t", "decimal", "缺口合计", "Σ gap_t over the enterprises with a gap.", "tCO2e"),
+        C(
+            "exempted_units",
+            "int",
+            "缺口豁免单位数",
+            "Enterprises whose allocation the gap exemption raised (adjustment_rule gap_exemption_*).",
+        ),
+        C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
+    ),
+    key=("scenario_id",),
+)
+SCENARIO_DELTA_ENTERPRISE = Table(
+    "scenario",
+    "delta_enterprise",
+    "情景单位变化",
+    "Each enterprise's final allocation under the scenario against the official publication.",
+    (
+        *_scenario_row("scenario_name"),
+        C("enterprise_id", "text", "单位编号", "Enterprise."),
+        C("sector_label", "text", "行业", "Sector label."),
+        C(
+            "official_allocation_final_t",
+            "int",
+            "正式年度配额",
+            "A_final published (null: not allocated).",
+            "tCO2e",
+        ),
+        C(
+            "allocation_final_t",
+            "int",
+            "情景年度配额",
+            "A_final under the scenario (null: not allocated).",
+            "tCO2e",
+        ),
+        C("delta_t", "int", "变化量", "Scenario − official (missing side counted as 0).", "tCO2e"),
+    ),
+    key=("scenario_id", "enterprise_id"),
+)
+SCENARIOS = (SCENARIO_RUN, SCENARIO_ALLOCATION_ENTERPRISE, SCENARIO_SUMMARY, SCENARIO_DELTA_ENTERPRISE)
 
 
 def data_dictionary() -> str:
@@ -578,7 +984,7 @@ def data_dictionary() -> str:
         "raw copies in `raw` keep every column as text plus `_source_file`, `_sheet`, `_row`, `_file_hash`.",
         "",
     ]
-    for t in INPUTS + PUBLISHED:
+    for t in INPUTS + PUBLISHED + SCENARIOS:
         out += [f"## `{t.qualified}` — {t.zh}", "", t.description, ""]
         if t.key:
             out += [f"Key: ({', '.join(t.key)})", ""]

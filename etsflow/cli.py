@@ -19,9 +19,11 @@ import typer
 from rich.console import Console
 
 from etsflow import settings
+from etsflow.scenario_cli import scenario_app
 from policies import label as param_label
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emissions trading allocation pipeline.")
+app.add_typer(scenario_app, name="scenario")
 out = Console()
 err = Console(stderr=True)
 SAMPLE_YEARS = (2021, 2022, 2023)
@@ -70,10 +72,13 @@ def execute(
     as_of: date | None,
     from_stage: str | None,
     allow_quarantine: bool,
+    notified_on: date | None = None,
     allow_partial: bool = False,
     allow_shrink: bool = False,
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
+    for option, path in (("--inbox", inbox), ("--warehouse", warehouse), ("--policy", policy)):
+        _require_utf8_path(option, path)
     _check_inputs(year, inbox, policy)
     _check_writable(warehouse)
     settings.configure()
@@ -93,6 +98,7 @@ def execute(
         as_of=as_of,
         from_stage=from_stage,
         allow_quarantine=allow_quarantine,
+        notified_on=notified_on,
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
     )
@@ -134,6 +140,25 @@ def _check_writable(warehouse: Path) -> None:
             1,
             f"Cannot write in the warehouse folder {folder} ({e.strerror or e}): choose another --warehouse "
             "or make the folder writable for this user; nothing was run.",
+        )
+
+
+def _require_utf8_path(option: str, path: Path | None) -> None:
+    """A path given on the command line whose name is not UTF-8 (GBK bytes from a zip unpacked on
+    Linux) cannot travel as a run parameter or be stored: say so in one paragraph (exit 2). Names
+    of files inside the inbox may be anything (ingest stores them readably)."""
+    if path is None:
+        return
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        from ingest.read import readable_path
+
+        _fail(
+            2,
+            f"{option} {readable_path(path)}: the path's name is not UTF-8 (GBK bytes, e.g. from a zip "
+            "unpacked on Linux), so it cannot be recorded. Rename the folder or file (e.g. `convmv -f gbk "
+            "-t utf8 -r --notest PATH`) or give a UTF-8 path to it (a symbolic link); nothing was run.",
         )
 
 
@@ -224,23 +249,32 @@ def run(
         "than it does (inputs withdrawn on purpose); the run's message lists them. Without it such a "
         "publication is refused.",
     ),
+    notified_on: str = typer.Option(
+        None,
+        "--notified-on",
+        help="Notification date (告知日期, YYYY-MM-DD) of the new version this run publishes when the "
+        "allocation numbers changed; the review window runs 7 working days from it [the publication date].",
+    ),
 ) -> None:
     """Run the annual pipeline for one compliance year: ingest → validate → baselines → allocate →
     clearance → publish, then write the files for people (notices, report, Parquet) under
     var/out/<year>/. Exit 0 success, 2 invalid input, 1 other failure."""
-    try:
-        d = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        _fail(2, f"--as-of {as_of!r} is not a date (YYYY-MM-DD).")
+    dates = {}
+    for name, text in (("--as-of", as_of), ("--notified-on", notified_on)):
+        try:
+            dates[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            _fail(2, f"{name} {text!r} is not a date (YYYY-MM-DD).")
     t0 = time.perf_counter()
     summary = execute(
         year,
         inbox,
         warehouse or _default_warehouse(),
         policy,
-        d,
+        dates["--as-of"],
         from_stage,
         allow_quarantine,
+        dates["--notified-on"],
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
     )
@@ -556,6 +590,57 @@ def runs(
         log = wh.resolve().parent / "logs" / f"{r['run_id']}.log"
         if r["status"] != "succeeded" and log.exists():
             out.print(f"  log: {log}", highlight=False)
+
+
+@app.command()
+def diff(
+    year: int = typer.Option(..., "--year", help="Compliance year."),
+    frm: int = typer.Option(None, "--from", help="Earlier version [the one before --to]."),
+    to: int = typer.Option(None, "--to", help="Later version [the current one]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+) -> None:
+    """The enterprises whose allocation changed between two versions of a year, and why."""
+    import duckdb
+    from rich.table import Table as RichTable
+
+    from exports.versions import NoSuchVersion, version_diff, versions
+
+    con = duckdb.connect(str(_served(warehouse)), read_only=True)
+    try:
+        try:
+            n, m, rows = version_diff(con, year, frm, to)
+        except NoSuchVersion as e:
+            _fail(1, f"Nothing to compare: {e}.")
+        vs = {r["version"]: r for r in versions(con, year).iter_rows(named=True)}
+    finally:
+        con.close()
+
+    def head(v: int) -> str:
+        r = vs[v]
+        return f"version {v} (notified {r['notified_on']}, {r['status']})"
+
+    out.print(f"[bold]{year}[/]: {head(n)} → {head(m)}: {rows.height} enterprise(s) changed")
+    if not rows.height:
+        return
+    t = RichTable()
+    for col in ("enterprise 单位", f"v{n} A_final t", f"v{m} A_final t", "delta t 变化量", "review 复核"):
+        t.add_column(col, justify="right" if " t" in col else "left", no_wrap=" t" in col)
+    for r in rows.iter_rows(named=True):
+        t.add_row(
+            f"{r['enterprise_id']} {r['name'] or ''}",
+            *(f"{r[k]:,}" if r[k] is not None else "—" for k in ("previous_final_t", "allocation_final_t")),
+            f"{r['delta_t']:+,}" if r["delta_t"] is not None else "—",
+            r["review_request_id"] or "—",
+        )
+    out.print(t)
+    for r in rows.iter_rows(named=True):  # the why, as paragraphs: long texts do not fit a column
+        out.print(
+            f"[bold]{r['enterprise_id']}[/] changed inputs 变化的输入数据: {r['changed_inputs']}",
+            highlight=False,
+        )
+        out.print(
+            f"[bold]{r['enterprise_id']}[/] changed rules 规则变化: {r['changed_rules']}", highlight=False
+        )
 
 
 @app.command()

@@ -1402,6 +1402,8 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
         "ledger": ledger,
     }
     for t in catalog.INPUTS:
+        if t.name not in out:  # review requests (复核) are not part of the synthetic inbox
+            continue
         out[t.name] = out[t.name].select([pl.col(c.name).cast(c.polars_type) for c in t.columns])
     out["edge_cases"] = edge
     return out

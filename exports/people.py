@@ -9,7 +9,9 @@ notice a digest of what it shows. Rules:
   (a run killed while writing, or writing failed) claims nothing; `etsflow export` rewrites it;
 - the same publication as the stamp's → nothing is written ("current");
 - a new publication → report and Parquet are rewritten, notices only where what they show
-  changed (digest), and notices of units no longer in the publication are removed;
+  changed (digest, which includes the version block), notices of units without an allocation
+  (few) always, the changed units' re-issued notices of a version n > 1 under `v<n>/changed/`,
+  and notices of units no longer in the publication are removed;
 - the report's footer and every notice name the run whose figures they show.
 """
 
@@ -100,6 +102,12 @@ def write_files_for_people(
     from exports.parquet import write_parquet
     from exports.report import write_report
     from exports.results import YearResults
+    from exports.versions import (
+        add_version_section,
+        versions,
+        write_changed_notices,
+        write_unallocated_notices,
+    )
 
     out_dir = Path(out_dir or Path(served).parent / "out" / str(year))
     report = out_dir / f"report-{year}.html"
@@ -109,7 +117,7 @@ def write_files_for_people(
             "status": "current",
             "out_dir": out_dir,
             "report": report,
-            "notices": len(stamp.get("notices", {})),
+            "notices": max(len(stamp.get("files", [])) - 1, 0),
             "notices_written": 0,
             "notices_removed": 0,
         }
@@ -120,10 +128,18 @@ def write_files_for_people(
     con = duckdb.connect(str(served), read_only=True)
     try:
         results = YearResults.from_duckdb(con, year, policy)
+        vs = versions(con, year)
+        current = vs.row(-1, named=True) if vs.height else None
+        changes = con.sql(
+            "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 "
+            "ORDER BY enterprise_id",
+            params=[year, current["version"] if current else 0],
+        ).pl()
+        names = con.sql("SELECT enterprise_id, name, sector_label FROM core.enterprises").pl()
     finally:
         con.close()
     settings = notice_settings(policy)
-    digests = notice_digests(results, _digest(settings))
+    digests = notice_digests(results, _digest(settings, current))  # the version block is on every notice
     previous = {} if force else old.get("notices", {})
     notice_dir = out_dir / "notices"
     changed = {
@@ -132,19 +148,27 @@ def write_files_for_people(
         if previous.get(eid, {}).get("digest") != d or not (notice_dir / f"{eid}.xlsx").is_file()
     }
     shown_run = {eid: (publication.run_id if eid in changed else previous[eid]["run_id"]) for eid in digests}
-    write_notices(results, notice_dir, only=changed, publication_runs=shown_run, settings=settings)
+    written = write_notices(results, notice_dir, only=changed, publication_runs=shown_run, settings=settings)
+    if current is not None:
+        for path in written:
+            add_version_section(path, current)
+    # units without an allocation (missing verification, not on the list): few, always rewritten
+    unallocated = write_unallocated_notices(results, names, notice_dir, current)
+    keep = set(digests) | {p.stem for p in unallocated}
     removed = 0
     if notice_dir.is_dir():
         for stale in notice_dir.glob("*.xlsx"):
-            if stale.stem not in digests:
+            if stale.stem not in keep:
                 stale.unlink()
                 removed += 1
+    if current and current["version"] > 1:  # re-issued notices of the changed units only
+        write_changed_notices(results, changes, current, out_dir / f"v{current['version']}" / "changed")
     stamp_text = f"发布批次 Publication: run {publication.run_id}" + (
         f"，统计日期 as of {publication.as_of}" if publication.as_of else ""
     )
-    write_report(results, report, stamp=stamp_text)
+    write_report(results, report, version=current, changes=changes, stamp=stamp_text)
     parquet = write_parquet(results, out_dir / "parquet")
-    files = [report.relative_to(out_dir).as_posix()] + [f"notices/{eid}.xlsx" for eid in sorted(digests)]
+    files = [report.relative_to(out_dir).as_posix()] + [f"notices/{eid}.xlsx" for eid in sorted(keep)]
     stamp = {
         "publication": publication.as_dict(),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -158,8 +182,8 @@ def write_files_for_people(
         "status": "written",
         "out_dir": out_dir,
         "report": report,
-        "notices": len(digests),
-        "notices_written": len(changed),
+        "notices": len(keep),
+        "notices_written": len(changed) + len(unallocated),
         "notices_removed": removed,
         "parquet": out_dir / "parquet",
         "parquet_files": len(parquet),

@@ -106,27 +106,43 @@ SCRIPT = """
 
 
 def write_report(
-    results: YearResults, path: Path, history: pl.DataFrame | None = None, stamp: str | None = None
+    results: YearResults,
+    path: Path,
+    history: pl.DataFrame | None = None,
+    version: dict | None = None,
+    changes: pl.DataFrame | None = None,
+    stamp: str | None = None,
 ) -> Path:
     """Write the report of the year to `path` (temporary file, then rename) and return `path`.
 
     `history`, when given, holds `cap_summary` rows of other compliance years (catalog columns);
-    the report then adds a chart of the total cap by year.
+    the report then adds a chart of the total cap by year. `version` (a row of
+    `mart.allocation_version`) and `changes` (its rows of `mart.allocation_change`) add the
+    version section (exports/versions.py).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(results, history, stamp), encoding="utf-8")
+    tmp.write_text(render_report(results, history, version, changes, stamp), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
 
-def render_report(results: YearResults, history: pl.DataFrame | None = None, stamp: str | None = None) -> str:
+def render_report(
+    results: YearResults,
+    history: pl.DataFrame | None = None,
+    version: dict | None = None,
+    changes: pl.DataFrame | None = None,
+    stamp: str | None = None,
+) -> str:
     """The report as one HTML string (see `write_report`); `stamp` names the publication it shows
-    (printed under the title and in the footer)."""
+    (printed under the title)."""
+    from exports.versions import version_section
+
     y = results.year
     sections = [
         _headline(results),
+        *([version_section(version, changes)] if version is not None else []),
         _by_sector(results.allocation_enterprise),
         _by_method(results.allocation_line),
         _gap_histogram(results.allocation_enterprise),

@@ -77,7 +77,7 @@ class RunLog:
     def write(self, line: str) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as f:
+            with self.path.open("a", encoding="utf-8", errors="backslashreplace") as f:  # names not UTF-8
                 f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
         except OSError:  # a log that cannot be written must not fail the run
             pass
@@ -134,6 +134,7 @@ def annual_run(
     from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
+    notified_on: date | None = None,
     allow_partial: bool = False,
     allow_shrink: bool = False,
 ):
@@ -186,6 +187,7 @@ def annual_run(
             from_stage,
             allow_quarantine,
             log,
+            notified_on,
             allow_partial,
             allow_shrink,
         )
@@ -298,6 +300,7 @@ def _run_stages(
     from_stage: str | None,
     allow_quarantine: bool,
     log: RunLog,
+    notified_on: date | None = None,
     allow_partial: bool = False,
     allow_shrink: bool = False,
 ) -> None:
@@ -316,6 +319,7 @@ def _run_stages(
             policy=pol,
             as_of=as_of,
             allow_quarantine=allow_quarantine,
+            notified_on=notified_on,
             allow_partial=allow_partial,
         )
         if wh.seeded:

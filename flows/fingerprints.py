@@ -38,7 +38,7 @@ STAGE_CODE = {
     "validate": ("validations.inputs",),
     "baselines": ("transforms.baselines",),
     "allocate": ("transforms.allocate", "validations.schemas"),
-    "clearance": ("transforms.clearance", "transforms.pool", "validations.schemas"),
+    "clearance": ("transforms.clearance", "transforms.engine", "validations.schemas"),
     "publish": ("exports.results", "validations.checkpoint", "validations.schemas"),
 }
 # Part of every stage's code version (files only, not their imports): this wiring, the table
@@ -46,6 +46,7 @@ STAGE_CODE = {
 WIRING = (
     "flows/stages.py",
     "flows/fingerprints.py",
+    "transforms/engine.py",  # the pieces every transform stage calls (its imports: per stage above)
     "etsflow/catalog.py",
     "warehouse/store.py",
     "policies/__init__.py",
@@ -177,7 +178,7 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
     """Every stage's fingerprint for this run, from the inbox files, rule pack(s), options,
     library versions and code; each includes the fingerprints of the outputs it reads, so a change
     anywhere upstream changes every fingerprint downstream."""
-    from transforms.pool import pool_years
+    from transforms.engine import pool_years
 
     libs = library_versions()
     out: dict[str, Fingerprint] = {}
@@ -196,6 +197,8 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
         if stage == "clearance":
             parts["as_of"] = ctx.as_of.isoformat()
             parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
+        if stage == "publish" and ctx.notified_on is not None:  # the notification date of a new version
+            parts["notified_on"] = ctx.notified_on.isoformat()
         out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else ctx.year, parts)
     return out
 
@@ -242,6 +245,7 @@ def describe_difference(recorded: dict, current: Fingerprint) -> str:
         ("allow_quarantine", "--allow-quarantine"),
         ("allow_partial", "--allow-partial"),
         ("as_of", "--as-of"),
+        ("notified_on", "--notified-on"),
     ):
         if key in _changed_keys(old, new):
             why.append(f"{label} was {old.get(key)}, now {new.get(key)}")

@@ -4,7 +4,9 @@ write through the warehouse. No business rule lives here.
 Where outputs live (so that a later run can reuse them): `ingest` → `raw.*` (inbox-wide, shared
 by every year); `validate` → `core.*` and its per-year copy, stage outputs `core_<table>`;
 `baselines`, `allocate`, `clearance` → stage outputs `<name>` of the year (Parquet files of the
-stage folder, `Warehouse.stage_path`); `publish` → the year's rows of `mart.*`. What each output
+stage folder, `Warehouse.stage_path`), each the matching piece of the year's engine
+(`transforms.engine`: `baselines_of`, `allocation_of`, `clearance_of` with the borrowing pool of
+`pool_for` as an explicit input); `publish` → the year's rows of `mart.*`. What each output
 depends on is in `flows/fingerprints.py`: the flow skips a stage whose recorded fingerprint (its
 cache record) equals the current one.
 """
@@ -45,6 +47,7 @@ class RunContext:
     policy: Policy
     as_of: date
     allow_quarantine: bool = False
+    notified_on: date | None = None  # notification date of a new version (default: the publication date)
     allow_partial: bool = False  # publish although more than PARTIAL_MAX_PERCENT % are left out
     out_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -90,7 +93,15 @@ def ingest(ctx: RunContext) -> StageOutcome:
 def _inbox_from_raw(ctx: RunContext) -> Inbox:
     tables = {
         name: ctx.wh.read(ctx.con, f"raw.{name}")
-        for name in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+        for name in (
+            "enterprises",
+            "lines",
+            "line_years",
+            "enterprise_years",
+            "attributes",
+            "ledger",
+            "reviews",
+        )
     }
     try:
         problems = ctx.wh.read(ctx.con, "raw.problems")
@@ -195,9 +206,9 @@ def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
 
 
 def baselines(ctx: RunContext) -> StageOutcome:
-    from transforms.baselines import compute_baselines
+    from transforms.engine import baselines_of
 
-    df = compute_baselines(_core(ctx), ctx.policy)
+    df = baselines_of(_core(ctx), ctx.policy)
     ctx.wh.write_stage(ctx.year, {"baselines": df}, stage="baselines")
     ctx.handoff["baselines"] = df
     methods = df.group_by("method").len().sort("method")
@@ -206,12 +217,12 @@ def baselines(ctx: RunContext) -> StageOutcome:
 
 
 def allocate(ctx: RunContext) -> StageOutcome:
-    from transforms.allocate import allocate as allocate_lines
+    from transforms.engine import allocation_of
 
     baselines = ctx.handoff.pop("baselines", None)
     if baselines is None:
         baselines = ctx.wh.read_stage(ctx.year, "baselines")
-    result = allocate_lines(baselines, _core(ctx), ctx.policy, len(left_out(ctx)))
+    result = allocation_of(baselines, _core(ctx), ctx.policy, len(left_out(ctx)))
     frames = {
         "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
         "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
@@ -243,24 +254,14 @@ def _allocation(ctx: RunContext):
 
 def clearance(ctx: RunContext) -> StageOutcome:
     from policies import policy_for_year
-    from transforms import listed_enterprise_ids
-    from transforms.clearance import evaluate_clearance
-    from transforms.pool import obligations, pool_remaining, pool_years
+    from transforms.engine import clearance_of, pool_for, pool_years
 
     core = _core(ctx)
     allocation = _allocation(ctx)
     # other pool years are computed with their bundled rule packs (they share the 2023 pool)
     policies = {y: (ctx.policy if y == ctx.year else policy_for_year(y)) for y in pool_years(ctx.policy)}
-    pool = pool_remaining(core, ctx.policy, ctx.as_of, policies, allocation)
-    result = evaluate_clearance(
-        core.ledger,
-        obligations(allocation),
-        listed_enterprise_ids(core.enterprises, ctx.year),
-        pool,
-        ctx.policy,
-        ctx.as_of,
-        left_out(ctx),
-    )
+    pool = pool_for(core, policies | {ctx.year: ctx.policy}, ctx.year, ctx.as_of)
+    result = clearance_of(core, allocation, ctx.policy, ctx.as_of, pool, left_out(ctx))
     check_frame(result.status, catalog.CLEARANCE_STATUS)
     check_frame(result.items, catalog.CLEARANCE_ITEM)
     frames = {"clearance_status": result.status, "clearance_item": result.items}
@@ -302,10 +303,25 @@ def publish(ctx: RunContext) -> StageOutcome:
             f"the warehouse checkpoint refused the {ctx.year} results, the previous publication is kept: "
             + "; ".join(check.failures[:5])
         )
-    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts)
+    from flows.cycle import CycleRefused, cycle_writes
+
+    try:
+        cycle = cycle_writes(
+            ctx.con, ctx.year, ctx.policy, marts, core, ctx.run_id, ctx.as_of, ctx.notified_on
+        )
+    except CycleRefused as e:
+        raise InvalidInput(
+            f"Publication of {ctx.year} refused, the previous publication is kept: {e}."
+        ) from None
+    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts, append=cycle.append, replace=cycle.replace)
+    ctx.notes.extend(cycle.notes)
     pause_point("publish:committed", ctx.wh.served.parent)  # test hook: committed, not yet served
     return StageOutcome(
-        rows, f"published {ctx.year}: " + ", ".join(f"{k} {v.height}" for k, v in marts.items())
+        rows,
+        f"published {ctx.year} version {cycle.version}"
+        + ("" if cycle.is_new else " (unchanged)")
+        + ": "
+        + ", ".join(f"{k} {v.height}" for k, v in marts.items()),
     )
 
 

@@ -107,6 +107,7 @@ class Policy(_Frozen):
     # §6 clearance
     deadline: Param[date]
     review_window_working_days: Param[int]
+    review_decision_working_days: Param[int]  # rules.md §9.2: decision due within N working days
     allowance_paid_only_vintages: Param[tuple[int, int]]  # inclusive range: only paid lots count
     allowance_paid_acquisitions: Param[tuple[str, ...]]
     later_vintages_accepted: Param[bool]  # an allowance of a vintage after Y counts for Y
@@ -140,6 +141,11 @@ class Policy(_Frozen):
     def version(self) -> str:
         """Pack id, version and the first 12 hex digits of the file's sha256."""
         return f"{self.pack.id}@{self.pack.version}#{self.content_hash[:12]}"
+
+    def __reduce__(self):
+        """Picklable (scenario sweeps ship packs to Dask workers; pydantic's parametrized `Param[…]`
+        classes are not): rebuilt from its values by the same model."""
+        return (_policy_from_values, (self.model_dump(mode="python"),))
 
     def params(self) -> dict[str, Param]:
         return {k: v for k, v in self if isinstance(v, Param)}
@@ -191,6 +197,7 @@ LABELS: dict[str, str] = {
     "reserve_share": "政府预留比例 / government reserve share",
     "deadline": "清缴期限 / clearance deadline",
     "review_window_working_days": "复核申请期限 / review window",
+    "review_decision_working_days": "复核决定期限 / review decision period",
     "allowance_paid_only_vintages": "仅有偿配额可用的年度 / vintages usable only when paid for",
     "allowance_paid_acquisitions": "有偿取得方式 / paid acquisitions",
     "later_vintages_accepted": "以后年度配额可否清缴 / later vintages accepted",
@@ -218,6 +225,10 @@ def bundled_years(jurisdiction: str = "chongqing") -> list[str]:
     return sorted(p.stem for p in (POLICY_DIR / jurisdiction).glob("*.toml") if p.stem.isdigit())
 
 
+def _policy_from_values(values: dict) -> Policy:
+    return Policy(**values)
+
+
 def default_policy_path(year: int, jurisdiction: str = "chongqing") -> Path:
     return POLICY_DIR / jurisdiction / f"{year}.toml"
 
@@ -241,17 +252,72 @@ def load_policy(path: str | Path) -> Policy:
     try:
         policy = Policy(**data, source_path=str(path), content_hash=hashlib.sha256(raw).hexdigest())
     except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "missing":
-                msgs.append(f"missing key '{loc}'")
-            elif err["type"] == "extra_forbidden":
-                msgs.append(f"unknown key '{loc}'")
-            else:
-                msgs.append(f"key '{loc}': {err['msg']}")
-        raise PolicyError(f"rule pack {path}: " + "; ".join(msgs)) from None
+        raise PolicyError(f"rule pack {path}: " + _problems(e)) from None
     return policy
+
+
+def _problems(e: ValidationError) -> str:
+    """The pydantic errors of a pack in words, each naming its key."""
+    msgs = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            msgs.append(f"missing key '{loc}'")
+        elif err["type"] == "extra_forbidden":
+            msgs.append(f"unknown key '{loc}'")
+        else:
+            msgs.append(f"key '{loc}': {err['msg']}")
+    return "; ".join(msgs)
+
+
+def with_changes(policy: Policy, changes: dict[str, str], origin: str) -> Policy:
+    """`policy` with some parameter values replaced, checked exactly as a pack file is.
+
+    `changes`: parameter name as in the packs (`k_intensity`, `gap_exemption_share`; an entry of a
+    table parameter as `benchmarks.cement_clinker`) → the value as text, as a pack would write it
+    (decimals as "0.93"; lists as JSON, e.g. `["purchase"]`). The new Policy is built by the same
+    pydantic model, so a wrong type or an unknown key is refused with the key named (PolicyError).
+
+    A changed parameter becomes the user's value: its source says so (`origin`) and its confidence
+    is `inferred` — no longer `provisional`, since the user chose it (docs/scenarios.md, "Provisional
+    parameters").
+    `content_hash` is the base pack's hash with the changes, so two packs with the same changes
+    have the same version."""
+    import json
+
+    data = policy.model_dump(mode="python")
+    params = policy.params()
+    for key, text in changes.items():
+        name, _, entry = key.partition(".")
+        if name not in params:
+            raise PolicyError(f"{origin}: unknown rule-pack parameter '{key}'")
+        value: object = text
+        if text[:1] in "[{":
+            try:
+                value = json.loads(text)
+            except ValueError as e:
+                raise PolicyError(f"{origin}: key '{key}': not valid JSON ({e})") from None
+        if entry:
+            current = data[name]["value"]
+            if not isinstance(current, dict):
+                raise PolicyError(f"{origin}: key '{key}': '{name}' has no entries (it is not a table)")
+            if entry not in current:
+                raise PolicyError(
+                    f"{origin}: unknown key '{key}' ({name} has {', '.join(sorted(current)) or 'no entries'})"
+                )
+            data[name]["value"] = {**current, entry: value}
+        else:
+            data[name]["value"] = value
+        old = params[name]
+        data[name]["source"] = f"{origin} (pack value {old.value!r}, {old.confidence}: {old.source})"
+        data[name]["confidence"] = "inferred"
+    digest = hashlib.sha256(
+        (policy.content_hash + json.dumps(changes, sort_keys=True, ensure_ascii=False)).encode()
+    ).hexdigest()
+    try:
+        return Policy(**(data | {"source_path": policy.source_path, "content_hash": digest}))
+    except ValidationError as e:
+        raise PolicyError(f"{origin}: " + _problems(e).replace(".value'", "'")) from None
 
 
 def policy_for_year(year: int, path: str | Path | None = None) -> Policy:

@@ -230,4 +230,16 @@ def test_nothing_to_allocate_gives_an_empty_year():
         "reserve_t": 0,
         "total_cap_t": 0,
         "provisional": False,
+        "partial": False,  # contract v2: nothing left out, nothing to allocate
+        "enterprises_left_out": 0,
     }
+
+
+def test_cap_summary_says_partial_when_enterprises_were_left_out():
+    frames = _t14()
+    policy = policy_for_year(2022)
+    a = allocate(compute_baselines(frames, policy), frames, policy, left_out=2)
+    cap = a.cap.row(0, named=True)
+    assert (cap["partial"], cap["enterprises_left_out"], cap["enterprise_total_t"]) == (True, 2, 852_750)
+    whole = allocate(compute_baselines(frames, policy), frames, policy).cap.row(0, named=True)
+    assert (whole["partial"], whole["enterprises_left_out"]) == (False, 0)

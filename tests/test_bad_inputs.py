@@ -319,8 +319,21 @@ def test_file_names_in_gbk_bytes_are_read_and_stored_readably(cli, tmp_path):
     assert "reports/\\xff\\xfe.txt" in result.stderr
     files = read_published(wh, "SELECT source_file, rows, error FROM raw.files ORDER BY 1")
     assert ("reports/2021/核查数据_生产线.csv", 3, None) in files.rows()
-    runs = read_published(wh, "SELECT input_hashes FROM audit.pipeline_run")
+    runs = read_published(wh, "SELECT inbox, input_hashes FROM audit.pipeline_run")
     assert "核查数据_生产线.csv" in runs["input_hashes"][0]
+
+
+def test_an_inbox_folder_named_in_gbk_bytes_is_refused_in_one_paragraph(cli, tmp_path):
+    """The folder given on the command line must be recordable: refused, named readably, exit 2."""
+    import os
+    import shutil
+
+    inbox = tmp_path / os.fsdecode("收件箱".encode("gbk"))
+    shutil.copytree(BAD / "_valid", inbox)
+    result = _run(cli, inbox, tmp_path / "wh.duckdb")
+    assert result.exit_code == 2
+    assert "收件箱: the path's name is not UTF-8" in result.stderr and result.stderr.count("\n") <= 1
+    assert not (tmp_path / "wh.duckdb").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +396,8 @@ def test_line_with_a_mistyped_enterprise_leaves_its_owner_out_whole(cli, tmp_pat
     run = read_published(wh, "SELECT message FROM audit.pipeline_run ORDER BY started_at DESC LIMIT 1")
     assert "PARTIAL publication of 2021: 1 of 2 listed enterprises left out" in run["message"][0]
     assert "ids on no list of 2021: BZ" in run["message"][0]
+    explained = cli("explain", "B2", "--year", 2021, "--warehouse", wh)
+    assert explained.exit_code == 1 and "was left out of the 2021 publication" in explained.stderr
 
 
 def test_missing_column_refuses_a_partial_year_without_allow_partial(cli, tmp_path):

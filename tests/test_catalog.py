@@ -76,7 +76,7 @@ def test_every_column_has_chinese_and_english_descriptions():
 
 def test_ddl_and_comments_apply_and_types_match_contract():
     con = duckdb.connect()
-    for s in ("core", "mart", "audit"):
+    for s in ("core", "mart", "history", "audit"):
         con.execute(f"CREATE SCHEMA {s}")
     for t in catalog.INPUTS + catalog.PUBLISHED:
         con.execute(ddl(t))

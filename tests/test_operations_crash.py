@@ -54,6 +54,16 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def cycle_state(served: Path) -> dict[str, list[tuple]]:
+    """The versions, their history rows and the cycle marts, as BI readers see them."""
+    from etsflow import catalog
+
+    return {
+        t.qualified: read_published(served, f"SELECT * FROM {t.qualified} ORDER BY ALL").rows()
+        for t in catalog.CYCLE + catalog.HISTORY
+    }
+
+
 def _etsflow() -> list[str]:
     return [str(ETSFLOW)] if ETSFLOW.exists() else [sys.executable, "-m", "etsflow.cli"]
 
@@ -63,8 +73,9 @@ def test_sigkill_at_every_stage_keeps_the_publication_and_the_next_run_completes
     cli, tmp_path_factory, tmp_path
 ):
     s = copy_setup(template(cli, tmp_path_factory), tmp_path)
-    before = publication(s.wh)
-    change_input_file(s.inbox)  # so that every stage has work to do and 2022 changes
+    before, cycle_before = publication(s.wh), cycle_state(s.wh)
+    assert [v[:2] for v in cycle_before["mart.allocation_version"]] == [(2021, 1), (2022, 1)]
+    change_input_file(s.inbox)  # so that every stage has work to do and 2022 changes (version 2)
     args = [*_etsflow(), "run", "--year", "2022", "--inbox", str(s.inbox), "--warehouse", str(s.wh)]
     args += ["--as-of", AS_OF[2022]]
     for point in POINTS:
@@ -93,6 +104,7 @@ def test_sigkill_at_every_stage_keeps_the_publication_and_the_next_run_completes
             log.close()
         # the served file opens, every year exactly as before; no half-built file is served
         assert publication(s.wh) == before, f"publication changed after a kill at {point}"
+        assert cycle_state(s.wh) == cycle_before, f"versions changed after a kill at {point}"
     assert Warehouse(s.wh).next.exists()  # the last kill came before os.replace
 
     r = run(cli, s)
@@ -100,6 +112,11 @@ def test_sigkill_at_every_stage_keeps_the_publication_and_the_next_run_completes
     after = publication(s.wh)
     assert after[2021] == before[2021] and after[2022] != before[2022]
     assert not Warehouse(s.wh).next.exists()
+    # the completed run made version 2 of 2022: version 1's history rows are kept as they were
+    cycle_after = cycle_state(s.wh)
+    assert [v[:2] for v in cycle_after["mart.allocation_version"]] == [(2021, 1), (2022, 1), (2022, 2)]
+    for t in ("history.allocation_enterprise", "history.allocation_line", "history.cap_summary"):
+        assert [r for r in cycle_after[t] if r[:2] != (2022, 2)] == cycle_before[t], t
     # every killed run resumed from what the previous one left, and is recorded as interrupted in
     # the stage it was in; the run killed while serving had finished its stages (its results were
     # committed, the next run served them)
@@ -127,12 +144,16 @@ import duckdb
 
 served, mode, out_path, stop_path = sys.argv[1:5]
 Q = '''
-SELECT e.compliance_year, e.n, e.final_t, l.n, l.alloc_t, c.total_cap_t
+SELECT e.compliance_year, e.n, e.final_t, l.n, l.alloc_t, c.total_cap_t, v.version, h.n, h.final_t
 FROM (SELECT compliance_year, count(*) n, sum(allocation_final_t)::BIGINT final_t
       FROM mart.allocation_enterprise GROUP BY ALL) e
 JOIN (SELECT compliance_year, count(*) n, sum(allocation_t)::VARCHAR alloc_t
       FROM mart.allocation_line GROUP BY ALL) l USING (compliance_year)
 JOIN mart.cap_summary c USING (compliance_year)
+JOIN (SELECT compliance_year, max(version) version FROM mart.allocation_version GROUP BY ALL) v
+  USING (compliance_year)
+JOIN (SELECT compliance_year, version, count(*) n, sum(allocation_final_t)::BIGINT final_t
+      FROM history.allocation_enterprise GROUP BY ALL) h USING (compliance_year, version)
 ORDER BY 1
 '''
 # "held": one connection kept open, as a BI tool may do. (In one process DuckDB reuses an open
@@ -207,6 +228,10 @@ def test_bi_readers_see_whole_publications_during_a_run(cli, tmp_path_factory, t
     for o in seen:
         assert o["years"]["2021"] == old["2021"]
         assert o["years"]["2022"] in (old["2022"], new["2022"]), o
+        # the current version's history rows are those of the mart: a version is seen whole
+        for y in o["years"].values():
+            assert y[-2:] == y[:2], o  # history (n, Σ A_final) of the current version = mart
+    assert old["2022"][5] == 1 and new["2022"][5] == 2  # the run published version 2
     # many reads during the run; the switch from old to new happened once
     versions = [o["years"]["2022"] == new["2022"] for o in seen]
     assert versions.count(False) > 20 and versions == sorted(versions)

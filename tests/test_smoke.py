@@ -40,6 +40,12 @@ def test_every_year_published_without_quarantine(published):
     years = q(wh, "SELECT compliance_year FROM mart.cap_summary ORDER BY 1")["compliance_year"].to_list()
     assert years == [2021, 2022, 2023]
     assert "Provisional parameters" in outputs[2023] and "Provisional" not in outputs[2022]
+    said = " ".join(outputs[2023].split())  # the placeholders in words, not parameter codes (§6a)
+    assert "历史基准年度 / base years" in said and "base_years" not in said
+    assert (
+        q(wh, "SELECT count(*) n FROM mart.cap_summary WHERE partial OR enterprises_left_out <> 0")["n"][0]
+        == 0
+    )
 
 
 def test_published_invariants(published):
@@ -138,8 +144,10 @@ def test_explain_and_export(cli, published, tmp_path):
     assert "CQ013-L1" in r.output and "benchmark" in r.output and "borrowable" in r.output
     r = cli("export", "--year", 2022, "--warehouse", wh, "--out", tmp_path)
     assert r.exit_code == 0, r.output
-    notices = sorted((tmp_path / "notices").glob("*.xlsx"))
-    assert len(notices) == 307
+    notices = sorted(p.stem for p in (tmp_path / "notices").glob("*.xlsx"))
+    # every unit of the year: the 307 allocated and those without an allocation (issue 18)
+    units = q(wh, "SELECT enterprise_id FROM mart.clearance_status WHERE compliance_year = 2022 ORDER BY 1")
+    assert notices == units["enterprise_id"].to_list() and len(notices) > 307
     wb = openpyxl.load_workbook(tmp_path / "notices" / "CQ013.xlsx")
     final = q(
         wh,

@@ -24,7 +24,8 @@ class CoreFrames:
     - `line_years.verified_non_co2_t` is never null (empty means 0);
     - `lines.intensity_eligible` is never null (empty means false);
     - every `line_years` row's (enterprise_id, year) has an `enterprise_years` row;
-    - `enterprise_years.verified_total_t` is null or reconciles with Σ lines within 1 t.
+    - `enterprise_years.verified_total_t` is null or reconciles with Σ lines within 1 t;
+    - `reviews.decision` is never null (empty means pending).
     """
 
     enterprises: pl.DataFrame
@@ -33,6 +34,7 @@ class CoreFrames:
     enterprise_years: pl.DataFrame
     attributes: pl.DataFrame
     ledger: pl.DataFrame
+    reviews: pl.DataFrame
 
     @classmethod
     def empty(cls) -> CoreFrames:

@@ -52,6 +52,8 @@ _CODE_COLUMNS = {
     "certificate_id",
     "output_unit",
     "listed_years",
+    "request_id",
+    "decision",
 }
 _TRUE = ["true", "t", "yes", "y", "1", "是", "√"]
 _FALSE = ["false", "f", "no", "n", "0", "否"]
@@ -70,9 +72,11 @@ class Validated:
 
     @property
     def affected_enterprises(self) -> list[str]:
-        """Every enterprise a quarantined row could belong to: the id the row gives (also an id on
-        no list, e.g. a typo) and the owners of the line it names."""
-        given = self.quarantine["enterprise_id"].drop_nulls().unique().to_list()
+        """Every enterprise a quarantined row of the allocation's inputs could belong to: the id the
+        row gives (also an id on no list, e.g. a typo) and the owners of the line it names. A bad
+        review request row (复核申请) does not keep its enterprise from being allocated."""
+        q = self.quarantine.filter(pl.col("table_name").fill_null("") != "reviews")
+        given = q["enterprise_id"].drop_nulls().unique().to_list()
         return sorted(set(given) | set(self.line_owners))
 
     def left_out(self, year: int) -> list[str]:
@@ -93,6 +97,7 @@ class Validated:
             enterprise_years=c.enterprise_years.filter(keep),
             attributes=c.attributes.filter(keep),
             ledger=c.ledger,
+            reviews=c.reviews,
         )
 
 
@@ -688,6 +693,31 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
         *_ledger_fields(lg),
     ]
 
+    rv = good("reviews")
+    failures["reviews"] += [
+        _duplicates(rv, ("request_id",), prov("reviews")),
+        _reference(rv, "enterprise_id", ent_good, ent_seen, "enterprise"),
+        _folder_year(rv, "compliance_year"),
+        _fail(
+            rv,
+            pl.col("decision").is_in(["upheld", "changed", "rejected"]) & pl.col("decided_on").is_null(),
+            "decided_on",
+            pl.format(
+                "decision {} needs the date it was decided / 已作出结论但缺少决定日期", pl.col("decision")
+            ),
+        ),
+        _fail(
+            rv,
+            pl.col("decided_on") < pl.col("received_on"),
+            "decided_on",
+            pl.format(
+                "decided on {} before it was received ({}) / 决定日期早于收到日期",
+                pl.col("decided_on"),
+                pl.col("received_on"),
+            ),
+        ),
+    ]
+
     # 5. completeness of the compliance year
     missing, missing_reports = _completeness(good("enterprises"), good("lines"), typed, raw, policy)
 
@@ -766,6 +796,8 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
             g = g.with_columns(pl.col("verified_non_co2_t").fill_null(0))
         if name == "lines":
             g = g.with_columns(pl.col("intensity_eligible").fill_null(False))
+        if name == "reviews":
+            g = g.with_columns(pl.col("decision").fill_null("pending"))
         core[name] = g
     return Validated(
         CoreFrames.from_tables(core),

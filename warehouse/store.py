@@ -191,9 +191,9 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "history", "audit", "scenario"):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            for t in catalog.INPUTS + catalog.PUBLISHED:
+            for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 if (t.schema, t.name) not in existing:
                     con.execute(ddl(t))
                     for stmt in comments(t):
@@ -289,7 +289,7 @@ class Warehouse:
         con = duckdb.connect(str(self.work))
         try:
             con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-            for schema in ("raw", "core", "mart", "audit"):
+            for schema in ("raw", "core", "mart", "history", "audit"):
                 con.execute(f"CREATE SCHEMA new.{schema}")
             for schema, name in con.sql(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -381,13 +381,48 @@ class Warehouse:
         return pl.read_parquet(self.stage_path(year, name))
 
     # ---- publication -----------------------------------------------------------------------------
-    def publish_year(self, con, year: int, marts: dict[str, pl.DataFrame]) -> int:
-        """Replace compliance year `year` in every given mart, all in one transaction."""
+    def publish_year(
+        self,
+        con,
+        year: int,
+        marts: dict[str, pl.DataFrame],
+        *,
+        append: list[tuple[Table, pl.DataFrame]] = (),
+        replace: list[tuple[Table, pl.DataFrame, str | None]] = (),
+    ) -> int:
+        """Replace compliance year `year` in every given mart, all in one transaction, together
+        with the allocation cycle's writes (flows/cycle.py): `append` inserts rows (the history of
+        a new version: never rewritten), `replace` replaces the rows of a table matching `where`
+        (all rows when None)."""
         with self.transaction(con, pause="publish"):
             for name, df in marts.items():
                 table = next(t for t in catalog.MARTS if t.name == name)
                 self.replace_typed(con, table, df, where=f"compliance_year = {int(year)}")
+            for table, df in append:
+                self.append(con, table, df)
+            for table, df, where in replace:
+                self.replace_typed(con, table, df, where=where)
         return sum(df.height for df in marts.values())
+
+    # ---- scenarios (contract §6) ---------------------------------------------------------------------
+    def write_scenarios(self, con, name: str, frames: dict[str, pl.DataFrame]) -> int:
+        """Replace scenario `name` whole in every `scenario.*` table, in one transaction of the work
+        database (then `serve`, as for a publication). `mart.*` is not touched."""
+        tables = {t.name: t for t in catalog.SCENARIOS}
+        with self.transaction(con, pause="scenario"):
+            for t in catalog.SCENARIOS:
+                con.execute(f"DELETE FROM {t.qualified} WHERE {_name_column(t)} = ?", [name])
+            for table_name, df in frames.items():
+                self.append(con, tables[table_name], df)
+        return sum(df.height for df in frames.values())
+
+    def drop_scenario(self, con, name: str) -> int:
+        """Delete scenario `name` from every `scenario.*` table; the number of scenarios it had."""
+        with self.transaction(con):
+            (n,) = con.sql("SELECT count(*) FROM scenario.run WHERE name = ?", params=[name]).fetchall()[0]
+            for t in catalog.SCENARIOS:
+                con.execute(f"DELETE FROM {t.qualified} WHERE {_name_column(t)} = ?", [name])
+        return n
 
     # ---- validated inputs ---------------------------------------------------------------------------
     def write_validated(
@@ -562,6 +597,11 @@ class Warehouse:
         pause_point("serve", self.served.parent)
         os.replace(self.next, self.served)
         _fsync_dir(self.served.parent)  # the rename itself survives a power cut
+
+
+def _name_column(t: Table) -> str:
+    """The column of a scenario.* table that holds the scenario's name."""
+    return "name" if t is catalog.SCENARIO_RUN else "scenario_name"
 
 
 def _write_parquet(df: pl.DataFrame, path: Path) -> None:

@@ -1,0 +1,579 @@
+"""The allocation cycle (rules.md §9, contract §5): versions, review (复核), changes, issuance.
+
+Pure functions: frames in, frames out. `flows/stages.py` (publish) reads the year's history and
+the new allocation, asks `changed_enterprises` whether the numbers differ, and if they do stores
+version n+1; every cycle mart is then recomputed from the stored versions, the review requests
+and the run's `--as-of`:
+
+- `version_rows` / `version_statuses` → `mart.allocation_version`;
+- `review_requests` → `mart.review_request`;
+- `allocation_changes` (with `input_snapshot` / `changed_inputs` / `changed_rules`) →
+  `mart.allocation_change`;
+- `issuance` → `mart.issuance`.
+
+Who is notified by a version: version 1 notifies every allocated unit of the year; version n > 1
+only the units whose numbers changed (rules.md §9.3). A unit's review window is that of the
+latest version notified to it on or before the day its request arrived.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_CEILING, Decimal
+
+import polars as pl
+
+from etsflow import catalog
+from etsflow.workdays import add_working_days
+from transforms import CoreFrames
+
+# The numbers that make a version: a change in any of them is a new version. Text (method
+# reasons, explanations) follows from them and does not count on its own.
+ENTERPRISE_NUMBERS = (
+    "verified_emissions_t",
+    "allocation_raw_t",
+    "adjustment_t",
+    "adjustment_rule",
+    "incentive_t",
+    "allocation_final_t",
+    "gap_t",
+    "borrowable_t",
+    "preallocation_next_t",
+)
+LINE_NUMBERS = (
+    "method",
+    "baseline",
+    "kept_years",
+    "dropped_years",
+    "coefficient",
+    "activity_value",
+    "allocation_co2_t",
+    "allocation_non_co2_t",
+    "allocation_t",
+)
+CAP_NUMBERS = ("enterprise_count", "enterprise_total_t", "reserve_t", "total_cap_t")
+CLEARED = ("cleared_on_time", "cleared_late")
+# input tables an allocation is computed from, and the key of each (ledger and reviews are not)
+SNAPSHOT_KEYS = {
+    "enterprises": ("enterprise_id",),
+    "lines": ("line_id",),
+    "line_years": ("line_id", "year"),
+    "enterprise_years": ("enterprise_id", "year"),
+    "attributes": ("enterprise_id", "year"),
+}
+
+
+def _as_text(df: pl.DataFrame, cols: list[str]) -> list[pl.Expr]:
+    """Columns as exact text for comparison (decimals keep their places; lists stay lists)."""
+    return [pl.col(c) if isinstance(df.schema[c], pl.List) else pl.col(c).cast(pl.String) for c in cols]
+
+
+def _fingerprint(df: pl.DataFrame, key: str, cols: tuple[str, ...]) -> pl.DataFrame:
+    """key (and line_id, for lines) → one JSON text of the row's number columns."""
+    present = [c for c in cols if c in df.columns]
+    extra = [pl.col("line_id")] if "line_id" in df.columns else []
+    return df.select(key, pl.struct(_as_text(df, present)).struct.json_encode().alias("_fp"), *extra)
+
+
+def changed_enterprises(
+    prev_lines: pl.DataFrame,
+    prev_enterprises: pl.DataFrame,
+    lines: pl.DataFrame,
+    enterprises: pl.DataFrame,
+) -> list[str]:
+    """Enterprises whose allocation numbers differ between two versions (added or removed ones
+    included). Sorted."""
+
+    def per_enterprise(ls: pl.DataFrame, es: pl.DataFrame) -> pl.DataFrame:
+        lf = (
+            _fingerprint(ls, "enterprise_id", LINE_NUMBERS)
+            .sort("enterprise_id", "line_id")
+            .group_by("enterprise_id", maintain_order=True)
+            .agg(pl.concat_str(pl.col("line_id"), pl.lit("="), pl.col("_fp")).str.join("|").alias("_lines"))
+        )
+        ef = _fingerprint(es, "enterprise_id", ENTERPRISE_NUMBERS)
+        return ef.join(lf, on="enterprise_id", how="full", coalesce=True).select(
+            "enterprise_id",
+            pl.concat_str(pl.col("_fp").fill_null(""), pl.col("_lines").fill_null("")).alias("_all"),
+        )
+
+    old, new = per_enterprise(prev_lines, prev_enterprises), per_enterprise(lines, enterprises)
+    both = old.join(new, on="enterprise_id", how="full", coalesce=True, suffix="_new")
+    diff = both.filter(pl.col("_all").ne_missing(pl.col("_all_new")))
+    return sorted(diff["enterprise_id"].to_list())
+
+
+def cap_changed(prev_cap: pl.DataFrame, cap: pl.DataFrame) -> bool:
+    present = [c for c in CAP_NUMBERS if c in cap.columns]
+    return prev_cap.select(present).rows() != cap.select(present).rows()
+
+
+# ---------------------------------------------------------------------------------------------
+# input snapshot and changed inputs
+# ---------------------------------------------------------------------------------------------
+def input_snapshot(
+    core: CoreFrames, raw: dict[str, pl.DataFrame], year: int, years: list[int], enterprise_ids: list[str]
+) -> pl.DataFrame:
+    """The validated input rows the allocation of `year` of `enterprise_ids` is computed from
+    (their enterprise, line, line-year, enterprise-year and attribute rows of `years`), each
+    with its provenance from `raw` (source file, sheet, row: joined on the row's key, identifiers
+    normalised as validation normalises them) and its values as JSON text. Columns of
+    `catalog.HISTORY_ALLOCATION_INPUT` without compliance_year and version."""
+    ids = pl.DataFrame({"enterprise_id": enterprise_ids}, schema={"enterprise_id": pl.String})
+    wanted = pl.Series(years, dtype=pl.Int64).implode()
+    out = []
+    for name, key in SNAPSHOT_KEYS.items():
+        df = getattr(core, name).join(ids, on="enterprise_id", how="semi")
+        if "year" in df.columns:
+            df = df.filter(pl.col("year").is_in(wanted))
+        if not df.height:
+            continue
+        table = next(t for t in catalog.INPUTS if t.name == name)
+        values = [c for c in table.names if c not in key]
+        df = df.select(
+            pl.lit(name).alias("table_name"),
+            pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator=" ").alias("row_key"),
+            "enterprise_id",
+            pl.struct(pl.col(values).cast(pl.String)).struct.json_encode().alias("values_json"),
+        )
+        out.append(df.join(_provenance(raw.get(name), key), on="row_key", how="left"))
+    schema = {c.name: c.polars_type for c in catalog.HISTORY_ALLOCATION_INPUT.columns[2:]}
+    if not out:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(out, how="diagonal").select(list(schema)).cast(schema).sort("table_name", "row_key")
+
+
+def _provenance(raw: pl.DataFrame | None, key: tuple[str, ...]) -> pl.DataFrame:
+    schema = {"row_key": pl.String, "source_file": pl.String, "sheet": pl.String, "row_number": pl.Int64}
+    if raw is None or not raw.height or any(k not in raw.columns for k in key):
+        return pl.DataFrame(schema=schema)
+    parts = []
+    for k in key:
+        e = pl.col(k).str.normalize("NFKC").str.replace_all(r"\s", "")
+        if k == "year":
+            e = e.cast(pl.Int64, strict=False).cast(pl.String)
+        parts.append(e)
+    return (
+        raw.select(
+            pl.concat_str(parts, separator=" ").alias("row_key"),
+            pl.col("_source_file").alias("source_file"),
+            pl.col("_sheet").alias("sheet"),
+            pl.col("_row").cast(pl.Int64).alias("row_number"),
+        )
+        .drop_nulls("row_key")
+        .unique("row_key", keep="first", maintain_order=True)
+    )
+
+
+def _where(r: dict) -> str:
+    if not r.get("source_file"):
+        return f"{r['table_name']} {r['row_key']}"
+    sheet = f" sheet {r['sheet']}" if r.get("sheet") else ""
+    row = f" row {r['row_number']}" if r.get("row_number") is not None else ""
+    return f"{r['source_file']}{sheet}{row} ({r['table_name']} {r['row_key']})"
+
+
+def changed_inputs(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """enterprise_id → text naming every input row that was added, removed or changed between two
+    snapshots (`input_snapshot`), with its file, sheet, row, and each changed column old → new."""
+    both = before.join(after, on=["table_name", "row_key"], how="full", coalesce=True, suffix="_new")
+    diff = both.filter(pl.col("values_json").ne_missing(pl.col("values_json_new")))
+    texts: dict[str, list[str]] = {}
+    for r in diff.sort("table_name", "row_key").iter_rows(named=True):
+        eid = r["enterprise_id_new"] or r["enterprise_id"]
+        new = {k[:-4] if k.endswith("_new") else k: v for k, v in r.items() if k.endswith("_new")}
+        new |= {"table_name": r["table_name"], "row_key": r["row_key"]}
+        if r["values_json"] is None:
+            texts.setdefault(eid, []).append(f"{_where(new)}: row added / 新增")
+        elif r["values_json_new"] is None:
+            texts.setdefault(eid, []).append(f"{_where(r)}: row removed / 删除")
+        else:
+            old_v, new_v = json.loads(r["values_json"]), json.loads(r["values_json_new"])
+            cols = [f"{c} {old_v.get(c)} → {new_v.get(c)}" for c in new_v if old_v.get(c) != new_v.get(c)]
+            texts.setdefault(eid, []).append(f"{_where(new)}: " + ", ".join(cols))
+    return pl.DataFrame(
+        {"enterprise_id": list(texts), "changed_inputs": ["; ".join(v) for v in texts.values()]},
+        schema={"enterprise_id": pl.String, "changed_inputs": pl.String},
+    )
+
+
+def changed_rules(
+    prev_lines: pl.DataFrame, prev_enterprises: pl.DataFrame, lines: pl.DataFrame, enterprises: pl.DataFrame
+) -> pl.DataFrame:
+    """enterprise_id → text naming the rules that fired differently: per line the method, kept
+    and dropped base years, baseline, coefficient and activity value that differ; per enterprise
+    the adjustment rule, incentive and pre-allocation."""
+    texts: dict[str, list[str]] = {}
+
+    def compare(old: pl.DataFrame, new: pl.DataFrame, key: list[str], cols: tuple[str, ...], label) -> None:
+        old, new = old.with_columns(pl.lit(True).alias("_in")), new.with_columns(pl.lit(True).alias("_in"))
+        both = old.join(new, on=key, how="full", coalesce=True, suffix="_new")
+        for r in both.sort(key).iter_rows(named=True):
+            eid = r.get("enterprise_id_new") or r["enterprise_id"]
+            if not r["_in_new"]:
+                texts.setdefault(eid, []).append(f"{label(r)}: no longer allocated / 不再分配")
+            elif not r["_in"]:
+                texts.setdefault(eid, []).append(f"{label(r)}: newly allocated / 新增分配")
+            else:
+                diffs = [f"{c} {_show(r[c])} → {_show(r[f'{c}_new'])}" for c in cols if r[c] != r[f"{c}_new"]]
+                if diffs:
+                    texts.setdefault(eid, []).append(f"{label(r)}: " + ", ".join(diffs))
+
+    rule_cols = ("method", "kept_years", "dropped_years", "baseline", "coefficient", "activity_value")
+    compare(
+        prev_lines.select("enterprise_id", "line_id", *rule_cols),
+        lines.select("enterprise_id", "line_id", *rule_cols),
+        ["line_id"],
+        rule_cols,
+        lambda r: f"line {r['line_id']}",
+    )
+    ent_cols = ("adjustment_rule", "incentive_t", "preallocation_next_t")
+    compare(
+        prev_enterprises.select("enterprise_id", *ent_cols).with_columns(pl.col("enterprise_id").alias("_e")),
+        enterprises.select("enterprise_id", *ent_cols).with_columns(pl.col("enterprise_id").alias("_e")),
+        ["_e"],
+        ent_cols,
+        lambda r: "enterprise",
+    )
+    return pl.DataFrame(
+        {"enterprise_id": list(texts), "changed_rules": ["; ".join(v) for v in texts.values()]},
+        schema={"enterprise_id": pl.String, "changed_rules": pl.String},
+    )
+
+
+def _show(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, list):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# versions and review requests
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Deadline:
+    day: date
+    estimated: bool
+
+
+def review_deadline(notified_on: date, working_days: int) -> Deadline:
+    """Last day a unit may ask for review: `working_days` Chinese working days after notification."""
+    d = add_working_days(notified_on, working_days)
+    return Deadline(d.day, d.estimated)
+
+
+def notified(versions: pl.DataFrame, changes: pl.DataFrame, allocated: pl.DataFrame) -> pl.DataFrame:
+    """(version, enterprise_id, notified_on, review_deadline): who each version was notified to —
+    version 1 every allocated unit (`allocated`: enterprise_id of version 1), later versions the
+    changed ones (`changes`: version, enterprise_id)."""
+    first = versions.filter(pl.col("version") == 1).join(allocated, how="cross")
+    later = versions.filter(pl.col("version") > 1).join(
+        changes.select("version", "enterprise_id"), on="version"
+    )
+    cols = ["version", "enterprise_id", "notified_on", "review_deadline", "review_deadline_estimated"]
+    return pl.concat([first.select(cols), later.select(cols)])
+
+
+def review_requests(
+    reviews: pl.DataFrame,
+    year: int,
+    notified_to: pl.DataFrame,
+    changes: pl.DataFrame,
+    decision_days: int,
+    as_of: date,
+) -> pl.DataFrame:
+    """`mart.review_request` for the requests of `year`.
+
+    A request is admitted when it arrived on or before the review deadline of the version last
+    notified to its unit on or before the day it arrived; it is late otherwise, and not admitted
+    when no version had been notified to the unit yet. Its decision is due `decision_days`
+    working days after receipt; it is overdue when still pending after that date (as of
+    `as_of`). `resulting_version`: the first later version in which the unit's numbers changed."""
+    rows = []
+    for r in reviews.filter(pl.col("compliance_year") == year).sort("request_id").iter_rows(named=True):
+        mine = notified_to.filter(
+            (pl.col("enterprise_id") == r["enterprise_id"]) & (pl.col("notified_on") <= r["received_on"])
+        ).sort("version")
+        due = add_working_days(r["received_on"], decision_days)
+        estimated = due.estimated
+        if mine.height:
+            v = mine.row(-1, named=True)
+            at, closes = v["version"], v["review_deadline"]
+            estimated |= bool(v["review_deadline_estimated"])
+            admitted = r["received_on"] <= closes
+            admission = (
+                f"received {r['received_on']} within the window of version {at} (until {closes}) / 期限内受理"
+                if admitted
+                else f"late: received {r['received_on']}, the window of version {at} closed on {closes} "
+                "/ 逾期，不予受理"
+            )
+        else:
+            at, closes, admitted = None, None, False
+            admission = (
+                f"no version had been notified to {r['enterprise_id']} by {r['received_on']} / 尚未告知"
+            )
+        later = changes.filter(
+            (pl.col("enterprise_id") == r["enterprise_id"]) & (pl.col("version") > (at or 0))
+        ).sort("version")
+        resulting = later["version"][0] if r["decision"] == "changed" and later.height else None
+        rows.append(
+            {
+                "request_id": r["request_id"],
+                "compliance_year": year,
+                "enterprise_id": r["enterprise_id"],
+                "received_on": r["received_on"],
+                "claim": r["claim"],
+                "version_at_receipt": at,
+                "window_closes_on": closes,
+                "admitted": admitted,
+                "admission": admission,
+                "decision": r["decision"],
+                "decision_due_on": due.day,
+                "decided_on": r["decided_on"],
+                "overdue": admitted and r["decision"] == "pending" and as_of > due.day,
+                "resulting_version": resulting,
+                "dates_estimated": estimated,
+                "as_of": as_of,
+            }
+        )
+    return pl.DataFrame(rows, schema=catalog.REVIEW_REQUEST.polars_schema)
+
+
+def version_statuses(versions: pl.DataFrame, requests: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Status of every version of a year as of `as_of` (rules.md §9.4): `superseded` when a later
+    version exists; `final` when its review window has closed (as_of after review_deadline) and no
+    admitted request is still undecided — pending, or decided `changed` with no version carrying
+    the change yet; `in_review` otherwise. A late request never holds a version."""
+    holding = requests.filter(
+        pl.col("admitted")
+        & (
+            (pl.col("decision") == "pending")
+            | ((pl.col("decision") == "changed") & pl.col("resulting_version").is_null())
+        )
+    ).height
+    last = versions["version"].max() if versions.height else None
+    status = (
+        pl.when(pl.col("version") < last)
+        .then(pl.lit("superseded"))
+        .when((pl.lit(as_of) > pl.col("review_deadline")) & pl.lit(holding == 0))
+        .then(pl.lit("final"))
+        .otherwise(pl.lit("in_review"))
+    )
+    return versions.with_columns(status.alias("status"), pl.lit(as_of).alias("status_as_of"))
+
+
+def compare_versions(
+    year: int,
+    m: int,
+    n: int,
+    history_lines: pl.DataFrame,
+    history_enterprises: pl.DataFrame,
+    history_inputs: pl.DataFrame,
+    requests: pl.DataFrame,
+) -> pl.DataFrame:
+    """The enterprises whose numbers differ between versions `m` and `n` of `year` (columns of
+    `mart.allocation_change`, previous_version = m): final allocations, delta, the input rows and
+    rules behind the change, and the review requests whose resulting version is in (m, n]."""
+
+    def at(df: pl.DataFrame, v: int) -> pl.DataFrame:
+        return df.filter(pl.col("version") == v)
+
+    old_l, old_e, new_l, new_e = (
+        at(history_lines, m),
+        at(history_enterprises, m),
+        at(history_lines, n),
+        at(history_enterprises, n),
+    )
+    changed = changed_enterprises(old_l, old_e, new_l, new_e)
+    if not changed:
+        return pl.DataFrame(schema=catalog.ALLOCATION_CHANGE.polars_schema)
+    ids = pl.DataFrame({"enterprise_id": changed}, schema={"enterprise_id": pl.String})
+    old = old_e.select("enterprise_id", "name", pl.col("allocation_final_t").alias("previous_final_t"))
+    answered = requests.filter(pl.col("resulting_version").is_between(m + 1, n))
+    rows = (
+        ids.join(old, on="enterprise_id", how="left")
+        .join(
+            new_e.select("enterprise_id", "name", "allocation_final_t"),
+            on="enterprise_id",
+            how="left",
+            suffix="_new",
+        )
+        .with_columns(pl.coalesce("name_new", "name").alias("name"))
+        .join(changed_inputs(at(history_inputs, m), at(history_inputs, n)), on="enterprise_id", how="left")
+        .join(changed_rules(old_l, old_e, new_l, new_e), on="enterprise_id", how="left")
+        .join(
+            answered.group_by("enterprise_id").agg(
+                pl.col("request_id").sort().str.join(", ").alias("review_request_id")
+            ),
+            on="enterprise_id",
+            how="left",
+        )
+        .with_columns(
+            pl.lit(year).alias("compliance_year"),
+            pl.lit(n).alias("version"),
+            pl.lit(m).alias("previous_version"),
+            (pl.col("allocation_final_t") - pl.col("previous_final_t")).alias("delta_t"),
+            pl.col("changed_inputs").fill_null(
+                "no input row of the allocation changed (rule pack or code) / 输入数据未变"
+            ),
+            pl.col("changed_rules").fill_null("same rules, different numbers / 规则未变"),
+        )
+    )
+    return rows.select(catalog.ALLOCATION_CHANGE.names).cast(catalog.ALLOCATION_CHANGE.polars_schema)
+
+
+def allocation_changes(
+    year: int,
+    history_lines: pl.DataFrame,
+    history_enterprises: pl.DataFrame,
+    history_inputs: pl.DataFrame,
+    requests: pl.DataFrame,
+) -> pl.DataFrame:
+    """`mart.allocation_change`: for each version n > 1 of `year`, `compare_versions(n − 1, n)`."""
+    versions = sorted(history_enterprises["version"].unique().to_list())
+    out = [
+        compare_versions(year, n - 1, n, history_lines, history_enterprises, history_inputs, requests)
+        for n in versions[1:]
+    ]
+    if not out:
+        return pl.DataFrame(schema=catalog.ALLOCATION_CHANGE.polars_schema)
+    return pl.concat(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# issuance instructions
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class YearRules:
+    """What issuance needs of a year's rule pack: does it pre-allocate the next year, and which
+    years' clearance releases that frozen pre-allocation (the borrowing pool years)."""
+
+    preallocation_enabled: bool
+    release_after_clearance_of: tuple[int, ...]
+
+
+def issuance(
+    enterprises: pl.DataFrame,
+    versions: pl.DataFrame,
+    clearance: pl.DataFrame,
+    rules: dict[int, YearRules],
+) -> pl.DataFrame:
+    """`mart.issuance` from the current allocation of every published year.
+
+    - `enterprises`: compliance_year, enterprise_id, allocation_final_t, preallocation_next_t;
+    - `versions`: compliance_year, version, status (the current version of each year);
+    - `clearance`: compliance_year, enterprise_id, status, borrowed_accepted_t;
+    - `rules`: per year, `YearRules`.
+
+    For an allocation of year Y (ready only when Y's version is final; `waiting_final` else):
+    `issue_free` A_final(Y) when the unit received no pre-allocation of Y; otherwise the true-up
+    A_final(Y) − pre-allocation(Y) (`true_up_issue` when positive, `true_up_surrender` when
+    negative, no row when equal; waits for Y−1 and Y final). A pre-allocation of Y+1 made by Y's
+    allocation (> 0) gives `issue_preallocation_frozen` (compliance year Y+1) and, where the rule
+    pack names the years whose clearance releases it, `release_preallocation` of what borrowing
+    did not use (`waiting_clearance` until the unit has cleared each of those years; a year in
+    which the unit was not obliged does not hold it)."""
+    status_of = {r["compliance_year"]: r for r in versions.iter_rows(named=True)}
+    ents = {(r["compliance_year"], r["enterprise_id"]): r for r in enterprises.iter_rows(named=True)}
+    clr = {(r["compliance_year"], r["enterprise_id"]): r for r in clearance.iter_rows(named=True)}
+    published_clearance = {y for y, _ in clr}
+
+    def final(y: int) -> bool:
+        return y in status_of and status_of[y]["status"] == "final"
+
+    def vtext(y: int) -> str:
+        v = status_of.get(y)
+        return f"{y} version {v['version']} ({v['status']})" if v else f"{y} not published"
+
+    rows = []
+
+    def add(year, eid, instruction, qty, status, reason, src_year):
+        v = status_of.get(src_year)
+        rows.append(
+            {
+                "compliance_year": year,
+                "enterprise_id": eid,
+                "instruction": instruction,
+                "quantity_t": qty,
+                "status": status,
+                "reason": reason,
+                "source_year": src_year,
+                "source_version": v["version"] if v else None,
+            }
+        )
+
+    for (y, eid), e in sorted(ents.items()):
+        prev_rules = rules.get(y - 1)
+        prev = ents.get((y - 1, eid))
+        pre = (
+            prev["preallocation_next_t"] if prev and prev_rules and prev_rules.preallocation_enabled else None
+        )
+        a_final = e["allocation_final_t"]
+        if a_final is None:
+            continue
+        if not pre:
+            add(
+                y,
+                eid,
+                "issue_free",
+                a_final,
+                "ready" if final(y) else "waiting_final",
+                f"A_final {a_final:,} t of {vtext(y)}; no pre-allocation of {y} was made / 年度配额免费发放",
+                y,
+            )
+        else:
+            delta = a_final - pre
+            if delta:
+                ready = final(y) and final(y - 1)
+                add(
+                    y,
+                    eid,
+                    "true_up_issue" if delta > 0 else "true_up_surrender",
+                    abs(delta),
+                    "ready" if ready else "waiting_final",
+                    f"A_final {a_final:,} t of {vtext(y)} − pre-allocation {pre:,} t of {vtext(y - 1)} = "
+                    f"{delta:+,} t / 多退少补",
+                    y,
+                )
+        yr = rules.get(y)
+        nxt = e["preallocation_next_t"]
+        if not (yr and yr.preallocation_enabled and nxt):
+            continue
+        add(
+            y + 1,
+            eid,
+            "issue_preallocation_frozen",
+            nxt,
+            "ready" if final(y) else "waiting_final",
+            f"pre-allocation of {y + 1} = {nxt:,} t from {vtext(y)}, issued frozen / 预分配配额冻结发放",
+            y,
+        )
+        pool = yr.release_after_clearance_of
+        if not pool:
+            continue
+        borrowed = sum(
+            (Decimal(clr[(p, eid)]["borrowed_accepted_t"] or 0) for p in pool if (p, eid) in clr), Decimal(0)
+        )
+        used = int(borrowed.to_integral_value(rounding=ROUND_CEILING))
+        waiting = [
+            str(p)
+            for p in pool
+            if p not in published_clearance or ((p, eid) in clr and clr[(p, eid)]["status"] not in CLEARED)
+        ]
+        status = "waiting_final" if not final(y) else ("waiting_clearance" if waiting else "ready")
+        reason = (
+            f"frozen pre-allocation {nxt:,} t − borrowed {used:,} t used for clearance of "
+            f"{', '.join(map(str, pool))}; released once {' and '.join(map(str, pool))} are cleared"
+            + (f" (waiting for {', '.join(waiting)})" if waiting else "")
+            + " / 履约后解冻"
+        )
+        add(y + 1, eid, "release_preallocation", max(nxt - used, 0), status, reason, y)
+    if not rows:
+        return pl.DataFrame(schema=catalog.ISSUANCE.polars_schema)
+    return pl.DataFrame(rows, schema=catalog.ISSUANCE.polars_schema).sort(
+        "compliance_year", "enterprise_id", "instruction"
+    )
