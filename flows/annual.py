@@ -36,7 +36,7 @@ from flows.fingerprints import READS, Fingerprint, describe_difference, fingerpr
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome, left_out
 from ingest.read import readable_path
 from policies import PolicyError, policy_for_year
-from validations.checkpoint import import_in_background
+from validations.checkpoint_process import CheckpointProcess
 from warehouse import Warehouse
 from warehouse.store import PublicationShrinks, WarehouseBusy, now
 
@@ -357,10 +357,14 @@ def _run_stages(
                     wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run")])
                 status, message = "refused", str(e)
                 raise
-            if plan["publish"] == "run":
-                import_in_background()  # Great Expectations, for publish's checkpoint
-            for stage in STAGES:
-                _do_stage(ctx, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log)
+            if plan["publish"] == "run":  # Great Expectations imports there while the stages compute
+                ctx.checkpoint = CheckpointProcess.start()
+            try:
+                for stage in STAGES:
+                    _do_stage(ctx, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log)
+            finally:
+                if ctx.checkpoint is not None:
+                    ctx.checkpoint.close()
             status, message = "succeeded", "; ".join(ctx.notes) or None
         except BaseException as e:
             failure = e

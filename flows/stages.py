@@ -25,6 +25,7 @@ from etsflow import catalog
 from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids, reported_listed_ids
+from validations.checkpoint_process import CheckpointProcess
 from validations.inputs import validate_inbox
 from validations.schemas import check_frame
 from warehouse import Warehouse
@@ -50,6 +51,9 @@ class RunContext:
     notified_on: date | None = None  # notification date of a new version (default: the publication date)
     allow_partial: bool = False  # publish although more than PARTIAL_MAX_PERCENT % are left out
     out_dir: Path | None = None
+    # the publish checkpoint's worker, started when the run will publish (Great Expectations imports
+    # there while the stages compute); None: started by publish itself
+    checkpoint: CheckpointProcess | None = None
     notes: list[str] = field(default_factory=list)
     # What a stage of this run produced, handed to the next stage in memory (the same frames it
     # wrote); a stage that was skipped or reused leaves nothing here, so its reader reads the
@@ -281,7 +285,6 @@ class PublicationRefused(Exception):
 
 def publish(ctx: RunContext) -> StageOutcome:
     from exports.results import YearResults
-    from validations.checkpoint import run_checkpoint
 
     made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs
     marts = {
@@ -297,7 +300,12 @@ def publish(ctx: RunContext) -> StageOutcome:
         **marts,
     )
     out = ctx.out_dir or (ctx.wh.served.parent / "out" / str(ctx.year))
-    check = run_checkpoint(results, out / "data-docs", run_name=ctx.run_id)
+    checker = ctx.checkpoint or CheckpointProcess.start()
+    try:
+        check = checker.check(results, out / "data-docs", run_name=ctx.run_id)
+    finally:
+        if ctx.checkpoint is None:
+            checker.close()
     if not check.success:
         raise PublicationRefused(
             f"the warehouse checkpoint refused the {ctx.year} results, the previous publication is kept: "

@@ -14,6 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ETSFLOW_VAR", str(REPO / "var"))
+# The publish checkpoint runs in the test process (Great Expectations imported once per session, and
+# patchable); tests/test_imports.py and tests/test_checkpoint.py cover its own process, the default.
+os.environ.setdefault("ETSFLOW_CHECKPOINT", "inline")
 os.environ["PREFECT_HOME"] = str(REPO / "var" / "test-prefect")
 
 from etsflow import settings  # noqa: E402

@@ -153,3 +153,36 @@ def test_exports_and_checkpoint_import_without_great_expectations() -> None:
         "sys.exit('great_expectations' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_the_checkpoint_process_gives_the_same_verdicts_and_data_docs(
+    tmp_path, monkeypatch, good_run, broken_run
+) -> None:
+    """The run's checkpoint (Great Expectations in its own process, frames via Parquet) says what
+    the in-process checkpoint says: the same failures, word for word, and a Data Docs site."""
+    from validations.checkpoint_process import CheckpointProcess
+
+    monkeypatch.delenv("ETSFLOW_CHECKPOINT")
+    verdicts = []
+    for name, results in (("good", make_results()), ("broken", broken_results())):
+        worker = CheckpointProcess.start()
+        try:
+            assert worker._proc is not None  # a process, not the tests' inline mode
+            verdicts.append(worker.check(results, tmp_path / name, run_name="t"))
+        finally:
+            worker.close()
+    good, broken = verdicts
+    assert good.success and good.failures == [] and good.docs_index == tmp_path / "good" / "index.html"
+    assert not broken.success and broken.failures == broken_run.failures
+
+
+def test_a_checkpoint_process_that_dies_refuses_the_publication(tmp_path, monkeypatch) -> None:
+    from validations.checkpoint_process import CheckpointProcess
+
+    monkeypatch.delenv("ETSFLOW_CHECKPOINT")
+    worker = CheckpointProcess.start()
+    worker._proc.kill()
+    worker._proc.wait()
+    with pytest.raises(RuntimeError, match="without a verdict"):
+        worker.check(make_results(), tmp_path, run_name="t")
+    worker.close()

@@ -300,7 +300,24 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
 
     Returns `success` and one readable string per failed expectation, naming the table, the
     expectation, the rule in words and up to ten offending rows by their identifying columns.
+    The exact columns are computed here (`check_frames`), Great Expectations runs in this process
+    (`validate_frames`); the annual run does the same in a separate process
+    (`validations.checkpoint_process`).
     """
+    return validate_frames(
+        check_frames(results),
+        checks(results),
+        results.year,
+        docs_dir,
+        run_name=run_name or f"publish-{results.year}",
+    )
+
+
+def validate_frames(
+    frames: dict[str, pl.DataFrame], all_checks: list[Check], year: int, docs_dir: Path, *, run_name: str
+) -> CheckpointResult:
+    """Great Expectations over `frames` (from `check_frames`) with `all_checks` (from `checks`):
+    one suite and validation per frame, then the Data Docs site in `docs_dir`."""
     import great_expectations as gx  # slow import: only when a publication is checked
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import (
@@ -328,15 +345,15 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
     source = context.data_sources.add_pandas("marts")
-    run_id = RunIdentifier(run_name=run_name or f"publish-{results.year}", run_time=datetime.now(UTC))
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
 
     by_table: dict[str, list[Check]] = {}
-    for check in checks(results):
+    for check in all_checks:
         by_table.setdefault(check.table, []).append(check)
 
     failures: list[str] = []
-    for table, frame in check_frames(results).items():
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_{results.year}"))
+    for table, frame in frames.items():
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_{year}"))
         table_checks = {c.description: c for c in by_table.get(table, [])}
         for check in table_checks.values():
             suite.add_expectation(
@@ -344,7 +361,7 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
             )
         batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("year")
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{table}_{results.year}", data=batch, suite=suite)
+            gx.ValidationDefinition(name=f"{table}_{year}", data=batch, suite=suite)
         )
         result = definition.run(
             batch_parameters={"dataframe": _to_pandas(frame, list(table_checks.values()), table)},

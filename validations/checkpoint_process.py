@@ -1,0 +1,162 @@
+"""The publish checkpoint in its own process, started early, so that the run never imports Great
+Expectations (5–6 CPU s of imports, which in a thread of the run held the GIL the stages need).
+
+    checker = CheckpointProcess.start()      # when the run will publish: imports GX meanwhile
+    ...                                      # ingest, validate, engine: in the run's process
+    result = checker.check(results, docs_dir, run_name)   # frames in as Parquet, verdict back
+    checker.close()
+
+`check` computes the exact comparison columns in the run's process (`check_frames`, Polars), writes
+the frames to Parquet in a temporary folder and sends the worker one JSON line: the folder, the
+expectations (`checks`), the year, the Data Docs folder and the run name. The worker
+(`python -m validations.checkpoint_process`) runs `validate_frames` and answers one JSON line:
+success and failures, or the error that stopped it. The publication is refused unless the answer
+is a success: a worker that dies or answers nothing is an error of the run (nothing is published).
+
+`ETSFLOW_CHECKPOINT=inline` runs the checkpoint in the run's process instead (the tests, which
+import Great Expectations once per session, and patch it to simulate a full disk).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from exports.results import YearResults
+from validations.checkpoint import Check, CheckpointResult, check_frames, checks, run_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class CheckpointProcess:
+    """A worker process that has imported Great Expectations and validates one publication."""
+
+    def __init__(self, proc: subprocess.Popen | None, stderr_path: Path | None):
+        self._proc, self._stderr = proc, stderr_path
+
+    @classmethod
+    def start(cls) -> CheckpointProcess:
+        """Start the worker now (it imports GX while the caller computes); inline when
+        `ETSFLOW_CHECKPOINT=inline`."""
+        if os.environ.get("ETSFLOW_CHECKPOINT", "process") == "inline":
+            return cls(None, None)
+        fd, name = tempfile.mkstemp(prefix="etsflow-checkpoint-", suffix=".log")
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "validations.checkpoint_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=fd,
+            env=env,
+            text=True,
+        )
+        os.close(fd)
+        return cls(proc, Path(name))
+
+    def check(self, results: YearResults, docs_dir: Path, run_name: str) -> CheckpointResult:
+        if self._proc is None:
+            return run_checkpoint(results, docs_dir, run_name=run_name)
+        frames = check_frames(results)
+        with tempfile.TemporaryDirectory(prefix="etsflow-checkpoint-") as tmp:
+            for table, frame in frames.items():
+                frame.write_parquet(Path(tmp) / f"{table}.parquet")
+            request = {
+                "frames": tmp,
+                "tables": list(frames),
+                "checks": [asdict(c) for c in checks(results)],
+                "year": results.year,
+                "docs_dir": str(Path(docs_dir).resolve()),
+                "run_name": run_name,
+            }
+            try:
+                out, _ = self._proc.communicate(json.dumps(request) + "\n", timeout=3600)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                raise RuntimeError("the publish checkpoint process did not answer within an hour") from None
+        answer = _last_json_line(out)
+        if answer is None:
+            raise RuntimeError(
+                f"the publish checkpoint process exited ({self._proc.returncode}) without a verdict: "
+                + self._stderr_tail()
+            )
+        if "error" in answer:
+            if answer.get("errno") is not None:
+                raise OSError(answer["errno"], answer["error"])
+            raise RuntimeError(f"the publish checkpoint failed: {answer['error']}")
+        index = answer.get("docs_index")
+        return CheckpointResult(
+            success=bool(answer["success"]),
+            failures=answer["failures"],
+            docs_index=Path(index) if index else None,
+        )
+
+    def _stderr_tail(self) -> str:
+        try:
+            text = self._stderr.read_text(errors="replace").strip() if self._stderr else ""
+        except OSError:
+            text = ""
+        return " ".join(text.splitlines()[-3:])[-600:] or "(nothing on stderr)"
+
+    def close(self) -> None:
+        """Stop the worker if it is still waiting (the run did not publish), remove its log."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._stderr is not None:
+            self._stderr.unlink(missing_ok=True)
+
+
+def _last_json_line(out: str | None) -> dict | None:
+    for line in reversed((out or "").splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None
+
+
+def _serve() -> None:
+    """The worker: import GX, read one request from stdin, answer on the original stdout (anything
+    GX prints goes to stderr)."""
+    answer_to = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        import great_expectations  # noqa: F401  (the point of starting early)
+    except Exception:
+        pass  # validate_frames' own import reports it
+    line = sys.stdin.readline()
+    if not line:
+        return  # the run did not publish
+    try:
+        import polars as pl
+
+        from validations.checkpoint import validate_frames
+
+        req = json.loads(line)
+        frames = {t: pl.read_parquet(Path(req["frames"]) / f"{t}.parquet") for t in req["tables"]}
+        all_checks = [Check(**(c | {"context": tuple(c["context"])})) for c in req["checks"]]
+        result = validate_frames(
+            frames, all_checks, req["year"], Path(req["docs_dir"]), run_name=req["run_name"]
+        )
+        answer = {
+            "success": result.success,
+            "failures": result.failures,
+            "docs_index": str(result.docs_index) if result.docs_index else None,
+        }
+    except OSError as e:
+        code = e.errno if e.errno is not None else (errno.ENOSPC if "No space left" in str(e) else None)
+        answer = {"error": e.strerror or str(e), "errno": code}
+    except Exception as e:
+        answer = {"error": f"{type(e).__name__}: {e}"}
+    answer_to.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    answer_to.flush()
+
+
+if __name__ == "__main__":
+    _serve()
