@@ -293,7 +293,7 @@ def child_no_prefect(inbox: str, work: str) -> dict:
     import etsflow.cli  # noqa: F401  (the CLI's own imports)
     from flows.stages import RUNNERS, STAGES, RunContext
     from policies import policy_for_year
-    from validations.checkpoint import import_in_background
+    from validations.checkpoint_process import CheckpointProcess
     from warehouse import Warehouse
 
     shutil.rmtree(work, ignore_errors=True)
@@ -301,7 +301,6 @@ def child_no_prefect(inbox: str, work: str) -> dict:
     wh = Warehouse(Path(work) / "warehouse.duckdb")
     stages = {}
     with wh.connect() as con:
-        import_in_background()  # where the flow does: after opening the work database
         ctx = RunContext(
             run_id="noprefect",
             year=YEAR,
@@ -310,11 +309,13 @@ def child_no_prefect(inbox: str, work: str) -> dict:
             con=con,
             policy=policy_for_year(YEAR),
             as_of=date.fromisoformat(AS_OF),
+            checkpoint=CheckpointProcess.start(),  # where the flow does: after opening the work database
         )
         for stage in STAGES:
             t0 = time.perf_counter()
             RUNNERS[stage](ctx)
             stages[stage] = time.perf_counter() - t0
+        ctx.checkpoint.close()
         t0 = time.perf_counter()
         wh.serve(con)
         serve = time.perf_counter() - t0

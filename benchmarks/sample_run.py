@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,13 +42,35 @@ def _env(checkout: Path) -> dict[str, str]:
 def _run(checkout: Path, inbox: Path, warehouse: Path) -> dict:
     cmd = [str(PYTHON), "-c", "from etsflow.cli import main; main()", "run", "--year", "2022",
            "--inbox", str(inbox), "--warehouse", str(warehouse), "--as-of", "2024-04-01"]  # fmt: skip
+    started = datetime.now(UTC).replace(tzinfo=None)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=checkout, env=_env(checkout), capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if r.returncode:
         sys.exit(f"{checkout}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
-    stages = _stages(warehouse)
-    return {"wall": wall, "stages": stages, "sum": sum(stages.values())}
+    run_id, stages = _stages(warehouse)
+    times = _log_times(warehouse.parent / "logs" / f"{run_id}.log")
+    first, served, files = times.get("run"), times.get("served"), times.get("files")
+    return {
+        "wall": wall,
+        "stages": stages,
+        "sum": sum(stages.values()),
+        "startup": (first - started).total_seconds() if first else None,
+        "files": (files - served).total_seconds() if files and served else None,
+    }
+
+
+def _log_times(path: Path) -> dict[str, datetime]:
+    """When the run log says the run started, the served file was swapped, the files were written."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if len(line) < 24 or not line[:4].isdigit():
+            continue
+        t, text = datetime.fromisoformat(line[:23]), line[24:]
+        for key, prefix in (("run", "run "), ("served", "served "), ("files", "files for people")):
+            if text.startswith(prefix) and key not in out:
+                out[key] = t
+    return out
 
 
 def _stages(warehouse: Path) -> dict[str, float]:
@@ -61,7 +84,7 @@ def _stages(warehouse: Path) -> dict[str, float]:
         "select stage, coalesce(duration_s, 0) from audit.stage_run where run_id = ?", [run]
     ).fetchall()
     con.close()
-    return dict(rows)
+    return run, dict(rows)
 
 
 def _changed_inbox(src: Path, dst: Path) -> None:
@@ -120,8 +143,11 @@ def main() -> None:
             med = statistics.median(r["wall"] for r in runs)
             st = {s: statistics.median(r["stages"].get(s, 0) for r in runs) for s in STAGES}
             ssum = statistics.median(r["sum"] for r in runs)
+            start = statistics.median(r["startup"] or 0 for r in runs)
+            files = statistics.median(r["files"] or 0 for r in runs)
             print(
-                f"{name:8} {kind:7} wall {med:5.2f} s  Σ stages {ssum:5.2f}  outside {med - ssum:5.2f}  "
+                f"{name:8} {kind:7} wall {med:5.2f} s  start-up {start:5.2f}  Σ stages {ssum:5.2f}  "
+                f"files for people {files:5.2f}  rest {med - ssum - start - files:5.2f}  "
                 + " ".join(f"{s} {v:.2f}" for s, v in st.items())
             )
     print(json.dumps(results))

@@ -82,13 +82,11 @@ def execute(
     _check_inputs(year, inbox, policy)
     _check_writable(warehouse)
     settings.configure()
-    import flows.annual
+    import flows.audit
     from flows.annual import run_now
 
     if err.is_terminal:  # progress per stage on a terminal; cron and pipes get the summary only
-        flows.annual.PROGRESS = lambda line: err.print(
-            f"  {line}", style="dim", highlight=False, markup=False
-        )
+        flows.audit.PROGRESS = lambda line: err.print(f"  {line}", style="dim", highlight=False, markup=False)
 
     state = run_now(
         year=year,

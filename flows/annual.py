@@ -5,40 +5,34 @@ decides per stage whether to run it, skip it or reuse it, and always refreshes t
 at the end (so that audit rows of a failed run are visible, while published marts change only
 through `publish`).
 
-Skip and resume (cache records, one per output: the year's, or slot 0 for the inbox-wide raw
-tables; `Warehouse.cache_entries`): a stage's output is recorded with the fingerprint of the
-inputs it was made from (`flows.fingerprints.fingerprints`: input file hashes, rule pack,
-options, code and library versions, and the fingerprints of the outputs it read). The record is
-deleted before the stage writes and written after its output is complete, so a crash in between
-leaves no record and the next run recomputes. A plain run skips every stage whose record equals its current fingerprint
-("skipped, unchanged"); `--from-stage S` reruns S and every later stage and reuses the outputs
-of earlier stages only when their records match — else it refuses (exit 2) and says why.
+What lives elsewhere, behind small calls: which stages run, skip (unchanged) or are reused
+(`--from-stage`) — `flows.resume`, from the fingerprints of `flows.fingerprints`; the audit rows
+and the run log — `flows.audit`; the stages themselves — `flows.stages`.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Failed
 
-from etsflow import catalog
-from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
+from flows import resume
+from flows.audit import RunAudit, RunLog
+from flows.fingerprints import Fingerprint, fingerprints, inbox_files
+from flows.resume import ResumeRefused
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome, left_out
-from ingest.read import readable_path
 from policies import PolicyError, policy_for_year
 from validations.checkpoint_process import CheckpointProcess
 from warehouse import Warehouse
-from warehouse.store import PublicationShrinks, WarehouseBusy, now
+from warehouse.store import PublicationShrinks, WarehouseBusy
 
 # Retries only where files are touched: reading the inbox, and swapping the served file.
 # The other stages are deterministic: a retry would fail the same way.
@@ -60,35 +54,6 @@ def serve_warehouse(wh: Warehouse, con) -> None:
     wh.serve(con)
 
 
-class ResumeRefused(Exception):
-    """`--from-stage` cannot reuse an earlier output (missing, or made from other inputs)."""
-
-
-# Set by the CLI on a terminal: called with each line of the run log (progress per stage).
-PROGRESS: Callable[[str], None] | None = None
-
-
-class RunLog:
-    """`<warehouse dir>/logs/<run_id>.log`: one line per stage, and the traceback of a failure."""
-
-    def __init__(self, folder: Path, run_id: str):
-        self.path = folder / "logs" / f"{run_id}.log"
-
-    def write(self, line: str) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8", errors="backslashreplace") as f:  # names not UTF-8
-                f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
-        except OSError:  # a log that cannot be written must not fail the run
-            pass
-        if PROGRESS is not None:
-            PROGRESS(line.splitlines()[0] if line else line)
-        try:
-            get_run_logger().info(line)  # also in the Prefect UI when a server is used
-        except Exception:
-            pass
-
-
 def previous_calendar_year() -> int:
     return date.today().year - 1
 
@@ -108,20 +73,6 @@ def disk_full(e: BaseException) -> BaseException | None:
 def failure_message(e: BaseException) -> str:
     """The words recorded for a failure: our own messages as they are, others with their type."""
     return str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
-
-
-def _stage_row(run_id, stage, started, finished, status, rows=None, message=None, input_hash=None):
-    return {
-        "run_id": run_id,
-        "stage": stage,
-        "started_at": started,
-        "finished_at": finished,
-        "duration_s": (finished - started).total_seconds() if started and finished else None,
-        "status": status,
-        "rows_out": rows,
-        "input_hash": input_hash,
-        "message": message,
-    }
 
 
 @flow(name="etsflow-annual-run", persist_result=False, log_prints=False)
@@ -249,47 +200,6 @@ def run_now(**parameters):
         return annual_run(**parameters, return_state=True)
 
 
-def _matches(entry: dict | None, fp: Fingerprint) -> bool:
-    return entry is not None and entry["input_hash"] == fp.digest
-
-
-def _plan(
-    year: int, cache: dict[str, dict], fps: dict[str, Fingerprint], from_stage: str | None
-) -> dict[str, str]:
-    """stage → run | skip (unchanged) | reuse (--from-stage) | not_needed (--from-stage).
-
-    Raises ResumeRefused when `--from-stage` needs an earlier output that is missing or was made
-    from other inputs than the current ones."""
-    if from_stage is None:
-        return {s: "skip" if _matches(cache.get(s), fps[s]) else "run" for s in STAGES}
-    start = STAGES.index(from_stage)
-    earlier, later = STAGES[:start], STAGES[start:]
-    needed = {r for s in later for r in READS[s] if r in earlier}
-    problems = []
-    for s in earlier:
-        if s not in needed or _matches(cache.get(s), fps[s]):
-            continue
-        what = f"the {s} output" + ("" if s == "ingest" else f" for {year}")
-        if s not in cache:
-            problems.append(
-                f"{what} is missing (never run, its last run failed or was interrupted, or its stage files were deleted)"
-            )
-        else:
-            problems.append(
-                f"{what} (run {cache[s]['run_id']}) was made from other inputs: "
-                f"{describe_difference(cache[s]['parts'], fps[s])}"
-            )
-    if problems:
-        raise ResumeRefused(
-            f"Cannot resume {year} from {from_stage}: "
-            + "; ".join(problems)
-            + ". Nothing was run and published results are unchanged. Run without --from-stage "
-            "(stages whose inputs are unchanged are skipped anyway), or resume from an earlier stage."
-        )
-    plan = {s: ("reuse" if s in needed or _matches(cache.get(s), fps[s]) else "not_needed") for s in earlier}
-    return plan | {s: "run" for s in later}
-
-
 def _run_stages(
     summary: dict,
     year: int,
@@ -304,6 +214,9 @@ def _run_stages(
     allow_partial: bool = False,
     allow_shrink: bool = False,
 ) -> None:
+    """ingest → validate → baselines → allocate → clearance → publish (each run, skipped or reused
+    as `flows.resume.plan` says, and recorded by `flows.audit`), then the served file, then the
+    files for people."""
     run_id = summary["run_id"]
     with wh.connect() as con:
         if wh.seeded:
@@ -325,43 +238,25 @@ def _run_stages(
         if wh.seeded:
             ctx.notes.append(wh.seeded)
         files = inbox_files(inbox)
-        fps = fingerprints(ctx, files)
-        cache = wh.cache_entries(year)
-        wh.append(
-            con,
-            catalog.PIPELINE_RUN,
-            [
-                {
-                    "run_id": run_id,
-                    "compliance_year": year,
-                    "started_at": now(),
-                    "finished_at": None,
-                    "status": "running",
-                    "inbox": readable_path(inbox.resolve()),
-                    "policy_version": pol.version,
-                    "policy_path": pol.source_path,
-                    "input_hashes": json.dumps(files, ensure_ascii=False) if files is not None else None,
-                    "as_of": as_of,
-                    "from_stage": from_stage,
-                    "message": None,
-                }
-            ],
-        )
+        fps, cache = fingerprints(ctx, files), wh.cache_entries(year)
+        audit = RunAudit(wh, con, run_id)
+        audit.run_started(year, inbox, pol, files, as_of, from_stage)
         failure: BaseException | None = None
         status, message = "failed", None
         try:
             try:
-                plan = _plan(year, cache, fps, from_stage)
+                plan = resume.plan(year, cache, fps, from_stage)
             except ResumeRefused as e:
-                for stage in STAGES:
-                    wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run")])
+                audit.not_run(STAGES)
                 status, message = "refused", str(e)
                 raise
             if plan["publish"] == "run":  # Great Expectations imports there while the stages compute
                 ctx.checkpoint = CheckpointProcess.start()
             try:
                 for stage in STAGES:
-                    _do_stage(ctx, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log)
+                    _do_stage(
+                        ctx, audit, stage, plan[stage], fps[stage], cache.get(stage), from_stage, summary, log
+                    )
             finally:
                 if ctx.checkpoint is not None:
                     ctx.checkpoint.close()
@@ -376,47 +271,8 @@ def _run_stages(
         summary["notes"] = list(ctx.notes)
         if summary["stages"].get("validate", {}).get("status") in ("succeeded", "skipped", "reused"):
             summary["left_out"] = list(left_out(ctx))
-        wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
-        try:
-            wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
-            shrinks = wh.shrinkage(con)
-            if shrinks and not allow_shrink:
-                refusal = (
-                    f"not published: the served file {wh.served} would hold fewer rows than it does now "
-                    f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
-                    "unchanged. If the work database is stale (the served file was restored or copied "
-                    f"without it), move {wh.work.name} aside and run again: it is rebuilt from the served "
-                    "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
-                    "--allow-shrink."
-                )
-                wh.update_run(con, run_id, status="refused", message=refusal)
-                raise PublicationShrinks(refusal)
-            if shrinks:
-                note = f"published with fewer rows than before (--allow-shrink): {'; '.join(shrinks)}"
-                ctx.notes.append(note)
-                wh.update_run(con, run_id, message="; ".join(ctx.notes))
-            summary["notes"] = list(ctx.notes)
-            serve_warehouse(wh, con)
-        except PublicationShrinks:
-            if failure is not None:
-                raise failure from None
-            raise
-        except Exception as e:
-            log.write("serving failed\n" + traceback.format_exc())
-            if failure is not None:  # the first failure is what the user must see
-                raise failure from None
-            if disk_full(e):
-                raise
-            try:
-                wh.update_run(
-                    con, run_id, status="failed", message=f"results stored, served file not refreshed: {e}"
-                )
-            except Exception:
-                pass
-            raise RuntimeError(
-                f"the results are stored in {wh.work} but the served file {wh.served} could not be "
-                f"refreshed ({e}); the next run serves them"
-            ) from e
+        audit.run_finished(status, message)
+        _serve(ctx, audit, status, message, failure, allow_shrink, log)
         summary["notes"] = list(ctx.notes)
         log.write(f"served {wh.served}; run {status}")
         if failure is not None:
@@ -425,6 +281,56 @@ def _run_stages(
             run_id if summary["stages"]["publish"]["status"] == "succeeded" else cache["publish"]["run_id"]
         )
         summary["files"] = _files_for_people(ctx, fps["publish"].digest, published_by, log)
+
+
+def _serve(
+    ctx: RunContext,
+    audit: RunAudit,
+    status: str,
+    message: str | None,
+    failure: BaseException | None,
+    allow_shrink: bool,
+    log: RunLog,
+) -> None:
+    """Refresh the served file (also after a failed run: its audit rows become visible), unless it
+    would then hold fewer published rows (`PublicationShrinks`). The run's first failure wins."""
+    wh = ctx.wh
+    try:
+        audit.run_finished(status, message)
+        shrinks = wh.shrinkage(ctx.con)
+        if shrinks and not allow_shrink:
+            refusal = (
+                f"not published: the served file {wh.served} would hold fewer rows than it does now "
+                f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
+                "unchanged. If the work database is stale (the served file was restored or copied "
+                f"without it), move {wh.work.name} aside and run again: it is rebuilt from the served "
+                "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
+                "--allow-shrink."
+            )
+            audit.run_update(status="refused", message=refusal)
+            raise PublicationShrinks(refusal)
+        if shrinks:
+            ctx.notes.append(f"published with fewer rows than before (--allow-shrink): {'; '.join(shrinks)}")
+            audit.run_update(message="; ".join(ctx.notes))
+        serve_warehouse(wh, ctx.con)
+    except PublicationShrinks:
+        if failure is not None:
+            raise failure from None
+        raise
+    except Exception as e:
+        log.write("serving failed\n" + traceback.format_exc())
+        if failure is not None:  # the first failure is what the user must see
+            raise failure from None
+        if disk_full(e):
+            raise
+        try:
+            audit.run_update(status="failed", message=f"results stored, served file not refreshed: {e}")
+        except Exception:
+            pass
+        raise RuntimeError(
+            f"the results are stored in {wh.work} but the served file {wh.served} could not be "
+            f"refreshed ({e}); the next run serves them"
+        ) from e
 
 
 @task(name="files for people", cache_policy=NO_CACHE)
@@ -464,6 +370,7 @@ def _files_for_people(ctx: RunContext, fingerprint: str, published_by: str, log:
 
 def _do_stage(
     ctx: RunContext,
+    audit: RunAudit,
     stage: str,
     action: str,
     fp: Fingerprint,
@@ -472,18 +379,13 @@ def _do_stage(
     summary: dict,
     log: RunLog,
 ) -> None:
-    wh, con, run_id = ctx.wh, ctx.con, ctx.run_id
+    """Run, skip, reuse or leave out one stage (`action`, from `flows.resume.plan`) and record it."""
     if action in ("skip", "reuse"):
         status = "skipped" if action == "skip" else "reused"
         why = "unchanged" if action == "skip" else f"--from-stage {from_stage}"
         message = f"{status}, {why}: output of run {entry['run_id']}"
         ctx.notes.extend(entry["notes"])
-        t = now()
-        wh.append(
-            con,
-            catalog.STAGE_RUN,
-            [_stage_row(run_id, stage, t, t, status, entry["rows_out"], message, fp.digest)],
-        )
+        audit.kept(stage, status, entry["rows_out"], message, fp.digest)
         summary["stages"][stage] = {
             "status": status,
             "rows": entry["rows_out"],
@@ -494,63 +396,39 @@ def _do_stage(
         return
     if action == "not_needed":
         message = f"not needed: the stages from {from_stage} on do not read its output"
-        wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, stage, None, None, "not_run", message=message)])
+        audit.not_run([stage], message)
         summary["stages"][stage] = {"status": "not_run", "rows": None, "seconds": 0.0, "message": message}
         return
-    t0, started = time.perf_counter(), now()
-    wh.append(
-        con, catalog.STAGE_RUN, [_stage_row(run_id, stage, started, None, "running", input_hash=fp.digest)]
-    )
+    t0, started = time.perf_counter(), audit.stage_started(stage, fp.digest)
     log.write(f"{stage}: started")
-    # why it runs although an output exists: in the run history next to the stage's own summary
-    if from_stage is not None:
-        because = f"--from-stage {from_stage}"
-    elif entry is not None:
-        because = describe_difference(entry["parts"], fp)
-    else:
-        because = None
-    wh.cache_forget(fp.slot, stage)
+    because = resume.why_it_runs(entry, fp, from_stage)
+    ctx.wh.cache_forget(fp.slot, stage)  # no record while the output is incomplete (crash safety)
     notes_before = len(ctx.notes)
     try:
         outcome: StageOutcome = TASKS[stage](ctx)
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
         message = "interrupted (Ctrl-C)" if interrupted else failure_message(e)
-        finished = now()
-        wh.update_stage(
-            con,
-            run_id,
-            stage,
-            status="interrupted" if interrupted else "failed",
-            finished_at=finished,
-            duration_s=(finished - started).total_seconds(),
-            message=message,
-        )
-        later = STAGES[STAGES.index(stage) + 1 :]
-        for s in later:
-            wh.append(con, catalog.STAGE_RUN, [_stage_row(run_id, s, None, None, "not_run")])
+        audit.stage_finished(stage, started, "interrupted" if interrupted else "failed", message)
+        audit.not_run(STAGES[STAGES.index(stage) + 1 :])
         log.write(f"{stage}: failed: {message}")
         raise
-    wh.cache_remember(
+    ctx.wh.cache_remember(
         fp.slot,
         stage,
         fp.digest,
         fp.parts,
-        run_id,
+        ctx.run_id,
         outcome.rows_out,
         outcome.message,
         ctx.notes[notes_before:],
     )
-    finished = now()
-    wh.update_stage(
-        con,
-        run_id,
+    audit.stage_finished(
         stage,
-        status="succeeded",
-        finished_at=finished,
-        duration_s=(finished - started).total_seconds(),
-        rows_out=outcome.rows_out,
-        message=outcome.message + (f" (ran because {because})" if because else ""),
+        started,
+        "succeeded",
+        outcome.message + (f" (ran because {because})" if because else ""),
+        rows=outcome.rows_out,
     )
     seconds = time.perf_counter() - t0
     summary["stages"][stage] = {

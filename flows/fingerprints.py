@@ -39,7 +39,12 @@ STAGE_CODE = {
     "baselines": ("transforms.baselines",),
     "allocate": ("transforms.allocate", "validations.schemas"),
     "clearance": ("transforms.clearance", "transforms.engine", "validations.schemas"),
-    "publish": ("exports.results", "validations.checkpoint", "validations.schemas"),
+    "publish": (
+        "exports.results",
+        "validations.checkpoint",
+        "validations.checkpoint_process",
+        "validations.schemas",
+    ),
 }
 # Part of every stage's code version (files only, not their imports): this wiring, the table
 # catalog, the warehouse writes and rule-pack loading.

@@ -26,8 +26,6 @@ from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids, reported_listed_ids
 from validations.checkpoint_process import CheckpointProcess
-from validations.inputs import validate_inbox
-from validations.schemas import check_frame
 from warehouse import Warehouse
 from warehouse.store import pause_point
 
@@ -115,6 +113,8 @@ def _inbox_from_raw(ctx: RunContext) -> Inbox:
 
 
 def validate(ctx: RunContext) -> StageOutcome:
+    from validations.inputs import validate_inbox  # pandera (and pandas): imported by the stages that check
+
     inbox = ctx.handoff.pop("inbox", None) or _inbox_from_raw(ctx)
     result = validate_inbox(inbox, ctx.policy)
     del inbox
@@ -222,6 +222,7 @@ def baselines(ctx: RunContext) -> StageOutcome:
 
 def allocate(ctx: RunContext) -> StageOutcome:
     from transforms.engine import allocation_of
+    from validations.schemas import check_frame
 
     baselines = ctx.handoff.pop("baselines", None)
     if baselines is None:
@@ -259,6 +260,7 @@ def _allocation(ctx: RunContext):
 def clearance(ctx: RunContext) -> StageOutcome:
     from policies import policy_for_year
     from transforms.engine import clearance_of, pool_for, pool_years
+    from validations.schemas import check_frame
 
     core = _core(ctx)
     allocation = _allocation(ctx)
@@ -285,6 +287,7 @@ class PublicationRefused(Exception):
 
 def publish(ctx: RunContext) -> StageOutcome:
     from exports.results import YearResults
+    from validations.schemas import check_frame
 
     made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs
     marts = {

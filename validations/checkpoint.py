@@ -9,9 +9,10 @@ raw, total + reserve = cap, accepted + refused = quantity, …) is therefore com
 Polars/Decimal first (`check_frames`), as a boolean column that GX then expects to be true; GX
 sees decimals as floats only for sign and null checks.
 
-Great Expectations takes seconds to import (3–5 s here, mostly Python): it is imported inside
-`run_checkpoint` only, and a run that will publish starts that import early, in the background
-(`import_in_background`).
+Great Expectations takes seconds to import (3–6 CPU s here, mostly Python): it is imported inside
+`validate_frames` only. The annual run never imports it: a run that will publish starts a process
+of its own at once (`validations.checkpoint_process`), which imports it while the stages compute
+and then validates the frames `check_frames` computed here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import errno
 import logging
 import re
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,21 +36,6 @@ from validations.offline import make_offline
 LISTED = "listed_enterprises"  # derived frame: the enterprises the year must allocate
 DOCS_SITE = "etsflow"
 MAX_EXAMPLES = 10
-
-
-def _import_gx() -> None:
-    try:
-        import great_expectations  # noqa: F401
-    except Exception:  # run_checkpoint's own import reports it
-        pass
-
-
-def import_in_background() -> None:
-    """Start importing Great Expectations in a daemon thread. The stages before publish spend most
-    of their time in Polars and DuckDB, which release the GIL, so the import overlaps them
-    (measured in docs/scaling.md); `run_checkpoint`'s import then finds the module, or waits for
-    the thread to finish it."""
-    threading.Thread(target=_import_gx, name="import-great-expectations", daemon=True).start()
 
 
 @dataclass(frozen=True)
