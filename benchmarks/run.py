@@ -18,7 +18,9 @@ compliance year 2022) it measures, each in a fresh subprocess, with medians over
   allocate) in a fresh process, without warehouse or Prefect; also interleaved;
 - **pandas reference** (`benchmarks/pandas_reference.py`): the same 2022 allocation written with
   `groupby().apply()` per line; its `allocation_final_t` is compared with the engine's, enterprise
-  by enterprise (equal, or the mismatches are listed).
+  by enterprise (equal, or the mismatches are listed);
+- **plain reference** (`benchmarks/plain_reference.py`, `--form csv` only): the 2022 allocation as a
+  plain-Python `csv` + `Decimal` script, timed in the same rounds (wall and peak RSS).
 
 `--only prefect` (also part of a full run) measures the Prefect overhead (wall − Σ stages) on a tiny
 inbox: first run in a fresh process with the local shared server running, the same with Prefect's
@@ -360,7 +362,7 @@ def measure_size(n: int, form: str, seed: int, repeat: int, pandas_repeat: int, 
     )
     # pipeline, I/O floor and engine interleaved (a run of each per round): a load that comes and
     # goes on the shared machine then weighs on all three alike
-    runs, floors, engines = [], [], []
+    runs, floors, engines, plains = [], [], [], []
     for i in range(repeat):
         r = run_pipeline(inbox, BENCH / "runs" / str(n))
         log(
@@ -405,6 +407,10 @@ def measure_size(n: int, form: str, seed: int, repeat: int, pandas_repeat: int, 
             f"  engine in memory {i + 1}/{repeat}: {e['wall_s']:.1f} s (read {c['read_s']:.2f}, validate "
             f"{c['validate_s']:.2f}, baselines {c['baselines_s']:.2f}, allocate {c['allocate_s']:.2f})"
         )
+        if form == "csv":  # the plain-Python Decimal script reads the CSV form only
+            pr = _run([str(PYTHON), str(REPO / "benchmarks" / "plain_reference.py"), str(inbox)])
+            plains.append({"wall_s": pr["wall_s"], "rss_mib": pr["rss_mib"]})
+            log(f"  plain reference {i + 1}/{repeat}: {pr['wall_s']:.1f} s, peak {pr['rss_mib']:,.0f} MiB")
     engine = engine_allocation(runs[-1]["served"])
 
     pandas_runs, mismatches = [], None
@@ -447,6 +453,7 @@ def measure_size(n: int, form: str, seed: int, repeat: int, pandas_repeat: int, 
         "engine_compute_s": _median(
             [e["read_s"] + e["validate_s"] + e["baselines_s"] + e["allocate_s"] for e in engines]
         ),
+        "plain_s": _median([p["wall_s"] for p in plains]),
         "mismatches": mismatches,
         "all_walls": [round(r["wall_s"], 2) for r in runs],
     }
@@ -576,7 +583,14 @@ def comparisons(results: list[dict]) -> str:
         f"{r['mismatches']['summary']} |"
         for r in results
     ]
-    return "\n".join([head, sep, *rows])
+    plain = [
+        f"- {r['n']:,} enterprises (CSV form): plain-Python `Decimal` script (`benchmarks/plain_reference.py`) "
+        f"{r['plain_s']:.1f} s, pipeline {r['wall_s']:.1f} s: the pipeline is {r['plain_s'] / r['wall_s']:.2f} × "
+        "as fast"
+        for r in results
+        if r.get("plain_s")
+    ]
+    return "\n".join([head, sep, *rows] + (["", *plain] if plain else []))
 
 
 def growth(results: list[dict]) -> str:
@@ -641,6 +655,14 @@ def targets(results: list[dict], prefect: dict | None) -> str:
             f"{mid['pandas_compute_s'] / mid['engine_compute_s']:.1f} ×",
             mid["pandas_s"] >= 10 * mid["wall_s"],
         )
+    if big and big.get("plain_s"):
+        row(
+            "≥ 2 × faster than benchmarks/plain_reference.py at 100,000 (CSV form)",
+            f"plain script {big['plain_s']:.1f} s / pipeline {big['wall_s']:.1f} s = "
+            f"{big['plain_s'] / big['wall_s']:.2f} ×",
+            big["plain_s"] >= 2 * big["wall_s"],
+        )
+        row("peak RSS ≤ 2 GiB at 100,000", f"{big['rss_mib'] / 1024:.2f} GiB", big["rss_mib"] <= 2048)
     if prefect:
         fresh = prefect["shared"]["overhead_s"]
         warm = prefect["warm"]["prefect_s"]
