@@ -17,6 +17,7 @@ from etsflow import catalog
 from etsflow.catalog import Table
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
+SERVED_SCHEMAS = ("raw", "core", "mart", "history", "audit", "scenario")  # what the work database holds
 SHARED = 0  # the cache slot of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
 RAW_COMMENT = "As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash"
@@ -154,7 +155,7 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "history", "audit", "scenario"):
+            for schema in SERVED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 if (t.schema, t.name) not in existing:
@@ -244,24 +245,24 @@ class Warehouse:
 
     def _migrate_old_layout(self) -> None:
         """Before etsflow 0.2 the work database held the stage outputs too (schema `stage`), in
-        DuckDB's newest storage format. Copy what is served (raw, core, mart, audit: published
-        years and run history) into a new work database in the served format and drop the rest:
-        stage outputs are a cache, the next run recomputes them."""
+        DuckDB's newest storage format. Copy what is served (`SERVED_SCHEMAS`: published years,
+        versions, scenarios and run history) into a new work database in the served format and drop
+        the rest: stage outputs are a cache, the next run recomputes them."""
         new = self.work.with_name(self.work.name + ".migrating")
         new.unlink(missing_ok=True)
         con = duckdb.connect(str(self.work))
         try:
             con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-            for schema in ("raw", "core", "mart", "history", "audit"):
+            for schema in SERVED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA new.{schema}")
             for schema, name in con.sql(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name IN ('raw', 'core', 'mart', 'audit') ORDER BY 1, 2"
+                f"AND schema_name IN ({', '.join(map(_q, SERVED_SCHEMAS))}) ORDER BY 1, 2"
             ).fetchall():
                 con.execute(f'CREATE TABLE new.{schema}."{name}" AS SELECT * FROM {schema}."{name}"')
                 if schema == "raw":
                     con.execute(f'COMMENT ON TABLE new.raw."{name}" IS {_q(RAW_COMMENT)}')
-            for t in catalog.INPUTS + catalog.PUBLISHED:
+            for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 con.execute(ddl(t, prefix="new."))
                 for stmt in comments(t, prefix="new."):
                     con.execute(stmt)
