@@ -22,8 +22,8 @@ def test_broken_mart_is_refused_and_previous_publication_kept(cli, tmp_path, mon
 
     real = transforms.allocate.allocate
 
-    def broken(*args, **kwargs):  # one line no longer sums to its enterprise's raw allocation
-        a = real(*args, **kwargs)
+    def broken(*args):  # one line no longer sums to its enterprise's raw allocation
+        a = real(*args)
         lines = a.lines.with_columns(
             pl.when(pl.col("line_id") == "B2-L1")
             .then(pl.col("allocation_t") + Decimal("1"))
@@ -33,8 +33,7 @@ def test_broken_mart_is_refused_and_previous_publication_kept(cli, tmp_path, mon
         )
         return transforms.allocate.Allocation(lines=lines, enterprises=a.enterprises, cap=a.cap)
 
-    monkeypatch.setattr(transforms.allocate, "allocate", broken)
-    monkeypatch.setattr(transforms.engine, "allocate", broken)  # the stages call it through the engine
+    monkeypatch.setattr(transforms.engine, "allocate", broken)  # where the engine calls it
     # inputs are unchanged, so a plain rerun would skip allocate: resume from it to recompute
     r = cli(
         "run",
