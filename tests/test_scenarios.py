@@ -239,6 +239,10 @@ def test_scenario_without_change_reproduces_the_official_allocation(cli, warehou
         "SELECT run_id FROM audit.pipeline_run WHERE compliance_year = 2022 AND status = 'succeeded'",
     )["run_id"].to_list()
     assert run["parameters"] == "{}" and run["official_run_id"] in published_by
+    version = q(
+        warehouse, "SELECT max(version) AS v FROM mart.allocation_version WHERE compliance_year = 2022"
+    )
+    assert run["official_version"] == version["v"][0] == 1  # the year's current version (contract §5)
     for t, before in marts_before.items():  # mart.* untouched
         assert q(warehouse, f"SELECT * FROM mart.{t} ORDER BY ALL").equals(before), t
 
