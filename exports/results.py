@@ -47,6 +47,24 @@ ADJUSTMENT_LABELS = {
     "incentive_grade_B": "减污降碳协同激励（B级）/ synergy incentive (grade B)",
     "incentive_energy_efficiency": "减污降碳协同激励（能效标杆）/ synergy incentive (energy-efficiency benchmark)",
 }
+# method_reason → the rule in words (rules.md §2), for people; the line's explanation adds its figures.
+METHOD_REASON_LABELS = {
+    "stopped": "§2.1 年度内停产的生产线不参与配额分配 / a line stopped in the year is not allocated",
+    "enterprise_shutdown": "§2.2 企业多个基准年度累计停产天数达到规定天数，采用等量法 / "
+    "the enterprise was shut down long enough in enough base years: equal method",
+    "activity_equal": "§2.3 生活垃圾焚烧、页岩气开采采用等量法 / waste incineration and shale gas: equal method",
+    "new_build": "§2.4 新建项目投产满规定完整年度前采用等量法 / new build before its full production years: "
+    "equal method",
+    "benchmark": "§2.5 水泥熟料、电解铝生产工序采用行业基准线法 / clinker or aluminium process: benchmark",
+    "intensity": "§2.6 产品不超过两种、同质化程度高且排放边界清晰，采用历史强度下降法 / at most two "
+    "homogeneous products with a clear boundary: historical intensity",
+    "total": "§2.7 不适用基准线法和强度法的其他生产线，采用历史总量下降法 / neither benchmark nor "
+    "intensity applies: historical total",
+    "fallback_intensity_to_total": "§2.8 适用强度法但无可用基准年（无产量），改用总量法 / intensity line "
+    "without a usable base year: historical total",
+    "fallback_total_to_equal": "§2.8 无可用基准年或采用年度生产天数合计为0，改用等量法 / no usable base "
+    "year or no production day: equal method",
+}
 NOT_AN_EXEMPTION = ("none", "rounding")  # … nor the incentive parts (incentive_…), counted apart
 
 

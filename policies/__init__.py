@@ -220,6 +220,11 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def bundled_years(jurisdiction: str = "chongqing") -> list[str]:
+    """Years of the bundled packs, e.g. ['2021', '2022', '2023']."""
+    return sorted(p.stem for p in (POLICY_DIR / jurisdiction).glob("*.toml") if p.stem.isdigit())
+
+
 def _policy_from_values(values: dict) -> Policy:
     return Policy(**values)
 
@@ -317,6 +322,12 @@ def with_changes(policy: Policy, changes: dict[str, str], origin: str) -> Policy
 
 def policy_for_year(year: int, path: str | Path | None = None) -> Policy:
     """The pack given by the user, or the bundled pack of the year; its year must match."""
+    if path is None and not default_policy_path(year).is_file():
+        raise PolicyError(
+            f"there is no bundled rule pack for {year}; bundled packs: {', '.join(bundled_years()) or 'none'} "
+            f"(in {POLICY_DIR / 'chongqing'}). Pass a pack for {year} with --policy FILE, e.g. a copy of the "
+            "nearest year's pack with its values edited (docs/rule-packs.md)."
+        )
     policy = load_policy(path or default_policy_path(year))
     if policy.year != year:
         raise PolicyError(f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}")
