@@ -59,7 +59,7 @@ def write_reviews(inbox, rows):
 def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh" / "warehouse.duckdb"
     # without the ledger: the cycle does not read surrenders (clearance then finds nothing
-    # surrendered), and on main the sample ledger's green-power rows predate rules v2's required origin
+    # surrendered, so the release of the pre-allocation waits for clearance)
     shutil.copytree(SAMPLE, inbox, ignore=shutil.ignore_patterns("*.py", "*.md", "roster.csv", "ledger"))
 
     def run(as_of: date, notified_on: date | None = None):
