@@ -453,6 +453,7 @@ def explain(
         + ("  [yellow]provisional[/]" if e["provisional"] else ""),
         highlight=False,
     )
+    _explain_version(wh, year, eid)
     for ln in lines.iter_rows(named=True):
         out.print(
             f"\n[bold]{ln['line_id']}[/] {label(METHOD_LABELS, ln['method'])}: allocation {ln['allocation_t']} t "
@@ -520,6 +521,36 @@ def explain(
         out.print(
             f"Clearance 清缴 as of {s0['as_of']}: {s0['status'].replace('_', ' ')} — surrendered "
             f"{s0['surrendered_t']} t, shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}",
+            highlight=False,
+        )
+
+
+def _explain_version(wh: Path, year: int, enterprise_id: str) -> None:
+    """The version shown (mart.* = the current one) and, when it changed this unit, the change."""
+    from warehouse import read_published
+
+    v = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version DESC LIMIT 1",
+        [year],
+    )
+    if not v.height:
+        return
+    r = v.row(0, named=True)
+    out.print(
+        f"version {r['version']} 版本: notified {r['notified_on']}, review until {r['review_deadline']}, "
+        f"{r['status']} as of {r['status_as_of']}",
+        highlight=False,
+    )
+    ch = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 AND enterprise_id = $3",
+        [year, r["version"], enterprise_id],
+    )
+    for c in ch.iter_rows(named=True):
+        out.print(
+            f"changed since version {c['previous_version']}: {c['previous_final_t']} → {c['allocation_final_t']} t; "
+            f"inputs: {c['changed_inputs']}; rules: {c['changed_rules']}",
             highlight=False,
         )
 
