@@ -323,6 +323,8 @@ def test_scenario_page_renders_in_headless_chromium(cli, warehouse, tmp_path):
     assert r.exit_code == 0, r.output
     page = tmp_path / "page.html"
     assert cli("scenario", "report", "page", "--warehouse", warehouse, "--out", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")  # the Chinese renders without CJK system fonts
+    assert html.count("url(data:font/woff;base64,") == 1 and "font-src data:" in html
     dom_run = _chromium(page, tmp_path / "p1", "--dump-dom")
     assert _console_lines(dom_run.stderr, page) == []
     # per figure: against k one line per reserve value (3); against the reserve one per k value,
