@@ -50,8 +50,9 @@ TASKS = {
 
 @task(name="serve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
 def serve_warehouse(wh: Warehouse, con) -> None:
-    """Rebuild the served file from the work database and swap it in (`Warehouse.serve`)."""
-    wh.serve(con)
+    """Rebuild the served file from the work database and swap it in (`Warehouse.serve`); the run
+    has compared it with the served file already (`Warehouse.shrinkage`) and decided."""
+    wh.serve(con, allow_shrink=True)
 
 
 def previous_calendar_year() -> int:
@@ -299,14 +300,7 @@ def _serve(
         audit.run_finished(status, message)
         shrinks = wh.shrinkage(ctx.con)
         if shrinks and not allow_shrink:
-            refusal = (
-                f"not published: the served file {wh.served} would hold fewer rows than it does now "
-                f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
-                "unchanged. If the work database is stale (the served file was restored or copied "
-                f"without it), move {wh.work.name} aside and run again: it is rebuilt from the served "
-                "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
-                "--allow-shrink."
-            )
+            refusal = wh.shrink_refusal(shrinks)
             audit.run_update(status="refused", message=refusal)
             raise PublicationShrinks(refusal)
         if shrinks:
