@@ -19,7 +19,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.workbook.defined_name import DefinedName
 
-from exports.results import METHOD_LABELS, STATUS_LABELS, YearResults, adjustment_label, label
+from exports.results import YearResults
+from model.labels import METHODS, STATUSES, adjustment_label, label
 
 SHEET = "告知书"
 FMT_T = "#,##0.0000"  # DECIMAL(18,4) tonnes
@@ -98,7 +99,7 @@ def _line_cells(line: dict[str, Any]) -> dict[str, Any]:
     """A row of allocation_line plus the text cells of the notice (method label, kept/dropped years)."""
     return {
         **line,
-        "method_label": label(METHOD_LABELS, line["method"]),
+        "method_label": label(METHODS, line["method"]),
         "kept_text": _years(line["kept_years"]),
         "dropped_text": _dropped(line["dropped_years"], line.get("drop_reasons")),
     }
@@ -261,7 +262,7 @@ def _notice(
         field("统计日期 Status as of", status["as_of"], FMT_DATE)
         field("已清缴量 Surrendered (accepted)", status["surrendered_t"], FMT_T, "t", "surrendered_t")
         field("未清缴量 Shortfall", status["shortfall_t"], FMT_T, "t", "shortfall_t")
-        field("状态 Status", label(STATUS_LABELS, status["status"]), name="status")
+        field("状态 Status", label(STATUSES, status["status"]), name="status")
     row += 1
 
     section("五、复核 Review")

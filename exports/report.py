@@ -19,11 +19,11 @@ from pathlib import Path
 import polars as pl
 
 from etsflow import catalog
-from exports.results import (
-    ADJUSTMENT_LABELS,
-    METHOD_LABELS,
-    STATUS_LABELS,
-    YearResults,
+from exports.results import YearResults
+from model.labels import (
+    ADJUSTMENTS,
+    METHODS,
+    STATUSES,
     adjustment_label,
     adjustment_parts,
     is_exemption,
@@ -260,7 +260,7 @@ def _by_method(lines: pl.DataFrame) -> str:
         .iter_rows(named=True)
     }
     order = [m for m in catalog.METHODS if m in rows] + sorted(m for m in rows if m not in catalog.METHODS)
-    items = [(f"{label(METHOD_LABELS, m)}（{rows[m]['n']}条）", rows[m]["t"]) for m in order]
+    items = [(f"{label(METHODS, m)}（{rows[m]['n']}条）", rows[m]["t"]) for m in order]
     chart = _hbar(
         "chart-method",
         "按分配方法的生产线配额 / Line allocation by method",
@@ -328,7 +328,7 @@ def adjustment_rows(ents: pl.DataFrame) -> list[tuple[str, int, Decimal | int]]:
             n, t = by_part.get(part, (0, Decimal(0)))
             by_part[part] = (n + 1, t + (adj or Decimal(0)) - (inc or 0))
     out: list[tuple[str, int, Decimal | int]] = [
-        (label(ADJUSTMENT_LABELS, part), n, t) for part, (n, t) in sorted(by_part.items())
+        (label(ADJUSTMENTS, part), n, t) for part, (n, t) in sorted(by_part.items())
     ]
     for col, name in (
         ("incentive_t", "减污降碳协同激励 / synergy incentive"),
@@ -365,7 +365,7 @@ def _clearance(status: pl.DataFrame) -> str:
     order = [s for s in catalog.STATUSES if s in counts] + sorted(
         s for s in counts if s not in catalog.STATUSES
     )
-    items = [(label(STATUS_LABELS, s), counts[s]) for s in order]
+    items = [(label(STATUSES, s), counts[s]) for s in order]
     as_of = status["as_of"].max()
     chart = _hbar(
         "chart-clearance",
@@ -405,7 +405,7 @@ def _top_gaps(ents: pl.DataFrame, status: pl.DataFrame) -> str:
                 ("—" if pct is None else _pct(pct), pct),
                 (adjustment_label(r["adjustment_rule"]), None),
                 (_t(r["borrowable_t"]), r["borrowable_t"]),
-                (label(STATUS_LABELS, statuses.get(r["enterprise_id"])) or "—", None),
+                (label(STATUSES, statuses.get(r["enterprise_id"])) or "—", None),
             ]
         )
     table = _table("top-gaps-table", heads, rows, sortable=True)

@@ -18,59 +18,6 @@ from transforms import reported_listed_ids
 
 MART_TABLES: dict[str, catalog.Table] = {t.name: t for t in catalog.MARTS}
 
-# Words for people: published codes → "中文 / English".
-METHOD_LABELS = {
-    "benchmark": "行业基准线法 / benchmark",
-    "intensity": "历史强度下降法 / historical intensity",
-    "total": "历史总量下降法 / historical total",
-    "equal": "等量法 / equal to emissions",
-    "excluded": "不参与分配 / not allocated",
-}
-STATUS_LABELS = {
-    "cleared_on_time": "按期完成清缴 / cleared on time",
-    "cleared_late": "逾期完成清缴 / cleared late",
-    "pending": "清缴期内未完成 / pending",
-    "not_cleared": "未完成清缴 / not cleared",
-    "missing_verification": "缺少核查数据 / missing verification",
-    "excluded": "不在名录内 / not on the list",
-    "not_allocated": "未分配（输入数据被隔离）/ not allocated: left out, quarantined input",
-}
-# adjustment_rule is "none" or parts joined by "+", e.g. "gap_exemption_share+rounding".
-ADJUSTMENT_LABELS = {
-    "none": "无调整 / none",
-    "gap_exemption_share": "缺口上限豁免（按排放量比例）/ gap exemption (share of E)",
-    "gap_exemption_max": "缺口上限豁免（按最大缺口量）/ gap exemption (maximum gap in t)",
-    "surplus_cap_share": "配额上限约束（按排放量比例）/ surplus cap (share of E)",
-    "surplus_cap_max": "配额上限约束（按最大盈余量）/ surplus cap (maximum surplus in t)",
-    "rounding": "取整 / rounding to whole tonnes",
-    "incentive_grade_A": "减污降碳协同激励（A级）/ synergy incentive (grade A)",
-    "incentive_grade_B": "减污降碳协同激励（B级）/ synergy incentive (grade B)",
-    "incentive_energy_efficiency": "减污降碳协同激励（能效标杆）/ synergy incentive (energy-efficiency benchmark)",
-}
-NOT_AN_EXEMPTION = ("none", "rounding")  # … nor the incentive parts (incentive_…), counted apart
-
-
-def label(labels: dict[str, str], code: str | None) -> str:
-    """The label of a code, or the code itself when it has none (never hides a value)."""
-    if code is None:
-        return ""
-    return labels.get(code, code)
-
-
-def adjustment_parts(rule: str | None) -> list[str]:
-    """The parts of an adjustment_rule: "gap_exemption_share+rounding" → both; null → ["none"]."""
-    return [p.strip() for p in (rule or "none").split("+") if p.strip()] or ["none"]
-
-
-def adjustment_label(rule: str | None) -> str:
-    """An adjustment_rule in words, part by part."""
-    return "；".join(label(ADJUSTMENT_LABELS, p) for p in adjustment_parts(rule))
-
-
-def is_exemption(part: str) -> bool:
-    """True for an exemption or cap part (or any unknown part: it is shown, never hidden)."""
-    return part not in NOT_AN_EXEMPTION and not part.startswith("incentive")
-
 
 def conform(df: pl.DataFrame, table: catalog.Table) -> pl.DataFrame:
     """Catalog columns first, cast to their catalog types; extra columns kept after them.

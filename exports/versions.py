@@ -24,7 +24,8 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from etsflow import catalog
-from exports.results import STATUS_LABELS, YearResults, label
+from exports.results import YearResults
+from model.labels import STATUSES, label
 from transforms import cycle as cy
 
 _BOLD = Font(bold=True)
@@ -166,7 +167,7 @@ def write_unallocated_notices(
             ("行业 Sector", e.get("sector_label")),
             ("履约年度 Compliance year", results.year),
             ("年度配额 Final allocation", 0),
-            ("状态 Status", label(STATUS_LABELS, st["status"])),
+            ("状态 Status", label(STATUSES, st["status"])),
             ("说明 Why", NOT_ALLOCATED.get(st["status"], "").format(year=results.year)),
         ]
         for i, (k, v) in enumerate(rows, start=4):

@@ -92,7 +92,7 @@ def test_each_notice_carries_the_numbers_of_the_marts(tmp_path: Path) -> None:
     assert _named(wb, "status").value == "未完成清缴 / not cleared"
     assert "缺口上限豁免（按排放量比例）/ gap exemption (share of E)" in text
     r = _line_row(ws, "L003")
-    assert ws.cell(r, COLUMN_OF["method_label"]).value == "历史总量下降法 / historical total"
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "历史排放总量下降法 / historical total method"
     assert ws.cell(r, COLUMN_OF["kept_text"]).value == "2019、2021"
     assert ws.cell(r, COLUMN_OF["dropped_text"]).value.startswith("2020（原因见计算说明")
     assert "2020年停产天数200天>183" in ws.cell(r, COLUMN_OF["explanation"]).value
@@ -100,7 +100,7 @@ def test_each_notice_carries_the_numbers_of_the_marts(tmp_path: Path) -> None:
     ws = wb[SHEET]
     assert "渝北区" in _text(ws)
     r = _line_row(ws, "L001")
-    assert ws.cell(r, COLUMN_OF["method_label"]).value == "行业基准线法 / benchmark"
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "行业基准线法 / benchmark method"
     assert ws.cell(r, COLUMN_OF["dropped_text"]).value == "—"
 
 

@@ -81,7 +81,7 @@ def test_report_is_self_contained_with_accessible_charts_and_figures(tmp_path: P
     assert 'id="provisional"' not in html
     # Sector and method sums appear in the charts' descriptions (what a screen reader says).
     assert "水泥制造行业（1家）: 852,750 tCO2e" in html
-    assert "历史强度下降法 / historical intensity（2条）: 108,350 tCO2e" in html
+    assert "历史排放强度下降法 / historical intensity method（2条）: 108,350 tCO2e" in html
     assert "按期完成清缴 / cleared on time: 1 家" in html
     # Exemptions and caps: E002's gap exemption of 20,000 t; borrowing 50,000 t.
     assert re.search(r"gap exemption \(share of E\)</td><td[^>]*>1</td><td[^>]*>20,000</td>", html)
