@@ -54,6 +54,7 @@ def execute(
     notified_on: date | None = None,
     allow_partial: bool = False,
     allow_shrink: bool = False,
+    jurisdiction: str = "chongqing",
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     for option, path in (("--inbox", inbox), ("--warehouse", warehouse), ("--policy", policy)):
@@ -72,6 +73,7 @@ def execute(
         notified_on=notified_on,
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
+        jurisdiction=jurisdiction,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -134,7 +136,15 @@ def run(
     year: int = typer.Option(..., "--year", help="Compliance year."),
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
     warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
-    policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
+    policy: Path = typer.Option(
+        None, "--policy", help="Rule pack TOML [the jurisdiction's pack of the year]."
+    ),
+    jurisdiction: str = typer.Option(
+        "chongqing",
+        "--jurisdiction",
+        help="Whose rules: the packs <jurisdiction>/<year>.toml of the folders in ETSFLOW_POLICY_PATH, "
+        "then of the bundled policies/ [chongqing].",
+    ),
     as_of: str = typer.Option(None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD) [today]."),
     from_stage: str = typer.Option(
         None,
@@ -188,6 +198,7 @@ def run(
         dates["--notified-on"],
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
+        jurisdiction=jurisdiction,
     )
     _report(summary, time.perf_counter() - t0)
 

@@ -146,7 +146,7 @@ def _notice(
     wb.properties.creator = "etsflow"
 
     row = 1
-    ws.cell(row, 1, f"重庆市{results.year}年度碳排放配额分配结果告知书").font = _TITLE
+    ws.cell(row, 1, results.policy.place.title("notice_title", results.year)).font = _TITLE
     row += 1
     ws.cell(row, 1, f"Notice of free allocation of emission allowances, compliance year {results.year}")
     row += 2

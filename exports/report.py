@@ -123,7 +123,7 @@ def render_report(
     """The report as one HTML string (see `write_report`)."""
     from exports.versions import version_section
 
-    y = results.year
+    y, place = results.year, results.policy.place
     sections = [
         _headline(results),
         *([version_section(version, changes)] if version is not None else []),
@@ -160,8 +160,8 @@ def render_report(
             "</head>",
             "<body>",
             "<header>",
-            f"<h1>重庆市碳排放权交易试点 {y}年度配额分配与清缴报告</h1>",
-            f'<p class="en sub">Chongqing pilot ETS — free allocation and clearance, compliance year {y}</p>',
+            f"<h1>{escape(place.title('report_title', y))}</h1>",
+            f'<p class="en sub">{escape(place.title("report_title_en", y))}</p>',
             "</header>",
             banner,
             "<main>",

@@ -158,7 +158,9 @@ def write_unallocated_notices(
         ws = wb.active
         ws.title = "告知书"
         ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 36, 70
-        ws.cell(1, 1, f"重庆市{results.year}年度碳排放配额分配结果告知书").font = Font(bold=True, size=15)
+        ws.cell(1, 1, results.policy.place.title("notice_title", results.year)).font = Font(
+            bold=True, size=15
+        )
         ws.cell(2, 1, f"Notice of free allocation of emission allowances, compliance year {results.year}")
         e = info.get(eid, {})
         rows = [

@@ -204,7 +204,9 @@ def _issuance(con, year: int, policy, ents: pl.DataFrame, versions: pl.DataFrame
             if yy in rules:
                 continue
             try:
-                rules[yy] = _rules(yy, policy if yy == year else policy_for_year(yy))
+                rules[yy] = _rules(
+                    yy, policy if yy == year else policy_for_year(yy, jurisdiction=policy.pack.jurisdiction)
+                )
             except (PolicyError, OSError):  # no rule pack of that year: it plays no part
                 continue
     return cy.issuance(all_ents, all_versions, all_clearance, rules)

@@ -167,10 +167,10 @@ def library_versions() -> dict[str, str]:
 
 
 def _pack_hash(year: int, current: Policy) -> str:
-    """Content hash of the rule pack clearance uses for pool year `year` (bundled pack)."""
+    """Content hash of the rule pack clearance uses for pool year `year` (the jurisdiction's pack)."""
     if year == current.year:
         return current.content_hash
-    path = default_policy_path(year)
+    path = default_policy_path(year, current.pack.jurisdiction)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 

@@ -255,8 +255,12 @@ def clearance(ctx: RunContext) -> StageOutcome:
 
     core = _core(ctx)
     allocation = _allocation(ctx)
-    # other pool years are computed with their bundled rule packs (they share the 2023 pool)
-    policies = {y: (ctx.policy if y == ctx.year else policy_for_year(y)) for y in pool_years(ctx.policy)}
+    # other pool years are computed with their jurisdiction's rule packs (they share the 2023 pool)
+    j = ctx.policy.pack.jurisdiction
+    policies = {
+        y: (ctx.policy if y == ctx.year else policy_for_year(y, jurisdiction=j))
+        for y in pool_years(ctx.policy)
+    }
     pool = pool_for(core, policies | {ctx.year: ctx.policy}, ctx.year, ctx.as_of)
     result = clearance_of(core, allocation, ctx.policy, ctx.as_of, pool, left_out(ctx))
     check_frame(result.status, catalog.CLEARANCE_STATUS)

@@ -88,6 +88,11 @@ REASONS: dict[str, ReasonText] = {
         "无可用基准年或采用年度生产天数合计为0，改用等量法",
         "no usable base year, or no production day in the kept years: falls back to the equal method",
     ),
+    "equal_by_pack": ReasonText(
+        "line_methods",
+        "规则包未采用历史强度法或总量法，其他生产线采用等量法",
+        "the rule pack has no historical method: every other line takes the equal method",
+    ),
 }
 
 # adjustment_rule is "none" or parts joined by "+", e.g. "gap_exemption_share+rounding".
@@ -236,9 +241,11 @@ def line_explanation(policy: Policy) -> pl.Expr:
         .otherwise(pl.lit(""))
     )
     ki, kt = str(policy.k_intensity.value), str(policy.k_total.value)
+    bc = policy.benchmark_correction.value
+    corrected_zh, corrected_en = ("", "") if bc == 1 else (f" × 修正系数 {bc}", f" × correction {bc}")
     formula_zh = (
         pl.when(m == "benchmark")
-        .then(_cat("二氧化碳配额 = 基准值 ", _s("benchmark_text"), " × 产量 ", _s("output_y")))
+        .then(_cat("二氧化碳配额 = 基准值 ", _s("benchmark_text"), " × 产量 ", _s("output_y"), corrected_zh))
         .when(m == "intensity")
         .then(
             _cat(
@@ -265,7 +272,7 @@ def line_explanation(policy: Policy) -> pl.Expr:
     )
     formula_en = (
         pl.when(m == "benchmark")
-        .then(_cat("CO2 allocation = BM ", _s("benchmark_text"), " × Q ", _s("output_y")))
+        .then(_cat("CO2 allocation = BM ", _s("benchmark_text"), " × Q ", _s("output_y"), corrected_en))
         .when(m == "intensity")
         .then(_cat("I = ", _s("baseline"), ", CO2 allocation = I × Q ", _s("output_y"), " × k " + ki))
         .when(m == "total")

@@ -25,6 +25,7 @@ import polars as pl
 from etsflow import catalog
 from model.labels import enterprise_explanation, line_explanation
 from policies import Policy
+from policies.methods import LINE_METHODS
 from transforms import CoreFrames
 from transforms.baselines import exact_connection, ratio, reasons_frame, run, scaled
 
@@ -66,6 +67,13 @@ class Allocation:
     cap: pl.DataFrame  # mart.cap_summary
 
 
+def co2_allocation_sql(method: str = "method", param: str = "$") -> str:
+    """The CO2 allocation of a line by its method: the formulas of the registry, as one CASE.
+    `param`: how the formulas' rule-pack values are written (`$x` bound, or `p.x` joined)."""
+    whens = "\n".join(f"WHEN '{m}' THEN {r.co2_sql.replace('$', param)}" for m, r in LINE_METHODS.items())
+    return f"CASE {method}\n{whens}\nELSE 0 END"
+
+
 LINES_SQL = r"""
 WITH
 l AS (
@@ -81,13 +89,7 @@ l AS (
 ),
 alloc AS (  -- line allocation in units of 10^-4 t, rounded half-up to 10^-d (f = 10^(4-d))
     SELECT *,
-           CASE method
-               WHEN 'benchmark' THEN rhu(bm_n * q4, bm_d * $f) * $f                      -- BM × Q_Y
-               WHEN 'intensity' THEN rhu(baseline4 * q4 * $ki_n, $ki_d * 10000 * $f) * $f  -- I × Q_Y × k
-               WHEN 'total' THEN rhu(baseline4 * production_days_y * $kt_n, $kt_d * $f) * $f  -- D × N_Y × k
-               WHEN 'equal' THEN rhu(co2_4, $f) * $f                                     -- E (CO2) of Y
-               ELSE 0
-           END AS a_co2_4,
+           {co2_allocation} AS a_co2_4,  -- the line methods (policies/methods.py)
            CASE WHEN method = 'excluded' THEN 0 ELSE rhu(non_co2_4, $f) * $f END AS a_non_co2_4,
            co2_4 + non_co2_4 AS e4,
            -- 2023 incentive: E/Q fell (benchmark, intensity) or E fell (total) against Y−1
@@ -118,7 +120,7 @@ SELECT
     e4, a4
 FROM texts
 ORDER BY compliance_year, line_id
-"""
+""".replace("{co2_allocation}", co2_allocation_sql())
 
 ENTERPRISES_SQL = r"""
 WITH
@@ -266,6 +268,7 @@ def allocation_params(policy: Policy) -> dict:
         raise ValueError(f"rule pack {p.source_path}: line_allocation_decimals = {ld}; 0 … 4 supported")
     ki_n, ki_d = ratio(p.k_intensity.value)
     kt_n, kt_d = ratio(p.k_total.value)
+    bc_n, bc_d = ratio(p.benchmark_correction.value)
     gap_n, gap_d = ratio(p.gap_exemption_share.value)
     sur_n, sur_d = ratio(p.surplus_cap_share.value)
     a_n, a_d = ratio(p.incentive_grade_a_pct.value.scaleb(-2))  # percent → share
@@ -285,6 +288,8 @@ def allocation_params(policy: Policy) -> dict:
         "kt_n": kt_n,
         "kt_d": kt_d,
         "kt_text": str(p.k_total.value),
+        "bc_n": bc_n,
+        "bc_d": bc_d,
         "gap_on": p.gap_exemption_enabled.value,
         "gap_n": gap_n,
         "gap_d": gap_d,

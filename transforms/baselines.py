@@ -120,6 +120,7 @@ REASONS: tuple[Reason, ...] = (
         (*_HIST, "intensity_outlier_share", "total_drop_shutdown_days", "k_total"),
     ),
     Reason("fallback_total_to_equal", "equal", ("base_years", "total_drop_shutdown_days")),
+    Reason("equal_by_pack", "equal", ("line_methods",)),
 )
 
 
@@ -324,16 +325,19 @@ decided AS (
                WHEN c.first_full_year IS NOT NULL AND greatest(0, $year - c.first_full_year) <
                     CASE WHEN list_contains($benchmark_activities, c.activity)
                          THEN $new_build_benchmark ELSE $new_build_other END THEN 'new_build'
-               WHEN list_contains($benchmark_activities, c.activity) THEN 'benchmark'
-               WHEN c.intensity_eligible AND p.n_usable_intensity > 0 THEN 'intensity'
-               WHEN p.n_usable_total > 0 AND coalesce(p.sum_days_t, 0) > 0 THEN
-                   CASE WHEN c.intensity_eligible THEN 'fallback_intensity_to_total' ELSE 'total' END
+               -- the methods the pack lists (line_methods); equal is always listed
+               WHEN $benchmark_on AND list_contains($benchmark_activities, c.activity) THEN 'benchmark'
+               WHEN $intensity_on AND c.intensity_eligible AND p.n_usable_intensity > 0 THEN 'intensity'
+               WHEN $total_on AND p.n_usable_total > 0 AND coalesce(p.sum_days_t, 0) > 0 THEN
+                   CASE WHEN $intensity_on AND c.intensity_eligible THEN 'fallback_intensity_to_total'
+                        ELSE 'total' END
+               WHEN NOT $intensity_on AND NOT $total_on THEN 'equal_by_pack'
                ELSE 'fallback_total_to_equal'
            END AS method_reason,
            CASE WHEN list_contains($benchmark_activities, c.activity)
                 THEN $new_build_benchmark ELSE $new_build_other END AS new_build_years
     FROM cur AS c
-    JOIN per_line AS p USING (line_id)
+    LEFT JOIN per_line AS p USING (line_id)  -- none when the pack has no base year
     LEFT JOIN shutdown AS s USING (enterprise_id)
 ),
 chosen AS (
@@ -456,17 +460,20 @@ def baseline_params(policy: Policy) -> dict:
         "new_build_benchmark": policy.new_build_full_years_benchmark.value,
         "new_build_other": policy.new_build_full_years_other.value,
         "stopped_excluded": policy.stopped_lines_excluded.value,
+        "benchmark_on": "benchmark" in policy.line_methods.value,
+        "intensity_on": "intensity" in policy.line_methods.value,
+        "total_on": "total" in policy.line_methods.value,
         "outlier_n": share_n,
         "outlier_d": share_d,
         "share_pct": pct_text(policy.intensity_outlier_share.value),
         "rp_first": rp_first,
         "rp_last": rp_last,
-        "base_first": min(base_years),
-        "base_last": max(base_years),
+        "base_first": min(base_years, default=0),
+        "base_last": max(base_years, default=0),
         "rp_window_zh": f"{rp_first}—{rp_last}年窗口",
         "rp_window_en": f"{rp_first}–{rp_last}",
-        "base_window_zh": f"{min(base_years)}—{max(base_years)}年",
-        "base_window_en": f"{min(base_years)}–{max(base_years)}",
+        "base_window_zh": f"{min(base_years, default=0)}—{max(base_years, default=0)}年",
+        "base_window_en": f"{min(base_years, default=0)}–{max(base_years, default=0)}",
         "drop_days": policy.total_drop_shutdown_days.value,
         "i_div": 10 ** (6 - bd),
         "t_div": 10 ** (10 - bd),
