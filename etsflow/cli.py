@@ -162,8 +162,8 @@ def run(
     allow_partial: bool = typer.Option(
         False,
         "--allow-partial",
-        help="With --allow-quarantine: publish even when more than "
-        f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
+        help="With --allow-quarantine: publish even when more than 5% of the listed enterprises are "
+        "left out (refused otherwise; flows/stages.py PARTIAL_MAX_PERCENT).",
     ),
     allow_shrink: bool = typer.Option(
         False,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from etsflow import catalog
 from exports.results import YearResults
+from model import catalog
 from model.labels import (
     ADJUSTMENTS,
     METHODS,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy
 from transforms import reported_listed_ids
 

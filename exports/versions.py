@@ -23,8 +23,8 @@ import polars as pl
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from etsflow import catalog
 from exports.results import YearResults
+from model import catalog
 from model.labels import STATUSES, label
 from transforms import cycle as cy
 

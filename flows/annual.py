@@ -30,10 +30,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Failed
 
-from etsflow import catalog
 from flows.fingerprints import READS, Fingerprint, describe_difference, fingerprints, inbox_files
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunContext, StageOutcome, left_out
 from ingest.read import readable_path
+from model import catalog
 from policies import PolicyError, policy_for_year
 from validations.checkpoint import import_in_background
 from warehouse import Warehouse

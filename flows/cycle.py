@@ -13,8 +13,8 @@ from datetime import date
 
 import polars as pl
 
-from etsflow import catalog
-from etsflow.catalog import Table
+from model import catalog
+from model.catalog import Table
 from policies import PolicyError, policy_for_year
 from transforms import CoreFrames
 from transforms import cycle as cy

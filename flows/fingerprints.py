@@ -47,7 +47,7 @@ WIRING = (
     "flows/stages.py",
     "flows/fingerprints.py",
     "transforms/engine.py",  # the pieces every transform stage calls (its imports: per stage above)
-    "etsflow/catalog.py",
+    "model/catalog.py",
     "warehouse/store.py",
     "policies/__init__.py",
 )

@@ -8,7 +8,7 @@ division, `$f` the rounding step of `line_allocation_decimals`). Which method a 
 method choice of rules.md §2 (`transforms/baselines.py`); its words are in `model/labels.py`.
 
 To add a method: an entry here, its choice in `transforms/baselines.py`, its words in
-`model/labels.py` (METHODS, REASONS), its code in `etsflow/catalog.py` (METHODS).
+`model/labels.py` (METHODS, REASONS), its code in `model/catalog.py` (METHODS).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 from benchmarks import pandas_reference, plain_reference
-from etsflow import synthetic
 from ingest.read import read_inbox
 from policies import policy_for_year
+from tools import synthetic
 from transforms.allocate import allocate
 from transforms.baselines import compute_baselines
 from validations.inputs import validate_inbox

@@ -22,8 +22,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from etsflow import catalog
 from exports.results import YearResults, conform
+from model import catalog
 from policies import policy_for_year
 
 YEAR = 2022

@@ -21,7 +21,7 @@ import fastexcel
 import polars as pl
 import pytest
 
-from etsflow import catalog, synthetic
+from model import catalog, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"

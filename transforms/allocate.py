@@ -2,7 +2,7 @@
 
 `allocate(baselines, core, policy)` turns the methods and baselines of `compute_baselines` into
 the three published tables `mart.allocation_line`, `mart.allocation_enterprise` and
-`mart.cap_summary` (columns and types from `etsflow/catalog.py`).
+`mart.cap_summary` (columns and types from `model/catalog.py`).
 
 - Line: benchmark BM × Q_Y, intensity I × Q_Y × k, total D × N_Y × k, equal = CO2 of Y; plus the
   non-CO2 emissions of Y (always equal); each half-up to `line_allocation_decimals`.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from model.labels import enterprise_explanation, line_explanation
 from policies import Policy
 from policies.methods import LINE_METHODS

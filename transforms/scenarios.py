@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy, PolicyError, with_changes
 from transforms import CoreFrames
 from transforms.allocate import _benchmarks, allocation_params, co2_allocation_sql

@@ -29,8 +29,8 @@ from typing import Any
 
 import polars as pl
 
-from etsflow import catalog
 from exports.results import MART_TABLES, YearResults
+from model import catalog
 
 LISTED = "listed_enterprises"  # derived frame: the enterprises the year must allocate
 DOCS_SITE = "etsflow"
