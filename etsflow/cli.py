@@ -429,8 +429,8 @@ def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
 
     from exports.parquet import write_parquet
     from exports.report import write_report
-    from exports.results import YearResults
     from exports.versions import versions, write_changed_notices
+    from warehouse.read import year_results
 
     con = duckdb.connect(str(wh), read_only=True)
     try:
@@ -442,7 +442,7 @@ def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
         if not pv:
             _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
         policy = _policy_of_run(pv[0][1], pv[0][0], year)
-        results = YearResults.from_duckdb(con, year, policy)
+        results = year_results(con, year, policy)
         vs = versions(con, year)
         current = vs.row(-1, named=True) if vs.height else None
         changes = con.sql(

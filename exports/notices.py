@@ -19,8 +19,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.workbook.defined_name import DefinedName
 
-from exports.results import YearResults
 from model.labels import METHODS, STATUSES, adjustment_label, label
+from model.results import YearResults
 
 SHEET = "告知书"
 FMT_T = "#,##0.0000"  # DECIMAL(18,4) tonnes

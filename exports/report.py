@@ -18,7 +18,6 @@ from pathlib import Path
 
 import polars as pl
 
-from exports.results import YearResults
 from model import catalog
 from model.labels import (
     ADJUSTMENTS,
@@ -29,6 +28,7 @@ from model.labels import (
     is_exemption,
     label,
 )
+from model.results import YearResults
 
 TOP_GAPS = 15
 # Gap as % of E, half-open bins [lo, hi); None is an open end. Exactly 20% (the 2021/2022

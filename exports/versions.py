@@ -14,7 +14,6 @@ what it wrote, so both evolve independently.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,9 @@ import polars as pl
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from exports.results import YearResults
 from model import catalog
 from model.labels import STATUSES, label
+from model.results import YearResults
 from transforms import cycle as cy
 
 _BOLD = Font(bold=True)
@@ -199,8 +198,7 @@ def write_changed_notices(
 
     ids = changes["enterprise_id"].to_list()
     mine = pl.col("enterprise_id").is_in(ids)
-    sub = replace(
-        results,
+    sub = results.replace(
         allocation_line=results.allocation_line.filter(mine),
         allocation_enterprise=results.allocation_enterprise.filter(mine),
         clearance_status=results.clearance_status.filter(mine),
@@ -213,7 +211,7 @@ def write_changed_notices(
     gone = [i for i in ids if i not in {p.stem for p in paths}]
     if gone:
         status = results.clearance_status.filter(pl.col("enterprise_id").is_in(gone))
-        empty = replace(results, clearance_status=status)
+        empty = results.replace(clearance_status=status)
         names = changes.select("enterprise_id", "name", pl.lit(None, pl.String).alias("sector_label"))
         for p in write_unallocated_notices(empty, names, out_dir, None):
             add_version_section(p, version, by_id[p.stem])

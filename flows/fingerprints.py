@@ -39,10 +39,10 @@ STAGE_CODE = {
     "baselines": ("transforms.baselines",),
     "allocate": ("transforms.allocate", "validations.schemas"),
     "clearance": ("transforms.clearance", "transforms.engine", "validations.schemas"),
-    "publish": ("exports.results", "validations.checkpoint", "validations.schemas"),
+    "publish": ("model.results", "validations.checkpoint", "validations.schemas"),
 }
 # Part of every stage's code version (files only, not their imports): this wiring, the table
-# catalog, the warehouse writes and rule-pack loading.
+# catalog, the warehouse writes and rule-pack loading (with its defaults).
 WIRING = (
     "flows/stages.py",
     "flows/fingerprints.py",
@@ -50,6 +50,7 @@ WIRING = (
     "model/catalog.py",
     "warehouse/store.py",
     "policies/__init__.py",
+    "policies/defaults.toml",  # the values of the parameters a pack leaves out
 )
 LIBRARIES = ("duckdb", "polars", "pyarrow", "pandera", "fastexcel", "great-expectations")
 # The earlier stages whose outputs a stage reads.

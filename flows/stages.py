@@ -44,6 +44,7 @@ class InvalidInput(Exception):
 # published cap fell from 81.1 to 25.6 Mt). Compared exactly: left_out × 100 > 5 × listed.
 PARTIAL_MAX_PERCENT = 5
 
+
 @dataclass
 class RunContext:
     run_id: str
@@ -286,7 +287,7 @@ class PublicationRefused(Exception):
 
 
 def publish(ctx: RunContext) -> StageOutcome:
-    from exports.results import YearResults
+    from model.results import YearResults
     from validations.checkpoint import run_checkpoint
 
     made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,7 @@ import openpyxl
 import polars as pl
 
 from exports.notices import FMT_DATE, FMT_INT_T, FMT_T, LINE_COLUMNS, SHEET, write_notices
-from exports.results import YearResults
+from model.results import YearResults
 from tests.test_exports_results import make_results
 
 COLUMN_OF = {key: i for i, (_, key, _) in enumerate(LINE_COLUMNS, start=1)}
@@ -114,8 +113,7 @@ def test_drop_reasons_provisional_warning_and_no_clearance(tmp_path: Path) -> No
         ),
         provisional=pl.col("line_id") == "L004",
     )
-    results: YearResults = replace(
-        base,
+    results: YearResults = base.replace(
         allocation_line=lines,
         clearance_status=base.clearance_status.clear(),
         clearance_item=base.clearance_item.clear(),
@@ -140,8 +138,7 @@ def test_three_hundred_notices_in_seconds(tmp_path: Path) -> None:
     def copies(df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         return pl.concat([df.with_columns(pl.col(c) + f"-{i:03d}" for c in cols) for i in range(100)])
 
-    big = replace(
-        r,
+    big = r.replace(
         allocation_enterprise=copies(r.allocation_enterprise, ["enterprise_id"]),
         allocation_line=copies(r.allocation_line, ["enterprise_id", "line_id"]),
         clearance_status=copies(r.clearance_status, ["enterprise_id"]),

@@ -6,7 +6,6 @@ import re
 import shutil
 import struct
 import subprocess
-from dataclasses import replace
 from decimal import Decimal as D
 from html.parser import HTMLParser
 from pathlib import Path
@@ -118,8 +117,7 @@ def test_adjustment_rows_count_each_exemption_part_apart_from_rounding_and_incen
 
 def test_report_with_provisional_rows_history_and_no_clearance() -> None:
     base = make_results()
-    results = replace(
-        base,
+    results = base.replace(
         cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
         clearance_status=base.clearance_status.clear(),
         clearance_item=base.clearance_item.clear(),
@@ -198,8 +196,7 @@ def test_provisional_banner_names_the_placeholders_in_words():
     from policies import policy_for_year
 
     base = make_results()
-    results = replace(
-        base,
+    results = base.replace(
         policy=policy_for_year(2023),
         cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
     )
@@ -214,8 +211,7 @@ def test_partial_year_says_so_first_with_the_ids():
     base = make_results()
     status = base.clearance_status
     left = status.head(1).with_columns(enterprise_id=pl.lit("E009"), status=pl.lit("not_allocated"))
-    results = replace(
-        base,
+    results = base.replace(
         cap_summary=base.cap_summary.with_columns(
             partial=pl.lit(True), enterprises_left_out=pl.lit(1, pl.Int32)
         ),

@@ -182,7 +182,7 @@ def test_code_version_of_a_stage_is_the_source_it_runs():
         "model/catalog.py",
     } <= set(allocate)
     assert "transforms/allocate.py" not in baselines and "validations/inputs.py" not in allocate
-    assert {"validations/checkpoint.py", "exports/results.py"} <= set(publish)
+    assert {"validations/checkpoint.py", "model/results.py"} <= set(publish)
     assert "validations/inputs.py" in code_files("validate") and "ingest/read.py" in code_files("ingest")
 
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import polars as pl
 
-from exports.results import MART_TABLES, YearResults
 from model import catalog
+from model.results import MART_TABLES, YearResults
 
 LISTED = "listed_enterprises"  # derived frame: the enterprises the year must allocate
 DOCS_SITE = "etsflow"
@@ -85,15 +85,10 @@ def _true(table: str, column: str, description: str, context: tuple[str, ...] = 
     )
 
 
-# Rows are identified in failure messages by these columns of each frame.
+# Rows are identified in failure messages by their key (without the year, the same on every row).
 ID_COLUMNS = {
-    "allocation_line": ["line_id"],
-    "allocation_enterprise": ["enterprise_id"],
-    "cap_summary": ["compliance_year"],
-    "clearance_status": ["enterprise_id"],
-    "clearance_item": ["txn_id"],
-    LISTED: ["enterprise_id"],
-}
+    name: [c for c in t.key if c != "compliance_year"] or list(t.key) for name, t in MART_TABLES.items()
+} | {LISTED: ["enterprise_id"]}
 NON_NEGATIVE = {
     "allocation_line": ("allocation_co2_t", "allocation_non_co2_t", "allocation_t"),
     "allocation_enterprise": (
@@ -219,7 +214,7 @@ def check_frames(results: YearResults) -> dict[str, pl.DataFrame]:
             pl.col("accepted_t") + pl.col("refused_t") == pl.col("quantity_t").cast(pl.Decimal(38, 4))
         ).fill_null(False)
     )
-    return {
+    return dict(results.marts) | {  # every mart is checked; these five with their comparison columns
         "allocation_line": lines.with_columns(
             has_enterprise_row=pl.col("enterprise_id").is_in(allocated.implode()).fill_null(False)
         ),
@@ -334,7 +329,11 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
         by_table.setdefault(check.table, []).append(check)
 
     failures: list[str] = []
-    for table, frame in check_frames(results).items():
+    frames = check_frames(results)
+    unchecked = sorted(set(by_table) - set(frames))
+    if unchecked:  # a check without its frame would never run: refuse, never skip silently
+        raise ValueError(f"checkpoint: checks for {unchecked} but no frame to check")
+    for table, frame in frames.items():
         suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_{results.year}"))
         table_checks = {c.description: c for c in by_table.get(table, [])}
         for check in table_checks.values():
