@@ -32,6 +32,27 @@ DEMO_AS_OF = {2021: date(2024, 1, 1), 2022: date(2024, 4, 1), 2023: date(2025, 1
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")  # = flows.stages.STAGES
 SERVE_CRON = "0 2 * * *"  # every night at 02:00: unchanged inputs are skipped, clearance is as of the day
 SERVE_TIMEZONE = "Asia/Shanghai"
+# Rich reads [..] in help texts as markup: defaults are written "Default: …"
+WAREHOUSE_HELP = "Served DuckDB file. Default: var/warehouse.duckdb."
+POLICY_HELP = "Rule pack TOML. Default: the jurisdiction's pack of the year (policies/chongqing/<year>.toml)."
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"etsflow {version('etsflow')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Emissions trading allocation pipeline (Chongqing pilot): stages ingest, validate, baselines,
+    allocate, clearance, publish; files for people under var/out/<year>/."""
 
 
 def _default_warehouse() -> Path:
@@ -59,8 +80,16 @@ def execute(
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     for option, path in (("--inbox", inbox), ("--warehouse", warehouse), ("--policy", policy)):
         _require_utf8_path(option, path)
+    _check_inputs(year, inbox, policy)
+    _check_writable(warehouse)
     settings.configure()
+    import flows.annual
     from flows.annual import run_now
+
+    if err.is_terminal:  # progress per stage on a terminal; cron and pipes get the summary only
+        flows.annual.PROGRESS = lambda line: err.print(
+            f"  {line}", style="dim", highlight=False, markup=False
+        )
 
     state = run_now(
         year=year,
@@ -81,6 +110,39 @@ def execute(
     if summary["exit_code"]:
         _fail(summary["exit_code"], summary["error"])
     return summary
+
+
+def _check_inputs(year: int, inbox: Path, policy: Path | None) -> None:
+    """Invalid input found before anything starts (exit 2): no inbox folder, no rule pack."""
+    from policies import PolicyError, policy_for_year
+
+    if not inbox.is_dir():
+        what = "does not exist" if not inbox.exists() else "is not a folder"
+        _fail(
+            2,
+            f"Invalid input: the inbox {inbox} {what}. Pass the folder that holds enterprises.csv, lines.* and reports/ (contract §1) with --inbox.",
+        )
+    try:
+        policy_for_year(year, policy)
+    except PolicyError as e:
+        _fail(2, f"Invalid input: {e}")
+
+
+def _check_writable(warehouse: Path) -> None:
+    """One sentence when the warehouse's folder cannot be written (nothing else can be, not even a log)."""
+    import tempfile
+
+    folder = warehouse.resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".etsflow-write-test-"):
+            pass
+    except OSError as e:
+        _fail(
+            1,
+            f"Cannot write in the warehouse folder {folder} ({e.strerror or e}): choose another --warehouse "
+            "or make the folder writable for this user; nothing was run.",
+        )
 
 
 def _require_utf8_path(option: str, path: Path | None) -> None:
@@ -129,29 +191,52 @@ def _report(summary: dict, elapsed: float) -> None:
         )
     for note in summary["notes"]:
         out.print(f"  note: {note}")
+    out.print(files_line(summary.get("files")), highlight=False, soft_wrap=True)
+
+
+def files_line(files: dict | None) -> str:
+    """The run's last line: where the files for people are and whether they are current."""
+    if not files:
+        return "Files for people: not written by this run."
+    if files["status"] == "failed":
+        return (
+            f"Files for people in {files['out_dir']} are NOT current (writing them failed: {files['error']}); "
+            "the publication is served. Write them with `etsflow export --year …`."
+        )
+    what = (
+        "unchanged, already current"
+        if files["status"] == "current"
+        else f"{files['notices_written']} notice(s) rewritten"
+        + (f", {files['notices_removed']} removed" if files["notices_removed"] else "")
+        + ", report and Parquet rewritten"
+    )
+    return (
+        f"Files for people: {files['out_dir']} — current for publication {files['publication_run']} "
+        f"({files['notices']} notices, {what})."
+    )
 
 
 @app.command()
 def run(
     year: int = typer.Option(..., "--year", help="Compliance year."),
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
-    policy: Path = typer.Option(
-        None, "--policy", help="Rule pack TOML [the jurisdiction's pack of the year]."
-    ),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
     jurisdiction: str = typer.Option(
         "chongqing",
         "--jurisdiction",
         help="Whose rules: the packs <jurisdiction>/<year>.toml of the folders in ETSFLOW_POLICY_PATH, "
-        "then of the bundled policies/ [chongqing].",
+        "then of the bundled policies/. Default: chongqing.",
     ),
-    as_of: str = typer.Option(None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD) [today]."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD). Default: today."
+    ),
     from_stage: str = typer.Option(
         None,
         "--from-stage",
         help="Rerun this stage and the later ones, reusing the earlier stages' outputs (refused if they "
-        "were made from other inputs); `--from-stage ingest` recomputes everything. Without it, stages "
-        "whose inputs are unchanged are skipped.",
+        f"were made from other inputs). Stages, in order: {', '.join(STAGES)}. `--from-stage ingest` "
+        "recomputes everything. Default: none — stages whose inputs are unchanged are skipped.",
     ),
     allow_quarantine: bool = typer.Option(
         False,
@@ -179,7 +264,9 @@ def run(
         "allocation numbers changed; the review window runs 7 working days from it [the publication date].",
     ),
 ) -> None:
-    """Run the annual pipeline for one compliance year."""
+    """Run the annual pipeline for one compliance year: ingest → validate → baselines → allocate →
+    clearance → publish, then write the files for people (notices, report, Parquet) under
+    var/out/<year>/. Exit 0 success, 2 invalid input, 1 other failure."""
     dates = {}
     for name, text in (("--as-of", as_of), ("--notified-on", notified_on)):
         try:
@@ -204,8 +291,86 @@ def run(
 
 
 @app.command()
+def check(
+    inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
+    year: int = typer.Option(..., "--year", help="Compliance year."),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
+    show: int = typer.Option(20, "--show", help="How many quarantined rows to list."),
+) -> None:
+    """Validate an inbox for a year without publishing (nothing is written). Exit 0 when every row
+    is valid, 2 when rows would be quarantined (they are listed with file, row, column, value)."""
+    from rich.table import Table as RichTable
+
+    from ingest.read import read_inbox
+    from policies import policy_for_year
+    from validations.inputs import validate_inbox
+
+    _check_inputs(year, inbox, policy)
+    t0 = time.perf_counter()
+    result = validate_inbox(read_inbox(inbox), policy_for_year(year, policy))
+    q = result.quarantine
+    rows = {
+        t: getattr(result.core, t).height
+        for t in ("enterprises", "lines", "line_years", "enterprise_years", "attributes", "ledger")
+    }
+    counts = ", ".join(f"{k} {v:,}" for k, v in rows.items())
+    if result.missing_reports:
+        out.print(
+            f"note: {len(result.missing_reports)} listed enterprise(s) have no verification report for {year}: "
+            f"{', '.join(result.missing_reports[:10])}",
+            highlight=False,
+        )
+    if q.height == 0:
+        out.print(
+            f"{inbox} is valid for {year}: {counts} rows ({time.perf_counter() - t0:.1f} s). "
+            "Nothing was published; run `etsflow run` to publish.",
+            highlight=False,
+        )
+        return
+    t = RichTable(
+        "file", "sheet", "row", "column", "value", "problem", title=f"Quarantined rows ({q.height})"
+    )
+    for r in q.head(show).iter_rows(named=True):
+        t.add_row(
+            r["source_file"] or "",
+            r["sheet"] or "",
+            "" if r["row_number"] is None else str(r["row_number"]),
+            r["column_name"] or "",
+            "" if r["value"] is None else str(r["value"]),
+            r["message"] or "",
+        )
+    out.print(t)
+    affected = result.affected_enterprises
+    _fail(
+        2,
+        f"Invalid input: {q.height} row(s) of {inbox} would be quarantined for {year}"
+        + (
+            f" (enterprises {', '.join(affected[:10])}{' …' if len(affected) > 10 else ''})"
+            if affected
+            else ""
+        )
+        + f"; first: {_where(q.row(0, named=True))}"
+        + ". Nothing was published. Fix the files and check again, or run with --allow-quarantine "
+        "to allocate the other enterprises.",
+    )
+
+
+def _where(r: dict) -> str:
+    """'file sheet S row N column C value 'v': message' of a quarantine row."""
+    where = r["source_file"] or "(inbox)"
+    if r["sheet"]:
+        where += f" sheet {r['sheet']}"
+    if r["row_number"] is not None:
+        where += f" row {r['row_number']}"
+    if r["column_name"]:
+        where += f" column {r['column_name']}"
+    value = f" value '{r['value']}'" if r["value"] is not None else ""
+    return f"{where}{value}: {r['message']}"
+
+
+@app.command()
 def demo(
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
     """Run every sample year on the embedded inbox data/sample into the default warehouse."""
     wh = warehouse or _default_warehouse()
@@ -214,8 +379,6 @@ def demo(
         t0 = time.perf_counter()
         summary = execute(year, settings.SAMPLE_INBOX, wh, None, DEMO_AS_OF[year], None, False)
         _report(summary, time.perf_counter() - t0)
-        paths = export_year(wh, year)
-        out.print(f"  files for people: {paths['notices']} notices, {paths['report']}")
     out.print(f"Open the warehouse read-only: duckdb -readonly {wh}")
 
 
@@ -228,85 +391,192 @@ def _served(warehouse: Path | None) -> Path:
 
 @app.command()
 def explain(
-    enterprise_id: str = typer.Argument(..., help="Enterprise id, e.g. CQ001."),
+    enterprise_id: str = typer.Argument(
+        ..., help="Enterprise id, e.g. CQ001 (any case; full-width characters and spaces are normalised)."
+    ),
     year: int = typer.Option(..., "--year", help="Compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
-    """Print how an enterprise's allocation was derived, line by line, from the warehouse."""
+    """Print how an enterprise's allocation was derived, with each base year's figures, so that
+    it can be checked by hand."""
     from rich.table import Table as RichTable
 
+    from exports.explain import base_year_rows, enterprise_sentence, normalise_id
+    from model.labels import METHODS, label, reason_label
+    from policies import PolicyError, load_policy
     from warehouse import read_published
 
     wh = _served(warehouse)
+    wanted = normalise_id(enterprise_id)
     ent = read_published(
         wh,
-        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND enterprise_id = $2",
-        [year, enterprise_id],
+        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND upper(enterprise_id) = $2",
+        [year, wanted],
     )
     if ent.height == 0:
         left = read_published(
             wh,
-            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND enterprise_id = $2 "
+            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND upper(enterprise_id) = $2 "
             "AND status = 'not_allocated'",
-            [year, enterprise_id],
+            [year, wanted],
         )
         if left.height:
             _fail(
                 1,
-                f"{enterprise_id} was left out of the {year} publication (partial, --allow-quarantine): an "
+                f"{wanted} was left out of the {year} publication (partial, --allow-quarantine): an "
                 f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
             )
-        _fail(1, f"{enterprise_id} has no published allocation for {year} in {wh}.")
+        years = read_published(
+            wh,
+            "SELECT DISTINCT compliance_year FROM mart.allocation_enterprise WHERE upper(enterprise_id) = $1 "
+            "ORDER BY 1",
+            [wanted],
+        )["compliance_year"].to_list()
+        _fail(
+            1,
+            f"{wanted} has no published allocation for {year} in {wh}"
+            + (f"; it has one for {', '.join(map(str, years))}." if years else "."),
+        )
     e = ent.row(0, named=True)
+    eid = e["enterprise_id"]
     lines = read_published(
         wh,
-        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 "
-        "ORDER BY line_id",
-        [year, enterprise_id],
+        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 ORDER BY line_id",
+        [year, eid],
     )
+    records = read_published(
+        wh, "SELECT * FROM core.line_years WHERE enterprise_id = $1 ORDER BY line_id, year", [eid]
+    )
+    run = read_published(
+        wh,
+        "SELECT policy_path, policy_version FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
+        "'succeeded' ORDER BY finished_at DESC LIMIT 1",
+        [year],
+    )
+    try:
+        policy = load_policy(run["policy_path"][0]) if run.height else None
+    except PolicyError:
+        policy = None
     out.print(
-        f"[bold]{e['enterprise_id']} {e['name']}[/] ({e['sector_label']}) — {year}"
-        + ("  [yellow]provisional[/]" if e["provisional"] else "")
+        f"[bold]{eid} {e['name']}[/] ({e['sector_label']}) — {year}"
+        + ("  [yellow]provisional[/]" if e["provisional"] else ""),
+        highlight=False,
     )
+    _explain_version(wh, year, eid)
     for ln in lines.iter_rows(named=True):
         out.print(
-            f"\n[bold]{ln['line_id']}[/] {ln['method']} ({ln['method_reason']}): "
-            f"allocation {ln['allocation_t']} t = CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}"
+            f"\n[bold]{ln['line_id']}[/] {label(METHODS, ln['method'])}: allocation {ln['allocation_t']} t "
+            f"= CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}",
+            highlight=False,
         )
-        out.print(f"  {ln['explanation']}", highlight=False)
+        out.print(f"  why this method: {reason_label(ln['method_reason'])}", highlight=False)
+        if ln["method"] in ("intensity", "total") and policy is not None:
+            mine = {r["year"]: r for r in records.iter_rows(named=True) if r["line_id"] == ln["line_id"]}
+            rows, notes = base_year_rows(ln, mine, policy)
+            t = RichTable(
+                "base year",
+                "E tCO2",
+                "Q output",
+                "E/Q",
+                "days",
+                "E/day",
+                "deviation",
+                "test",
+                "used",
+                title=f"{ln['line_id']} base years",
+            )
+            for r in rows:
+                if r["missing"]:
+                    t.add_row(str(r["year"]), "no record", "", "", "", "", "", "", "dropped")
+                    continue
+                dev = r.get("deviation")
+                t.add_row(
+                    str(r["year"]),
+                    _num(r["e"]),
+                    _num(r["q"]),
+                    _num(r["intensity"], 6),
+                    str(r["days"]),
+                    _num(r["daily"], 4),
+                    "" if dev is None else f"{dev * 100:+.2f}%",
+                    r.get("test", ""),
+                    "kept" if r["kept"] else "dropped",
+                )
+            out.print(t)
+            for note in notes:
+                out.print(f"  {note}", highlight=False)
+        out.print(f"  {ln['explanation']}", highlight=False, markup=False)
     t = RichTable(title="Enterprise 单位", show_header=False)
-    for label, key in (
+    for text, key in (
         ("verified emissions E 经核查排放量", "verified_emissions_t"),
         ("raw allocation Σ lines 核算配额", "allocation_raw_t"),
         ("adjustment 调整量", "adjustment_t"),
-        ("rule 调整依据", "adjustment_rule"),
         ("incentive 激励配额", "incentive_t"),
         ("final allocation 年度配额", "allocation_final_t"),
         ("gap E − A 配额缺口", "gap_t"),
         ("borrowable 可预支量", "borrowable_t"),
         ("next year's pre-allocation 下年度预分配", "preallocation_next_t"),
     ):
-        t.add_row(label, str(e[key]))
+        t.add_row(text, str(e[key]))
     out.print(t)
+    out.print(enterprise_sentence(e), highlight=False, markup=False)
     st = read_published(
         wh,
         "SELECT status, as_of, deadline, surrendered_t, shortfall_t FROM mart.clearance_status "
         "WHERE compliance_year = $1 AND enterprise_id = $2",
-        [year, enterprise_id],
+        [year, eid],
     )
     if st.height:
         s0 = st.row(0, named=True)
         out.print(
-            f"Clearance 清缴 as of {s0['as_of']}: {s0['status']} — surrendered {s0['surrendered_t']} t, "
-            f"shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}"
+            f"Clearance 清缴 as of {s0['as_of']}: {s0['status'].replace('_', ' ')} — surrendered "
+            f"{s0['surrendered_t']} t, shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}",
+            highlight=False,
         )
+
+
+def _explain_version(wh: Path, year: int, enterprise_id: str) -> None:
+    """The version shown (mart.* = the current one) and, when it changed this unit, the change."""
+    from warehouse import read_published
+
+    v = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version DESC LIMIT 1",
+        [year],
+    )
+    if not v.height:
+        return
+    r = v.row(0, named=True)
+    out.print(
+        f"version {r['version']} 版本: notified {r['notified_on']}, review until {r['review_deadline']}, "
+        f"{r['status']} as of {r['status_as_of']}",
+        highlight=False,
+    )
+    ch = read_published(
+        wh,
+        "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 AND enterprise_id = $3",
+        [year, r["version"], enterprise_id],
+    )
+    for c in ch.iter_rows(named=True):
+        out.print(
+            f"changed since version {c['previous_version']}: {c['previous_final_t']} → {c['allocation_final_t']} t; "
+            f"inputs: {c['changed_inputs']}; rules: {c['changed_rules']}",
+            highlight=False,
+        )
+
+
+def _num(v, places: int = 4) -> str:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if v is None:
+        return "—"
+    return f"{Decimal(v).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,}"
 
 
 @app.command()
 def runs(
     limit: int = typer.Option(10, "--limit", help="How many recent runs."),
     year: int = typer.Option(None, "--year", help="Only runs of this compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
 ) -> None:
     """List recent runs with each stage's status (succeeded, skipped, reused, failed, not run,
     interrupted), duration, rows and error. A run in progress shows once it has finished."""
@@ -416,62 +686,53 @@ def diff(
 @app.command()
 def export(
     year: int = typer.Option(..., "--year", help="Compliance year."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
-    out_dir: Path = typer.Option(None, "--out", help="Folder [var/out/<year>]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
+    out_dir: Path = typer.Option(None, "--out", help="Folder. Default: var/out/<year> beside the warehouse."),
+    pdf: bool = typer.Option(
+        False,
+        "--pdf",
+        help="Also print each notice to PDF beside its workbook (needs chromium; ~1 s per notice).",
+    ),
 ) -> None:
-    """Write the files for people of a published year: notices, report, Parquet."""
+    """Rewrite the files for people of a published year: notices, report, Parquet (a run writes
+    them itself; this rewrites all of them, e.g. into another folder, or adds PDFs)."""
     paths = export_year(_served(warehouse), year, out_dir)
-    out.print(f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']}")
+    if pdf:
+        from exports.notice_pdf import write_pdfs
+
+        pdfs, why = write_pdfs(sorted((Path(paths["out_dir"]) / "notices").glob("*.xlsx")))
+        out.print(f"{len(pdfs)} PDF notices written" if why is None else f"No PDF: {why}", highlight=False)
+    out.print(
+        f"{year}: {paths['notices']} notices, report {paths['report']}, Parquet in {paths['parquet']} "
+        f"— publication {paths['publication_run']}",
+        highlight=False,
+    )
 
 
 def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
+    """Rewrite every file for people of the year's current publication (`exports.people`)."""
     import duckdb
 
-    from exports.parquet import write_parquet
-    from exports.report import write_report
-    from exports.versions import versions, write_changed_notices
-    from warehouse.read import year_results
+    from exports.people import Publication, write_files_for_people
 
     con = duckdb.connect(str(wh), read_only=True)
     try:
         pv = con.sql(
-            "SELECT policy_version, policy_path FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
-            "'succeeded' ORDER BY finished_at DESC LIMIT 1",
+            "SELECT r.policy_version, r.policy_path, s.run_id, s.input_hash, r.as_of "
+            "FROM audit.stage_run s JOIN audit.pipeline_run r USING (run_id) "
+            "WHERE r.compliance_year = $1 AND r.status = 'succeeded' AND s.stage = 'publish' "
+            "AND s.status = 'succeeded' ORDER BY s.finished_at DESC LIMIT 1",
             params=[year],
         ).fetchall()
-        if not pv:
-            _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
-        policy = _policy_of_run(pv[0][1], pv[0][0], year)
-        results = year_results(con, year, policy)
-        vs = versions(con, year)
-        current = vs.row(-1, named=True) if vs.height else None
-        changes = con.sql(
-            "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 ORDER BY enterprise_id",
-            params=[year, current["version"] if current else 0],
-        ).pl()
-        names = con.sql("SELECT enterprise_id, name, sector_label FROM core.enterprises").pl()
     finally:
         con.close()
-    out_dir = out_dir or (wh.parent / "out" / str(year))
-    notices = _all_notices(results, names, current, out_dir / "notices")
-    if current and current["version"] > 1:
-        write_changed_notices(results, changes, current, out_dir / f"v{current['version']}" / "changed")
-    report = write_report(results, out_dir / f"report-{year}.html", version=current, changes=changes)
-    parquet = write_parquet(results, out_dir / "parquet")
-    return {"notices": len(notices), "report": report, "parquet": out_dir / "parquet", "files": len(parquet)}
-
-
-def _all_notices(results, names, version: dict | None, folder: Path) -> list[Path]:
-    """A notice for every unit of the year: the allocated ones (exports/notices.py) and those
-    without an allocation (missing verification, not on the list), each with its version block."""
-    from exports.notices import write_notices
-    from exports.versions import add_version_section, write_unallocated_notices
-
-    paths = write_notices(results, folder)
-    if version is not None:
-        for p in paths:
-            add_version_section(p, version)
-    return paths + write_unallocated_notices(results, names, folder, version)
+    if not pv:
+        _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
+    version, path, published_by, fingerprint, as_of = pv[0]
+    policy = _policy_of_run(path, version, year)
+    publication = Publication(year, published_by, fingerprint, str(as_of), version)
+    files = write_files_for_people(wh, year, policy, publication, out_dir, force=True)
+    return files | {"publication_run": published_by}
 
 
 def _policy_of_run(path: str, version: str, year: int):
@@ -566,13 +827,13 @@ def prefect_server_problem() -> str | None:
 @app.command()
 def serve(
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
-    warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
+    warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
     cron: str = typer.Option(SERVE_CRON, "--cron", help="When to run, as a cron expression."),
     timezone: str = typer.Option(SERVE_TIMEZONE, "--timezone", help="Time zone of the cron expression."),
     year: int = typer.Option(
-        None, "--year", help="Compliance year [the previous calendar year of each run's date]."
+        None, "--year", help="Compliance year. Default: the previous calendar year of each run's date."
     ),
-    policy: Path = typer.Option(None, "--policy", help="Rule pack TOML [the bundled pack of the year]."),
+    policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
     allow_quarantine: bool = typer.Option(False, "--allow-quarantine", help="As for `etsflow run`."),
     name: str = typer.Option("annual", "--name", help="Deployment name in Prefect."),
 ) -> None:
@@ -605,6 +866,9 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
     try:
         app()
         code = 0
+    except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
+        print("Interrupted before anything was written; published results are untouched.", file=sys.stderr)
+        code = 130
     except SystemExit as e:  # typer/click end every command this way
         if isinstance(e.code, str):
             print(e.code, file=sys.stderr)

@@ -84,10 +84,19 @@ def run(
     from warehouse.store import WarehouseBusy
 
     try:  # refuse a bad request before any cluster starts
-        build_scenarios(name, year, str(policy) if policy else None, sets, sweeps)
+        base, scenarios = build_scenarios(name, year, str(policy) if policy else None, sets, sweeps)
         official_of(served, year)
     except (PolicyError, ScenarioError, InvalidRequest) as e:
         _fail(2, f"Invalid scenario: {e}")
+    from transforms.scenarios import unused_keys
+
+    if unused := unused_keys(base, scenarios):
+        out.print(
+            f"note: {', '.join(unused)} change(s) nothing the allocation reads (scenarios allocate only; "
+            "clearance parameters have no effect here).",
+            highlight=False,
+            soft_wrap=True,
+        )
     try:
         done = scenario_run.with_options(task_runner=task_runner(dask_address, workers))(
             name=name,

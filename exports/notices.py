@@ -5,22 +5,30 @@ line, the enterprise block (exemption/cap, incentive, final allocation, pre-allo
 borrowing), the clearance obligation and deadline, the review window and the rule-pack version.
 Quantities are numeric cells with number formats; the cells of the enterprise block also carry
 workbook-level defined names (`verified_emissions_t`, `allocation_final_t`, …) for machines.
+
+The official form — issuing authority, document number (文号), addressee, legal basis, closing,
+contact, issue date and the space for the seal — comes from the settings file
+`policies/<jurisdiction>/forms/notice.toml` (or `ETSFLOW_NOTICE_SETTINGS`), not from code. The
+sheet prints on A4 landscape, one page wide, with a print area and page numbers.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from model.labels import METHODS, STATUSES, adjustment_label, label
+from model.labels import METHODS, STATUSES, adjustment_label, label, reason_label
 from model.results import YearResults
+from policies import Policy, PolicyError, jurisdiction_dir
 
 SHEET = "告知书"
 FMT_T = "#,##0.0000"  # DECIMAL(18,4) tonnes
@@ -28,7 +36,13 @@ FMT_INT_T = "#,##0"  # whole tonnes
 FMT_COEF = "0.0000"
 FMT_DATE = "yyyy-mm-dd"
 
-_TITLE = Font(bold=True, size=15)
+_TITLE = Font(bold=True, size=16)
+_AUTHORITY = Font(bold=True, size=20, color="C00000")  # the red masthead of an official document
+_RED_RULE = Border(bottom=Side(style="medium", color="C00000"))
+_SEAL = Font(size=11, color="BFBFBF")
+_CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_RIGHT = Alignment(horizontal="right", vertical="center")
+_LEFT = Alignment(horizontal="left", vertical="center")
 _BOLD = Font(bold=True)
 _WARN_FONT = Font(bold=True, color="9C0006")
 _WARN_FILL = PatternFill("solid", fgColor="FFC7CE")
@@ -42,7 +56,7 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 LINE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("生产线编号\nLine", "line_id", None),
     ("分配方法\nMethod", "method_label", None),
-    ("方法依据\nWhy this method", "method_reason", None),
+    ("方法依据\nWhy this method", "reason_text", None),
     ("采用基准年\nBase years kept", "kept_text", None),
     ("剔除基准年及原因\nBase years dropped (reason)", "dropped_text", None),
     ("历史基准值\nBaseline I or D", "baseline", FMT_T),
@@ -53,7 +67,7 @@ LINE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
     ("生产线配额\nLine allocation (tCO2e)", "allocation_t", FMT_T),
     ("计算说明\nExplanation", "explanation", None),
 )
-_WIDTHS = (30, 22, 30, 14, 30, 14, 12, 16, 16, 14, 18, 60)
+_WIDTHS = (36, 22, 30, 14, 30, 14, 12, 16, 16, 14, 18, 60)
 
 
 def write_notices(
@@ -62,14 +76,22 @@ def write_notices(
     *,
     details: Mapping[str, Mapping[str, Any]] | None = None,
     issued_on: date | None = None,
+    only: Collection[str] | None = None,
+    publication_runs: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write `out_dir/<enterprise_id>.xlsx` for every row of `allocation_enterprise`.
 
     `details` adds rows to an enterprise's details block: {enterprise_id: {label: value}}, e.g.
-    {"E001": {"所属区县 District": "渝北区"}}. `issued_on` prints a date of issue when given.
+    {"E001": {"所属区县 District": "渝北区"}}. `issued_on` prints a date of issue when given
+    (else the settings' `issue_date`, else a blank date line to fill in). `only` limits the
+    enterprises written (the serial of the document number still counts every enterprise);
+    `publication_runs` {enterprise_id: run id} prints the publication whose figures the notice
+    shows; `settings` is the form (default `notice_settings(results.policy)`).
     Files are written to a temporary name and renamed, so a reader never sees half a workbook.
-    Returns the paths in enterprise_id order.
+    Returns the paths written, in enterprise_id order.
     """
+    form = dict(settings if settings is not None else notice_settings(results.policy))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines_by_ent: dict[str, list[dict[str, Any]]] = {}
@@ -77,8 +99,12 @@ def write_notices(
         lines_by_ent.setdefault(line["enterprise_id"], []).append(_line_cells(line))
     status_by_ent = {r["enterprise_id"]: r for r in results.clearance_status.iter_rows(named=True)}
     paths = []
-    for ent in results.allocation_enterprise.sort("enterprise_id").iter_rows(named=True):
+    for serial, ent in enumerate(
+        results.allocation_enterprise.sort("enterprise_id").iter_rows(named=True), 1
+    ):
         eid = ent["enterprise_id"]
+        if only is not None and eid not in only:
+            continue
         wb = _notice(
             results,
             ent,
@@ -86,6 +112,9 @@ def write_notices(
             status_by_ent.get(eid),
             (details or {}).get(eid, {}),
             issued_on,
+            form=form,
+            serial=serial,
+            publication_run=(publication_runs or {}).get(eid),
         )
         path = out_dir / f"{eid}.xlsx"
         tmp = path.with_name(f".{path.name}.tmp")
@@ -95,11 +124,67 @@ def write_notices(
     return paths
 
 
+SETTINGS_ENV = "ETSFLOW_NOTICE_SETTINGS"
+FORM_KEYS = (
+    "issuing_authority",
+    "issuing_authority_en",
+    "document_number",
+    "addressee",
+    "legal_basis",
+    "legal_basis_en",
+    "closing",
+    "contact_department",
+    "contact_person",
+    "contact_phone",
+    "address",
+    "issue_date",
+)
+
+
+class NoticeSettingsError(ValueError):
+    """The notice settings file cannot be used; the message names the file and the problem."""
+
+
+def notice_settings(policy: Policy, path: str | Path | None = None) -> dict[str, str]:
+    """The `[notice]` table of the form's settings file: `path`, else `ETSFLOW_NOTICE_SETTINGS`,
+    else `policies/<jurisdiction>/forms/notice.toml`. Missing keys are empty (a line to fill in);
+    unknown keys are refused (a misspelt key would silently print nothing)."""
+    if not path and not os.environ.get(SETTINGS_ENV):
+        try:
+            path = jurisdiction_dir(policy.pack.jurisdiction) / "forms" / "notice.toml"
+        except PolicyError:  # a pack of a jurisdiction without a folder: no form settings
+            return dict.fromkeys(FORM_KEYS, "")
+    path = Path(path or os.environ[SETTINGS_ENV])
+    if not path.is_file():
+        return dict.fromkeys(FORM_KEYS, "")
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("notice", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise NoticeSettingsError(f"notice settings {path}: not valid TOML ({e})") from None
+    unknown = sorted(set(table) - set(FORM_KEYS))
+    if unknown:
+        raise NoticeSettingsError(
+            f"notice settings {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(FORM_KEYS)}"
+        )
+    return {k: str(table.get(k, "") or "") for k in FORM_KEYS}
+
+
+def _fill(template: str, **values: Any) -> str:
+    """`template` with its {placeholders}; an unknown placeholder is left visible, never dropped."""
+
+    class Keep(dict):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    return template.format_map(Keep(values))
+
+
 def _line_cells(line: dict[str, Any]) -> dict[str, Any]:
     """A row of allocation_line plus the text cells of the notice (method label, kept/dropped years)."""
     return {
         **line,
         "method_label": label(METHODS, line["method"]),
+        "reason_text": reason_label(line["method_reason"]),
         "kept_text": _years(line["kept_years"]),
         "dropped_text": _dropped(line["dropped_years"], line.get("drop_reasons")),
     }
@@ -132,24 +217,68 @@ def _notice(
     status: dict[str, Any] | None,
     extra: Mapping[str, Any],
     issued_on: date | None,
+    *,
+    form: Mapping[str, str],
+    serial: int = 1,
+    publication_run: str | None = None,
 ) -> Workbook:
     policy = results.policy
     wb = Workbook()
     ws = wb.active
     ws.title = SHEET
+    width = len(_WIDTHS)
     for i, w in enumerate(_WIDTHS, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = w
+        ws.column_dimensions[get_column_letter(i)].width = w
     ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.oddFooter.center.text = "第 &P 页 共 &N 页 / page &P of &N"
     wb.properties.title = f"{results.year}年度配额分配结果告知书 {ent['enterprise_id']}"
     wb.properties.creator = "etsflow"
+    issue_year = (issued_on or date.today()).year
+    values = {
+        "year": results.year,
+        "issue_year": issue_year,
+        "serial": serial,
+        "name": ent["name"],
+        "plan": policy.pack.title,
+        "review_days": policy.review_window_working_days.value,
+    }
+
+    def banner(r: int, text: str, font: Font, height: float | None = None, align=_CENTER) -> None:
+        c = ws.cell(r, 1, text)
+        c.font, c.alignment = font, align
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=width)
+        if height:
+            ws.row_dimensions[r].height = height
 
     row = 1
-    ws.cell(row, 1, results.policy.place.title("notice_title", results.year)).font = _TITLE
+    banner(row, form["issuing_authority"] or "（签发机关 issuing authority）", _AUTHORITY, 34)
     row += 1
-    ws.cell(row, 1, f"Notice of free allocation of emission allowances, compliance year {results.year}")
+    if form["issuing_authority_en"]:
+        banner(row, form["issuing_authority_en"], Font(color="C00000"))
+        row += 1
+    number = _fill(form["document_number"], **values) if form["document_number"] else "〔    〕    号"
+    banner(row, number, Font(size=12), 22)
+    wb.defined_names["document_number"] = DefinedName("document_number", attr_text=f"'{SHEET}'!$A${row}")
+    for col in range(1, width + 1):
+        ws.cell(row, col).border = _RED_RULE
     row += 2
+    banner(row, results.policy.place.title("notice_title", results.year), _TITLE, 26)
+    row += 1
+    banner(row, f"Notice of free allocation of emission allowances, compliance year {results.year}", Font())
+    row += 2
+    banner(row, _fill(form["addressee"] or "{name}：", **values), Font(bold=True, size=12), align=_LEFT)
+    row += 1
+    if form["legal_basis"]:
+        text = _fill(form["legal_basis"], **values)
+        if form["legal_basis_en"]:
+            text += "\n" + _fill(form["legal_basis_en"], **values)
+        banner(row, text, Font(), 44, _WRAP)
+        row += 2
 
     provisional = bool(ent.get("provisional")) or any(r.get("provisional") for r in lines)
     provisional = provisional or bool(status and status.get("provisional"))
@@ -278,6 +407,50 @@ def _notice(
     row += 2
     field("规则包版本 Rule pack", policy.version, name="rule_pack")
     field("规则包 Rule pack title", policy.pack.title)
-    if issued_on:
-        field("告知日期 Issued on", issued_on, FMT_DATE)
+    if publication_run:
+        field("发布批次 Publication run", publication_run, name="publication_run")
+    row += 1
+    if form["closing"]:
+        ws.cell(row, 1, form["closing"])
+        row += 2
+
+    # contact (left) and signature with the space for the seal (right)
+    first_sig_col = width - 3
+    contact = [
+        ("联系部门 Department", form["contact_department"]),
+        ("联系人 Contact", form["contact_person"]),
+        ("联系电话 Telephone", form["contact_phone"]),
+        ("地址 Address", form["address"]),
+    ]
+    sig_top = row
+    for text, value in contact:
+        ws.cell(row, 1, text)
+        c = ws.cell(row, 2, value or "＿＿＿＿＿＿＿＿")
+        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=4)
+        c.alignment = Alignment(horizontal="left")
+        row += 1
+    seal_rows = 5
+    c = ws.cell(sig_top, first_sig_col, "（盖章 seal）")
+    c.font, c.alignment = _SEAL, _CENTER
+    ws.merge_cells(
+        start_row=sig_top, start_column=first_sig_col, end_row=sig_top + seal_rows - 1, end_column=width
+    )
+    for r in range(sig_top, sig_top + seal_rows):
+        ws.row_dimensions[r].height = 22
+    row = max(row, sig_top + seal_rows)
+    c = ws.cell(row, first_sig_col, form["issuing_authority"] or "")
+    c.alignment = _RIGHT
+    ws.merge_cells(start_row=row, start_column=first_sig_col, end_row=row, end_column=width)
+    row += 1
+    when = issued_on or (date.fromisoformat(form["issue_date"]) if form["issue_date"] else None)
+    if when:
+        c = ws.cell(row, first_sig_col, f"{when.year}年{when.month}月{when.day}日")
+        wb.defined_names["issued_on"] = DefinedName(
+            "issued_on", attr_text=f"'{SHEET}'!${get_column_letter(first_sig_col)}${row}"
+        )
+    else:
+        c = ws.cell(row, first_sig_col, "        年    月    日")
+    c.alignment = _RIGHT
+    ws.merge_cells(start_row=row, start_column=first_sig_col, end_row=row, end_column=width)
+    ws.print_area = f"A1:{get_column_letter(width)}{row}"
     return wb

@@ -1,7 +1,9 @@
 """The year's report for people: ONE self-contained HTML file with inline CSS and SVG charts.
 
 Nothing is loaded from elsewhere (no CDN, fonts or scripts; a Content-Security-Policy meta tag
-makes the browser refuse any outside request). Every text is escaped. Each chart is an inline
+makes the browser refuse any outside request). The font is embedded: a subset of Noto Sans SC
+with only the characters of the page (`exports.fonts`), so Chinese renders on a server without
+CJK fonts. Every text is escaped. Each chart is an inline
 `<svg role="img">` with a `<title>` and a `<desc>` that says in words what it shows, and every
 bar has its own `<title>` with the exact figure. A tiny inline script only makes the table of
 largest gaps sortable.
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from exports.fonts import font_face_css, font_note
 from model import catalog
 from model.labels import (
     ADJUSTMENTS,
@@ -38,12 +41,22 @@ GAP_BINS: tuple[tuple[int | None, int | None], ...] = (
     (0, 5), (5, 10), (10, 15), (15, 20), (20, None),
 )  # fmt: skip
 COLORS = ("#1f5f99", "#d9822b", "#3a8f5c", "#8a4f9e", "#b23b3b", "#5f6b73")
+# Clearance colours mean something: green cleared, amber pending or late, red not cleared, grey
+# for units without an obligation to judge. Labels are always printed too (colour is never alone).
+STATUS_COLORS = {
+    "cleared_on_time": "#2e7d32",
+    "cleared_late": "#d98200",
+    "pending": "#f2b705",
+    "not_cleared": "#c62828",
+    "missing_verification": "#7a7f85",
+    "excluded": "#a9aeb3",
+}
 
 CSS = """
 :root { --ink:#1d2731; --muted:#5f6b73; --line:#d5dbe0; --accent:#1f5f99; --warn:#9c0006; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1100px; padding: 24px; color: var(--ink); line-height: 1.45;
-  font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei",
+  font-family: "etsflow Noto Sans SC", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei",
   system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 h1 { font-size: 1.6rem; margin: 0 0 4px; } h2 { font-size: 1.2rem; margin: 0 0 8px; }
 .en { color: var(--muted); font-size: .92em; } .sub { margin: 0 0 16px; }
@@ -98,6 +111,7 @@ def write_report(
     history: pl.DataFrame | None = None,
     version: dict | None = None,
     changes: pl.DataFrame | None = None,
+    stamp: str | None = None,
 ) -> Path:
     """Write the report of the year to `path` (temporary file, then rename) and return `path`.
 
@@ -109,7 +123,7 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(render_report(results, history, version, changes), encoding="utf-8")
+    tmp.write_text(render_report(results, history, version, changes, stamp), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -119,8 +133,10 @@ def render_report(
     history: pl.DataFrame | None = None,
     version: dict | None = None,
     changes: pl.DataFrame | None = None,
+    stamp: str | None = None,
 ) -> str:
-    """The report as one HTML string (see `write_report`)."""
+    """The report as one HTML string (see `write_report`); `stamp` names the publication it shows
+    (printed under the title)."""
     from exports.versions import version_section
 
     y, place = results.year, results.policy.place
@@ -146,7 +162,7 @@ def render_report(
         )
     banner = _partial_banner(results) + banner
     title = f"{y}年度碳排放配额分配与清缴报告 / Allocation and clearance report {y}"
-    return "\n".join(
+    page = "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="zh-CN">',
@@ -154,14 +170,15 @@ def render_report(
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
             f"<title>{escape(title)}</title>",
-            f"<style>{CSS}</style>",
+            f"<style>{FONT_SLOT}{CSS}</style>",
             "</head>",
             "<body>",
             "<header>",
             f"<h1>{escape(place.title('report_title', y))}</h1>",
             f'<p class="en sub">{escape(place.title("report_title_en", y))}</p>',
+            f'<p class="en sub" id="publication">{escape(stamp)}</p>' if stamp else "",
             "</header>",
             banner,
             "<main>",
@@ -172,6 +189,7 @@ def render_report(
             f"{escape(results.policy.pack.title)}</p>",
             "<p>数据来源 Source: mart.allocation_line, mart.allocation_enterprise, mart.cap_summary, "
             "mart.clearance_status, mart.clearance_item. 单位 Unit: tCO2e.</p>",
+            FONT_NOTE_SLOT,
             "</footer>",
             f"<script>{SCRIPT}</script>",
             "</body>",
@@ -179,6 +197,19 @@ def render_report(
             "",
         ]
     )
+    return embed_font(page)
+
+
+FONT_SLOT = "/*font-face*/"
+FONT_NOTE_SLOT = "<!--font-note-->"
+
+
+def embed_font(page: str) -> str:
+    """Fill the page's font slots: the `@font-face` of the subset for the page's characters and
+    the footer's sentence about the font (`exports.fonts`)."""
+    note = f'<p class="font-note">{escape(font_note(page))}</p>'
+    page = page.replace(FONT_NOTE_SLOT, note, 1)
+    return page.replace(FONT_SLOT, font_face_css(page), 1)
 
 
 def _partial_banner(results: YearResults) -> str:
@@ -372,6 +403,7 @@ def _clearance(status: pl.DataFrame) -> str:
         f"清缴状态（截至{as_of}）/ Clearance status as of {as_of}",
         "Horizontal bars: number of enterprises in each clearance status. " + _listing(items, unit="家"),
         items,
+        colors=[STATUS_COLORS.get(s, COLORS[5]) for s in order],
     )
     shortfall = _sum(status["shortfall_t"])
     text = (
@@ -461,8 +493,15 @@ def _empty_chart(id_: str, title: str) -> str:
     return f'<p class="empty" id="{id_}">{escape(title)}: 无数据 / no data.</p>'
 
 
-def _hbar(id_: str, title: str, desc: str, items: Sequence[tuple[str, object]]) -> str:
-    """Horizontal bar chart of (label, value ≥ 0) pairs; negative values are drawn as zero."""
+def _hbar(
+    id_: str,
+    title: str,
+    desc: str,
+    items: Sequence[tuple[str, object]],
+    colors: Sequence[str] | None = None,
+) -> str:
+    """Horizontal bar chart of (label, value ≥ 0) pairs; negative values are drawn as zero.
+    `colors` gives each bar its colour (else the palette in turn)."""
     if not items:
         return _empty_chart(id_, title)
     g = _Geom()
@@ -479,7 +518,7 @@ def _hbar(id_: str, title: str, desc: str, items: Sequence[tuple[str, object]]) 
             f'<g class="bar"><title>{escape(name)}: {escape(_t(v))}</title>'
             f'<text x="{g.label_w - 8}" y="{mid:.1f}" text-anchor="end">{escape(name)}</text>'
             f'<rect x="{g.label_w}" y="{y}" width="{w:.1f}" height="{g.bar_h}" '
-            f'fill="{COLORS[i % len(COLORS)]}"/>'
+            f'fill="{colors[i] if colors else COLORS[i % len(COLORS)]}"/>'
             f'<text class="value" x="{g.label_w + w + 6:.1f}" y="{mid:.1f}">{escape(_t(v))}</text></g>'
         )
     out.append(

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from model import catalog
 from model.labels import STATUSES, label
@@ -136,6 +137,8 @@ def add_version_section(path: Path, version: dict[str, Any], change: dict[str, A
             ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=12)
             ws.row_dimensions[row].height = 45
             row += 1
+    if ws.print_area:  # the official notice prints a set area: it now ends with this block
+        ws.print_area = f"A1:{get_column_letter(max(ws.max_column, 12))}{ws.max_row}"
     _save(wb, path)
 
 

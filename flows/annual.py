@@ -22,6 +22,7 @@ import json
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -63,6 +64,10 @@ class ResumeRefused(Exception):
     """`--from-stage` cannot reuse an earlier output (missing, or made from other inputs)."""
 
 
+# Set by the CLI on a terminal: called with each line of the run log (progress per stage).
+PROGRESS: Callable[[str], None] | None = None
+
+
 class RunLog:
     """`<warehouse dir>/logs/<run_id>.log`: one line per stage, and the traceback of a failure."""
 
@@ -76,6 +81,8 @@ class RunLog:
                 f.write(f"{now().isoformat(sep=' ', timespec='milliseconds')} {line}\n")
         except OSError:  # a log that cannot be written must not fail the run
             pass
+        if PROGRESS is not None:
+            PROGRESS(line.splitlines()[0] if line else line)
         try:
             get_run_logger().info(line)  # also in the Prefect UI when a server is used
         except Exception:
@@ -158,6 +165,7 @@ def annual_run(
         "exit_code": 0,
         "error": None,
         "log": str(log.path),
+        "files": None,
     }
     try:
         if from_stage is not None and from_stage not in STAGES:
@@ -189,6 +197,19 @@ def annual_run(
         summary["exit_code"], summary["error"] = 2, str(e)
     except WarehouseBusy as e:
         summary["exit_code"], summary["error"] = 1, f"Run for {year} did not start: {e}"
+    except KeyboardInterrupt:
+        stage = next((s for s in STAGES if s not in summary["stages"]), None)
+        published = summary["stages"].get("publish", {}).get("status") == "succeeded"
+        summary["exit_code"] = 130
+        summary["error"] = (
+            f"Interrupted: run {run_id} for {year} stopped"
+            + (
+                f" during {stage}; the published results are untouched"
+                if not published
+                else " after publishing; the new publication is complete"
+            )
+            + " (`etsflow runs` lists it as interrupted)."
+        )
     except PublicationShrinks as e:
         summary["exit_code"], summary["error"] = 1, f"Run for {year}: {e}"
     except NotImplementedError as e:
@@ -345,7 +366,9 @@ def _run_stages(
             status, message = "succeeded", "; ".join(ctx.notes) or None
         except BaseException as e:
             failure = e
-            if status != "refused":
+            if isinstance(e, KeyboardInterrupt):
+                status, message = "interrupted", "interrupted (Ctrl-C)"
+            elif status != "refused":
                 status = "invalid_input" if isinstance(e, InvalidInput) else "failed"
                 message = failure_message(e)
         summary["notes"] = list(ctx.notes)
@@ -396,6 +419,45 @@ def _run_stages(
         log.write(f"served {wh.served}; run {status}")
         if failure is not None:
             raise failure
+        published_by = (
+            run_id if summary["stages"]["publish"]["status"] == "succeeded" else cache["publish"]["run_id"]
+        )
+        summary["files"] = _files_for_people(ctx, fps["publish"].digest, published_by, log)
+
+
+@task(name="files for people", cache_policy=NO_CACHE)
+def people_files(served: Path, year: int, pol, publication, out_dir: Path | None) -> dict:
+    """Notices, report and Parquet of the served publication (`exports.people`), after serving."""
+    from exports.people import write_files_for_people
+
+    return write_files_for_people(served, year, pol, publication, out_dir)
+
+
+def _files_for_people(ctx: RunContext, fingerprint: str, published_by: str, log: RunLog) -> dict:
+    """Bring `<out>/<year>/` up to the served publication; a failure here does not fail the run
+    (the publication is served): the summary says the files are not current and how to write them."""
+    from exports.people import Publication
+
+    publication = Publication(
+        year=ctx.year,
+        run_id=published_by,
+        fingerprint=fingerprint,
+        as_of=str(ctx.as_of),
+        policy_version=ctx.policy.version,
+    )
+    out_dir = ctx.out_dir or ctx.wh.served.parent / "out" / str(ctx.year)
+    try:
+        files = people_files(ctx.wh.served, ctx.year, ctx.policy, publication, out_dir)
+    except Exception as e:
+        log.write("files for people failed\n" + traceback.format_exc())
+        return {"status": "failed", "out_dir": str(out_dir), "error": f"{type(e).__name__}: {e}"}
+    log.write(
+        f"files for people in {out_dir}: {files['status']}, {files['notices_written']} notice(s) written, "
+        f"{files['notices_removed']} removed"
+    )
+    return {k: str(v) if isinstance(v, Path) else v for k, v in files.items()} | {
+        "publication_run": published_by
+    }
 
 
 def _do_stage(
@@ -450,13 +512,14 @@ def _do_stage(
     try:
         outcome: StageOutcome = TASKS[stage](ctx)
     except BaseException as e:
-        message = failure_message(e)
+        interrupted = isinstance(e, KeyboardInterrupt)
+        message = "interrupted (Ctrl-C)" if interrupted else failure_message(e)
         finished = now()
         wh.update_stage(
             con,
             run_id,
             stage,
-            status="failed",
+            status="interrupted" if interrupted else "failed",
             finished_at=finished,
             duration_s=(finished - started).total_seconds(),
             message=message,

@@ -69,7 +69,6 @@ def cycle_writes(
     h_lines = _history(con, catalog.HISTORY_ALLOCATION_LINE, year)
     h_ents = _history(con, catalog.HISTORY_ALLOCATION_ENTERPRISE, year)
     h_cap = _history(con, catalog.HISTORY_CAP_SUMMARY, year)
-    h_inputs = _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
     stored = con.sql(
         "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version", params=[year]
     ).pl()
@@ -78,6 +77,13 @@ def cycle_writes(
     changed = cy.changed_enterprises(h_lines.filter(at), h_ents.filter(at), lines, ents)
     is_new = current == 0 or bool(changed) or cy.cap_changed(h_cap.filter(at), cap)
     out = CycleWrites(version=current + 1 if is_new else current, is_new=is_new)
+    # the input rows of each version matter only to compare two versions (17 rows an enterprise):
+    # not read while the year has a single version
+    h_inputs = (
+        _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
+        if out.version >= 2
+        else pl.DataFrame(schema=catalog.HISTORY_ALLOCATION_INPUT.polars_schema)
+    )
     versions = stored.drop("status", "status_as_of")
     if is_new:
         v = out.version
@@ -127,18 +133,33 @@ def cycle_writes(
             how="vertical_relaxed",
         )
         out.notes.append(
-            f"{year} version {v} published: notified on {notified}, review until {deadline.day}"
+            f"{year} version {v} (published by run {run_id}): notified on {notified}, review until {deadline.day}"
             + (" (estimated: the working-day calendar does not know that year)" if deadline.estimated else "")
             + (f"; {len(changed)} enterprise(s) changed: {', '.join(changed[:10])}" if v > 1 else "")
         )
     else:
-        out.notes.append(f"{year}: allocation numbers identical to version {current}; no new version")
+        out.notes.append(
+            f"{year}: allocation numbers identical to version {current}; no new version"
+            + (
+                f" (--notified-on {notified_on} not used: version {current} stays notified on "
+                f"{stored['notified_on'].max()})"
+                if notified_on is not None and notified_on != stored["notified_on"].max()
+                else ""
+            )
+        )
 
     # who was notified by which version, then the requests, the changes and the statuses
     first = cy.allocation_changes(
         year, h_lines, h_ents, h_inputs, pl.DataFrame(schema=catalog.REVIEW_REQUEST.polars_schema)
     )
-    v1_ids = h_ents.filter(pl.col("version") == 1).select("enterprise_id")
+    # version 1 is notified to every unit of the year: the allocated ones and those without an
+    # allocation (missing verification, not on the list), who get a notice too
+    v1_ids = pl.concat(
+        [
+            h_ents.filter(pl.col("version") == 1).select("enterprise_id"),
+            marts["clearance_status"].select("enterprise_id"),
+        ]
+    ).unique()
     notified_to = cy.notified(versions, first, v1_ids)
     requests = cy.review_requests(
         core.reviews, year, notified_to, first, policy.review_decision_working_days.value, as_of

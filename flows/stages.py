@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ingest.read import PROBLEM_SCHEMA, Inbox, read_inbox
+from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from model import catalog
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids, reported_listed_ids
@@ -79,7 +79,10 @@ def _core(ctx: RunContext) -> CoreFrames:
 
 
 def ingest(ctx: RunContext) -> StageOutcome:
-    inbox = read_inbox(ctx.inbox)
+    try:
+        inbox = read_inbox(ctx.inbox)
+    except InboxError as e:
+        raise InvalidInput(f"Invalid input: {e}") from None
     with ctx.wh.transaction(ctx.con, pause="ingest"):
         ctx.wh.write_raw(ctx.con, inbox.tables | {"files": inbox.manifest, "problems": inbox.problems})
     ctx.handoff["inbox"] = inbox

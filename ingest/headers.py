@@ -53,6 +53,28 @@ def map_headers(headers: list[str], table: str) -> tuple[list[str], list[str]]:
     return names, problems
 
 
+def closest_known(header: str, table: str) -> tuple[str, str] | None:
+    """The known header of `table` closest to an unrecognised one, as (label as written in the
+    contract, catalog column name) — compared against English names and Chinese labels — or None
+    when nothing is close (difflib ratio < 0.6)."""
+    import difflib
+
+    labels: dict[str, tuple[str, str]] = {}
+    for t in catalog.INPUTS:
+        if t.name == table:
+            for c in t.columns:
+                labels[normalise_header(c.name)] = (c.name, c.name)
+                labels[normalise_header(c.zh)] = (c.zh, c.name)
+    match = difflib.get_close_matches(normalise_header(header), list(labels), n=1, cutoff=0.6)
+    return labels[match[0]] if match else None
+
+
+def unknown_headers(columns: list[str], table: str) -> list[str]:
+    """The columns of a file of `table` that are no catalog column (after `map_headers`)."""
+    known = set(HEADER_MAP[table].values())
+    return [c for c in columns if c and c not in known and not c.startswith("_")]
+
+
 def recognise_report(headers: list[str]) -> str | None:
     """A flat report file holds line-years when it has `line_id`, enterprise-years when it has
     `shutdown_days` (contract §1.3)."""

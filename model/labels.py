@@ -40,8 +40,10 @@ METHODS: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class ReasonText:
     rule: str  # the section of rules.md §2 that fires
-    zh: str  # why; {placeholders} are filled per line from its columns
+    zh: str  # why, in the line's explanation; {placeholders} are filled per line from its columns
     en: str
+    rule_zh: str  # the rule in general words (notices, explain)
+    rule_en: str
 
 
 # Why a line got its method (method_reason → words); the method and the rule-pack parameters of
@@ -51,16 +53,22 @@ REASONS: dict[str, ReasonText] = {
         "§2.1",
         "年度内停产（生产天数为0或停产日期不晚于1月1日）的生产线不参与配额分配",
         "a line stopped in the year (no production day, or stopped on or before 1 January) is not allocated",
+        "年度内停产的生产线不参与配额分配",
+        "a line stopped in the year is not allocated",
     ),
     "enterprise_shutdown": ReasonText(
         "§2.2",
         "企业历史基准年度中有{enterprise_shutdown_years}个年度累计停产天数≥{ent_days}天",
         "the enterprise was shut down ≥ {ent_days} days in {enterprise_shutdown_years} base years",
+        "企业多个基准年度累计停产天数达到规定天数，采用等量法",
+        "the enterprise was shut down long enough in enough base years: equal method",
     ),
     "activity_equal": ReasonText(
         "§2.3",
         "生活垃圾焚烧、页岩气开采采用等量法",
         "waste incineration and shale gas take the equal method",
+        "生活垃圾焚烧、页岩气开采采用等量法",
+        "waste incineration and shale gas: equal method",
     ),
     "new_build": ReasonText(
         "§2.4",
@@ -68,30 +76,50 @@ REASONS: dict[str, ReasonText] = {
         "完整年度前采用等量法",
         "new build (commissioned {commissioned_on}, first full year {first_full_year}) before "
         "{new_build_years} full year(s) of production",
+        "新建项目投产满规定完整年度前采用等量法",
+        "new build before its full production years: equal method",
     ),
-    "benchmark": ReasonText("§2.5", "水泥熟料、电解铝生产工序", "clinker or aluminium process"),
+    "benchmark": ReasonText(
+        "§2.5",
+        "水泥熟料、电解铝生产工序",
+        "clinker or aluminium process",
+        "水泥熟料、电解铝生产工序采用行业基准线法",
+        "clinker or aluminium process: benchmark",
+    ),
     "intensity": ReasonText(
         "§2.6",
         "产品不超过两种、同质化程度高且排放边界清晰（适用强度法）",
         "at most two homogeneous products with a clear boundary (intensity eligible)",
+        "产品不超过两种、同质化程度高且排放边界清晰，采用历史强度下降法",
+        "at most two homogeneous products with a clear boundary: historical intensity",
     ),
     "total": ReasonText(
-        "§2.7", "不适用基准线法和强度法的其他生产线", "neither benchmark nor intensity applies"
+        "§2.7",
+        "不适用基准线法和强度法的其他生产线",
+        "neither benchmark nor intensity applies",
+        "不适用基准线法和强度法的其他生产线，采用历史总量下降法",
+        "neither benchmark nor intensity applies: historical total",
     ),
     "fallback_intensity_to_total": ReasonText(
         "§2.8",
         "适用强度法但无可用基准年（无产量），改用总量法",
         "intensity line without a usable base year (no output) falls back to the total method",
+        "适用强度法但无可用基准年（无产量），改用总量法",
+        "intensity line without a usable base year: historical total",
     ),
     "fallback_total_to_equal": ReasonText(
         "§2.8",
         "无可用基准年或采用年度生产天数合计为0，改用等量法",
         "no usable base year, or no production day in the kept years: falls back to the equal method",
+        "无可用基准年或采用年度生产天数合计为0，改用等量法",
+        "no usable base year or no production day: equal method",
     ),
     "equal_by_pack": ReasonText(
         "line_methods",
         "规则包未采用历史强度法或总量法，其他生产线采用等量法",
         "the rule pack has no historical method: every other line takes the equal method",
+        "规则包未采用历史强度法或总量法，其他生产线采用等量法",
+        "the rule pack has no historical method: equal method",
     ),
 }
 
@@ -132,6 +160,12 @@ def label(table: dict[str, tuple[str, str]], code: str | None) -> str:
         return code
     zh, en = words
     return f"{zh}/ {en}" if zh.endswith("）") else f"{zh} / {en}"  # no space after a full-width ）
+
+
+def reason_label(code: str | None) -> str:
+    """Why a line has its method, in general words: "§2.1 中文 / English" (the code when unknown)."""
+    r = REASONS.get(code or "")
+    return f"{r.rule} {r.rule_zh} / {r.rule_en}" if r else (code or "")
 
 
 def adjustment_parts(rule: str | None) -> list[str]:

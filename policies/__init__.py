@@ -266,6 +266,11 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def bundled_years(jurisdiction: str = "chongqing") -> list[str]:
+    """Years of the jurisdiction's packs, e.g. ['2021', '2022', '2023']."""
+    return sorted(p.stem for p in jurisdiction_dir(jurisdiction).glob("*.toml") if p.stem.isdigit())
+
+
 def _policy_from_values(values: dict) -> Policy:
     return Policy(**values)
 
@@ -473,6 +478,13 @@ def with_changes(policy: Policy, changes: dict[str, str], origin: str) -> Policy
 
 def policy_for_year(year: int, path: str | Path | None = None, jurisdiction: str = "chongqing") -> Policy:
     """The pack given by the user, or the jurisdiction's pack of the year; its year must match."""
+    if path is None and not default_policy_path(year, jurisdiction).is_file():
+        folder = jurisdiction_dir(jurisdiction)
+        raise PolicyError(
+            f"there is no rule pack of {jurisdiction} for {year}; its packs: "
+            f"{', '.join(bundled_years(jurisdiction)) or 'none'} (in {folder}). Pass a pack for {year} with "
+            "--policy FILE, e.g. a copy of the nearest year's pack with its values edited (docs/rule-packs.md)."
+        )
     policy = load_policy(path or default_policy_path(year, jurisdiction))
     if policy.year != year:
         raise PolicyError(f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}")

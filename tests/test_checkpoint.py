@@ -111,6 +111,23 @@ def test_checkpoint_passes_on_consistent_marts_and_builds_data_docs(good_run) ->
     assert list(cwd.iterdir()) == []  # nothing written into the working directory
 
 
+def test_data_docs_load_nothing_from_outside(good_run) -> None:
+    """Every script, style sheet and image of every page is a file of the site (intranet use)."""
+    from validations.offline import CDN, outside_loads
+
+    _, _, docs = good_run
+    pages = list(docs.rglob("*.html"))
+    assert len(pages) > 2
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert outside_loads(html) == set(), page
+        assert not any(url in html for url in CDN), page
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    local = [u for u in CDN.values() if f"static/vendor/{u}" in index]
+    assert len(local) >= 12  # jquery, bootstrap, bootstrap-table, vega … now local
+    assert all((docs / "static" / "vendor" / u).is_file() for u in CDN.values())
+
+
 def test_checkpoint_names_each_injected_break(broken_run) -> None:
     assert not broken_run.success
     assert sorted(broken_run.failures) == sorted(EXPECTED_FAILURES.values())

@@ -110,6 +110,7 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
         [
             ("R-2022-001", UNIT, str(YEAR), "2023-06-09", "line CQ004-L1 output over-reported", "", ""),
             ("R-2022-002", LATE_UNIT, str(YEAR), "2023-06-13", "benchmark disputed", "", ""),
+            ("R-2022-003", missing, str(YEAR), "2023-06-05", "report was sent", "rejected", "2023-06-08"),
         ],
     )
     run(date(2023, 6, 14))
@@ -117,6 +118,8 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     assert rr["R-2022-001"]["admitted"] and not rr["R-2022-002"]["admitted"]
     assert rr["R-2022-002"]["window_closes_on"] == date(2023, 6, 12)
     assert rr["R-2022-001"]["decision_due_on"] == add_working_days(date(2023, 6, 9), 10).day
+    # a unit without an allocation was notified too (its notice says why): its request is admitted
+    assert (rr["R-2022-003"]["admitted"], rr["R-2022-003"]["version_at_receipt"]) == (True, 1)
     v = q(wh, "SELECT version, status FROM mart.allocation_version").rows()
     assert v == [(1, "in_review")]  # window closed, but the admitted request is undecided
 
@@ -145,10 +148,11 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
                 "2023-06-20",
             ),
             ("R-2022-002", LATE_UNIT, str(YEAR), "2023-06-13", "benchmark disputed", "", ""),
+            ("R-2022-003", missing, str(YEAR), "2023-06-05", "report was sent", "rejected", "2023-06-08"),
         ],
     )
     out = run(date(2023, 6, 21), NOTIFIED_V2)
-    assert "version 2 published" in out
+    assert "2022 version 2 (published by run" in " ".join(out.split())
     vs = q(wh, "SELECT * FROM mart.allocation_version ORDER BY version")
     assert vs["version"].to_list() == [1, 2] and vs["status"].to_list() == ["superseded", "in_review"]
     v2 = vs.row(1, named=True)
@@ -183,6 +187,13 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     flat = " ".join(r.output.split())
     assert UNIT in flat and "version 1" in flat and "version 2" in flat and f"{expected:,}" in flat
     assert "CQ004.xlsx" in flat.replace(" ", "") and "output" in flat
+    r = cli("explain", UNIT, "--year", YEAR, "--warehouse", wh)
+    flat = " ".join(r.output.split())
+    assert (
+        r.exit_code == 0
+        and "version 2 版本: notified 2023-06-21" in flat
+        and "changed since version 1" in flat
+    )
     # re-issued notices: the changed unit only, with previous and new figures
     r = cli("export", "--year", YEAR, "--warehouse", wh)
     assert r.exit_code == 0, r.output

@@ -148,3 +148,72 @@ def test_three_hundred_notices_in_seconds(tmp_path: Path) -> None:
     elapsed = time.process_time() - start
     assert len(paths) == 300 and all(p.stat().st_size > 0 for p in paths)
     assert elapsed < 10, f"300 notices took {elapsed:.1f} s of CPU"
+
+
+def test_notice_has_the_official_form_from_the_settings_file(tmp_path: Path) -> None:
+    """Authority, 文号, addressee, legal basis, contact, date and seal come from the settings file;
+    the method column gives the rule in words; A4 landscape with a print area."""
+    from exports.notices import NoticeSettingsError, notice_settings
+
+    results = make_results()
+    codes = pl.col("method").replace({"equal": "activity_equal", "excluded": "stopped"})
+    results = results.replace(allocation_line=results.allocation_line.with_columns(method_reason=codes))
+    settings = tmp_path / "notice.toml"
+    settings.write_text(
+        "[notice]\n"
+        'issuing_authority = "测试市生态环境局"\n'
+        'document_number = "测环配〔{issue_year}〕{serial}号"\n'
+        'addressee = "{name}："\n'
+        'legal_basis = "根据《{plan}》，现将你单位{year}年度配额告知如下："\n'
+        'closing = "特此告知。"\n'
+        'contact_person = "王工"\n'
+        'contact_phone = "023-00000000"\n',
+        encoding="utf-8",
+    )
+    form = notice_settings(results.policy, settings)
+    paths = write_notices(
+        results,
+        tmp_path / "n",
+        issued_on=datetime(2024, 5, 6).date(),
+        only={"E002"},
+        publication_runs={"E002": "run123"},
+        settings=form,
+    )
+    assert [p.name for p in paths] == ["E002.xlsx"]  # only= limits the files written
+    wb = openpyxl.load_workbook(paths[0])
+    ws = wb[SHEET]
+    assert ws["A1"].value == "测试市生态环境局" and ws["A1"].font.color.rgb.endswith("C00000")
+    assert _named(wb, "document_number").value == "测环配〔2024〕2号"  # E002 is the 2nd enterprise
+    text = _text(ws)
+    name = results.allocation_enterprise.filter(pl.col("enterprise_id") == "E002")["name"][0]
+    assert f"{name}：" in text
+    assert f"根据《{results.policy.pack.title}》，现将你单位2022年度配额告知如下：" in text
+    assert "特此告知。" in text and "王工" in text and "023-00000000" in text
+    assert "（盖章 seal）" in text and _named(wb, "issued_on").value == "2024年5月6日"
+    assert _named(wb, "publication_run").value == "run123"
+    reasons = [ws.cell(r, COLUMN_OF["reason_text"]).value for r in range(1, ws.max_row + 1)]
+    reasons = [v for v in reasons if v and v.startswith("§")]
+    assert reasons and all(" / " in v and len(v) > 30 for v in reasons)  # the rule in words, not a code
+    assert any("采用历史强度下降法" in v for v in reasons)
+    assert int(ws.page_setup.paperSize) == 9 and ws.page_setup.orientation == "landscape"
+    assert ws.print_area and ws.print_area.endswith(f"$L${ws.max_row}")
+
+    settings.write_text('[notice]\nissuing_authorty = "x"\n', encoding="utf-8")
+    try:
+        notice_settings(results.policy, settings)
+    except NoticeSettingsError as e:
+        assert "issuing_authorty" in str(e) and "issuing_authority" in str(e)
+    else:
+        raise AssertionError("a misspelt key must be refused")
+
+
+def test_bundled_notice_settings_fill_every_placeholder() -> None:
+    """The Chongqing settings file parses and leaves no {placeholder} unfilled."""
+    from exports.notices import _fill, notice_settings
+
+    results = make_results()
+    form = notice_settings(results.policy)
+    assert form["issuing_authority"] == "重庆市生态环境局"
+    values = dict(year=2022, issue_year=2024, serial=7, name="某公司", plan="方案", review_days=7)
+    for key, template in form.items():
+        assert "{" not in _fill(template, **values), key

@@ -61,7 +61,9 @@ def test_report_is_self_contained_with_accessible_charts_and_figures(tmp_path: P
     outline = _outline(html)
     assert outline.loads == []  # nothing is fetched: no src/href at all
     assert "link" not in outline.tags and "img" not in outline.tags and "iframe" not in outline.tags
-    assert not re.search(r"@import|url\(|https?://(?!www\.w3\.org/2000/svg)", html)
+    # the only url() is the embedded font, inline as data
+    assert not re.search(r"@import|url\((?!data:font/woff;base64,)|https?://(?!www\.w3\.org/2000/svg)", html)
+    assert html.count("url(data:font/woff;base64,") == 1 and "font-src data:" in html
     assert "Content-Security-Policy" in html
     # Each chart: an inline SVG with <title>, <desc> and bars.
     assert set(outline.svg_children) == set(CHARTS)
@@ -190,6 +192,26 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     width, height = struct.unpack(">II", data[16:24])  # IHDR
     assert (width, height) == (1280, 2400)
     assert len(data) > 30_000, "screenshot looks blank"
+
+
+def test_clearance_bars_take_colours_that_mean_something() -> None:
+    """Red for not cleared, amber for pending/late, green for cleared — each bar by its status."""
+    from exports.report import STATUS_COLORS
+    from model.labels import STATUSES, label
+
+    html = render_report(make_results())
+    chart = html[
+        html.index('id="chart-clearance"') : html.index("</svg>", html.index('id="chart-clearance"'))
+    ]
+    bars = re.findall(r"<title>([^<]+): [^<]*</title>.*?fill=\"(#[0-9a-f]{6})\"", chart)
+    assert bars, "no clearance bars"
+    by_label = dict(bars)
+    for status, colour in STATUS_COLORS.items():
+        label_ = label(STATUSES, status)
+        if label_ in by_label:
+            assert by_label[label_] == colour, status
+    assert STATUS_COLORS["not_cleared"] == "#c62828" and STATUS_COLORS["cleared_on_time"] == "#2e7d32"
+    assert len({by_label[k] for k in by_label}) == len(by_label)  # distinct statuses, distinct colours
 
 
 def test_provisional_banner_names_the_placeholders_in_words():

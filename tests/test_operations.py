@@ -349,13 +349,27 @@ def test_a_failed_stage_is_not_reused(cli, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Run history, logs, a second writer
 # ---------------------------------------------------------------------------------------------
-def test_runs_lists_statuses_rows_and_one_paragraph_errors(cli, setup, tmp_path):
+def test_runs_lists_statuses_rows_and_one_paragraph_errors(cli, setup, tmp_path, monkeypatch):
     assert run(cli, setup).exit_code == 0
+    runs_before = len(read_published(setup.wh, "SELECT run_id FROM audit.pipeline_run"))
     not_a_folder = tmp_path / "inbox.txt"
     not_a_folder.write_text("not an inbox")
     r = cli("run", "--year", 2022, "--inbox", not_a_folder, "--warehouse", setup.wh, "--as-of", "2024-04-01")
+    assert r.exit_code == 2  # invalid input, said before anything starts
+    assert r.stderr.startswith(f"Invalid input: the inbox {not_a_folder} is not a folder")
+    assert len(read_published(setup.wh, "SELECT run_id FROM audit.pipeline_run")) == runs_before
+
+    def broken_reader(inbox):
+        raise RuntimeError("the inbox share went away")
+
+    monkeypatch.setattr("flows.stages.read_inbox", broken_reader)
+    r = cli(
+        "run", "--year", 2022, "--inbox", setup.inbox, "--warehouse", setup.wh, "--as-of", "2024-04-01",
+        "--from-stage", "ingest",
+    )  # fmt: skip
     assert r.exit_code == 1
-    assert r.stderr.startswith("Run for 2022 failed: InboxError: inbox") and r.stderr.count("\n") <= 1
+    assert r.stderr.startswith("Run for 2022 failed: RuntimeError: the inbox share went away")
+    assert r.stderr.count("\n") <= 1
     log = setup.wh.parent / "logs" / f"{setup.last_run()}.log"
     assert f"the traceback is in {log}" in r.stderr.replace("\n", "")
     assert "Traceback (most recent call last)" in log.read_text(encoding="utf-8")
@@ -368,7 +382,7 @@ def test_runs_lists_statuses_rows_and_one_paragraph_errors(cli, setup, tmp_path)
         setup.wh, "SELECT max(rows_out) n FROM audit.stage_run WHERE stage = 'ingest'"
     )
     assert "skipped, unchanged" in text and "not_run" in text and f"{ingest_rows['n'][0]:,}" in text
-    assert "InboxError: inbox" in text and "log: " in text
+    assert "RuntimeError: the inbox share went away" in text and "log: " in text
     r = cli("runs", "--warehouse", setup.wh, "--year", 2021, "--limit", 5)
     assert r.exit_code == 0 and "2022 failed" not in r.stdout and "2021 succeeded" in r.stdout
 

@@ -23,6 +23,7 @@ from transforms.scenarios import (
     combinations,
     parse_sweep,
     scenarios_of,
+    unused_keys,
 )
 from validations.inputs import validate_inbox
 from warehouse import read_published
@@ -91,6 +92,15 @@ def test_values_the_engine_refuses_are_refused_before_computing():
         scenarios_of(policy_for_year(2022), [{"reserve_share": "1"}])
     with pytest.raises(ScenarioError, match="gap_exemption_max_t"):
         scenarios_of(policy_for_year(2022), [{"gap_exemption_max_t": "0.00001"}])
+
+
+def test_parameters_the_allocation_does_not_read_are_named():
+    base = policy_for_year(2022)
+    scenarios = scenarios_of(
+        base, [{"offset_limit_share": "0.05", "k_intensity": "0.93"}, {"k_intensity": "0.94"}]
+    )
+    assert unused_keys(base, scenarios) == ["offset_limit_share"]
+    assert unused_keys(base, scenarios_of(base, [{"benchmarks.cement_clinker": "0.8"}])) == []
 
 
 def test_a_value_set_by_the_user_is_no_longer_provisional():

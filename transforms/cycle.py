@@ -11,7 +11,7 @@ and the run's `--as-of`:
   `mart.allocation_change`;
 - `issuance` → `mart.issuance`.
 
-Who is notified by a version: version 1 notifies every allocated unit of the year; version n > 1
+Who is notified by a version: version 1 notifies every unit of the year (allocated or not: all get a notice); version n > 1
 only the units whose numbers changed (rules.md §9.3). A unit's review window is that of the
 latest version notified to it on or before the day its request arrived.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_CEILING, Decimal
 
 import polars as pl
 
@@ -268,7 +267,7 @@ def review_deadline(notified_on: date, working_days: int) -> Deadline:
 
 def notified(versions: pl.DataFrame, changes: pl.DataFrame, allocated: pl.DataFrame) -> pl.DataFrame:
     """(version, enterprise_id, notified_on, review_deadline): who each version was notified to —
-    version 1 every allocated unit (`allocated`: enterprise_id of version 1), later versions the
+    version 1 every unit of the year (`allocated`: the enterprise_ids it was notified to), later versions the
     changed ones (`changes`: version, enterprise_id)."""
     first = versions.filter(pl.col("version") == 1).join(allocated, how="cross")
     later = versions.filter(pl.col("version") > 1).join(
@@ -477,103 +476,171 @@ def issuance(
     pack names the years whose clearance releases it, `release_preallocation` of what borrowing
     did not use (`waiting_clearance` until the unit has cleared each of those years; a year in
     which the unit was not obliged does not hold it)."""
-    status_of = {r["compliance_year"]: r for r in versions.iter_rows(named=True)}
-    ents = {(r["compliance_year"], r["enterprise_id"]): r for r in enterprises.iter_rows(named=True)}
-    clr = {(r["compliance_year"], r["enterprise_id"]): r for r in clearance.iter_rows(named=True)}
-    published_clearance = {y for y, _ in clr}
+    years = sorted(set(enterprises["compliance_year"].to_list()))
+    enabled = [y for y, r in rules.items() if r.preallocation_enabled]
+    v = versions.select(
+        pl.col("compliance_year").cast(pl.Int64),
+        pl.col("version").cast(pl.Int64),
+        (pl.col("status") == "final").alias("final"),
+        pl.format("{} version {} ({})", "compliance_year", "version", "status").alias("vtext"),
+    )
 
-    def final(y: int) -> bool:
-        return y in status_of and status_of[y]["status"] == "final"
-
-    def vtext(y: int) -> str:
-        v = status_of.get(y)
-        return f"{y} version {v['version']} ({v['status']})" if v else f"{y} not published"
-
-    rows = []
-
-    def add(year, eid, instruction, qty, status, reason, src_year):
-        v = status_of.get(src_year)
-        rows.append(
-            {
-                "compliance_year": year,
-                "enterprise_id": eid,
-                "instruction": instruction,
-                "quantity_t": qty,
-                "status": status,
-                "reason": reason,
-                "source_year": src_year,
-                "source_version": v["version"] if v else None,
-            }
-        )
-
-    for (y, eid), e in sorted(ents.items()):
-        prev_rules = rules.get(y - 1)
-        prev = ents.get((y - 1, eid))
-        pre = (
-            prev["preallocation_next_t"] if prev and prev_rules and prev_rules.preallocation_enabled else None
-        )
-        a_final = e["allocation_final_t"]
-        if a_final is None:
-            continue
-        if not pre:
-            add(
-                y,
-                eid,
-                "issue_free",
-                a_final,
-                "ready" if final(y) else "waiting_final",
-                f"A_final {a_final:,} t of {vtext(y)}; no pre-allocation of {y} was made / 年度配额免费发放",
-                y,
+    def with_version(df: pl.DataFrame, year: pl.Expr, prefix: str) -> pl.DataFrame:
+        """Join the version (number, final, text) of year `year` as <prefix>version/final/vtext."""
+        return (
+            df.with_columns(year.cast(pl.Int64).alias("_y"))
+            .join(v.rename({"compliance_year": "_y"}), on="_y", how="left")
+            .with_columns(
+                pl.col("final").fill_null(False),
+                pl.coalesce("vtext", pl.format("{} not published", "_y")).alias("vtext"),
             )
-        else:
-            delta = a_final - pre
-            if delta:
-                ready = final(y) and final(y - 1)
-                add(
-                    y,
-                    eid,
-                    "true_up_issue" if delta > 0 else "true_up_surrender",
-                    abs(delta),
-                    "ready" if ready else "waiting_final",
-                    f"A_final {a_final:,} t of {vtext(y)} − pre-allocation {pre:,} t of {vtext(y - 1)} = "
-                    f"{delta:+,} t / 多退少补",
-                    y,
-                )
-        yr = rules.get(y)
-        nxt = e["preallocation_next_t"]
-        if not (yr and yr.preallocation_enabled and nxt):
-            continue
-        add(
-            y + 1,
-            eid,
-            "issue_preallocation_frozen",
-            nxt,
-            "ready" if final(y) else "waiting_final",
-            f"pre-allocation of {y + 1} = {nxt:,} t from {vtext(y)}, issued frozen / 预分配配额冻结发放",
-            y,
+            .rename({"version": f"{prefix}version", "final": f"{prefix}final", "vtext": f"{prefix}vtext"})
+            .drop("_y")
         )
-        pool = yr.release_after_clearance_of
+
+    e = enterprises.select(
+        pl.col("compliance_year").cast(pl.Int64),
+        "enterprise_id",
+        pl.col("allocation_final_t").cast(pl.Int64),
+        pl.col("preallocation_next_t").cast(pl.Int64),
+    )
+    pre = e.filter(pl.col("compliance_year").is_in(enabled) & (pl.col("preallocation_next_t") > 0)).select(
+        (pl.col("compliance_year") + 1).alias("compliance_year"),
+        "enterprise_id",
+        pl.col("preallocation_next_t").alias("pre"),
+    )
+    base = e.filter(pl.col("allocation_final_t").is_not_null()).join(
+        pre, on=["compliance_year", "enterprise_id"], how="left"
+    )
+    base = with_version(
+        with_version(base, pl.col("compliance_year") - 1, "prev_"), pl.col("compliance_year"), ""
+    )
+    ready = pl.when(pl.col("final")).then(pl.lit("ready")).otherwise(pl.lit("waiting_final"))
+    out = [
+        base.filter(pl.col("pre").is_null()).select(
+            "compliance_year",
+            "enterprise_id",
+            pl.lit("issue_free").alias("instruction"),
+            pl.col("allocation_final_t").alias("quantity_t"),
+            ready.alias("status"),
+            pl.format(
+                "A_final {} t of {}; no pre-allocation of {} was made / 年度配额免费发放",
+                "allocation_final_t",
+                "vtext",
+                "compliance_year",
+            ).alias("reason"),
+            pl.col("compliance_year").alias("source_year"),
+            pl.col("version").alias("source_version"),
+        )
+    ]
+    delta = pl.col("allocation_final_t") - pl.col("pre")
+    out.append(
+        base.filter(pl.col("pre").is_not_null() & (delta != 0)).select(
+            "compliance_year",
+            "enterprise_id",
+            pl.when(delta > 0)
+            .then(pl.lit("true_up_issue"))
+            .otherwise(pl.lit("true_up_surrender"))
+            .alias("instruction"),
+            delta.abs().alias("quantity_t"),
+            pl.when(pl.col("final") & pl.col("prev_final"))
+            .then(pl.lit("ready"))
+            .otherwise(pl.lit("waiting_final"))
+            .alias("status"),
+            pl.format(
+                "A_final {} t of {} − pre-allocation {} t of {} = {} t / 多退少补",
+                "allocation_final_t",
+                "vtext",
+                "pre",
+                "prev_vtext",
+                pl.when(delta > 0).then(pl.format("+{}", delta)).otherwise(delta.cast(pl.String)),
+            ).alias("reason"),
+            pl.col("compliance_year").alias("source_year"),
+            pl.col("version").alias("source_version"),
+        )
+    )
+    src = with_version(
+        e.filter(pl.col("compliance_year").is_in(enabled) & (pl.col("preallocation_next_t") > 0)),
+        pl.col("compliance_year"),
+        "",
+    )
+    out.append(
+        src.select(
+            (pl.col("compliance_year") + 1).alias("compliance_year"),
+            "enterprise_id",
+            pl.lit("issue_preallocation_frozen").alias("instruction"),
+            pl.col("preallocation_next_t").alias("quantity_t"),
+            ready.alias("status"),
+            pl.format(
+                "pre-allocation of {} = {} t from {}, issued frozen / 预分配配额冻结发放",
+                pl.col("compliance_year") + 1,
+                "preallocation_next_t",
+                "vtext",
+            ).alias("reason"),
+            pl.col("compliance_year").alias("source_year"),
+            pl.col("version").alias("source_version"),
+        )
+    )
+    # release: per source year with pool years (few years: a loop over years, frames within)
+    published = set(clearance["compliance_year"].to_list())
+    for y in years:
+        pool = rules[y].release_after_clearance_of if y in rules and y in enabled else ()
         if not pool:
             continue
-        borrowed = sum(
-            (Decimal(clr[(p, eid)]["borrowed_accepted_t"] or 0) for p in pool if (p, eid) in clr), Decimal(0)
+        mine = src.filter(pl.col("compliance_year") == y)
+        in_pool = clearance.filter(pl.col("compliance_year").is_in(list(pool)))
+        used = in_pool.group_by("enterprise_id").agg(
+            pl.col("borrowed_accepted_t").fill_null(0).sum().ceil().cast(pl.Int64).alias("used")
         )
-        used = int(borrowed.to_integral_value(rounding=ROUND_CEILING))
-        waiting = [
-            str(p)
-            for p in pool
-            if p not in published_clearance or ((p, eid) in clr and clr[(p, eid)]["status"] not in CLEARED)
-        ]
-        status = "waiting_final" if not final(y) else ("waiting_clearance" if waiting else "ready")
-        reason = (
-            f"frozen pre-allocation {nxt:,} t − borrowed {used:,} t used for clearance of "
-            f"{', '.join(map(str, pool))}; released once {' and '.join(map(str, pool))} are cleared"
-            + (f" (waiting for {', '.join(waiting)})" if waiting else "")
-            + " / 履约后解冻"
+        unpublished = [str(p) for p in pool if p not in published]
+        holding = (
+            in_pool.filter(~pl.col("status").is_in(CLEARED))
+            .group_by("enterprise_id")
+            .agg(pl.col("compliance_year").sort().cast(pl.String).alias("_h"))
         )
-        add(y + 1, eid, "release_preallocation", max(nxt - used, 0), status, reason, y)
-    if not rows:
-        return pl.DataFrame(schema=catalog.ISSUANCE.polars_schema)
-    return pl.DataFrame(rows, schema=catalog.ISSUANCE.polars_schema).sort(
-        "compliance_year", "enterprise_id", "instruction"
+        pool_text = ", ".join(map(str, pool))
+        waiting = (
+            pl.concat_list(pl.lit(unpublished, dtype=pl.List(pl.String)), pl.col("_h").fill_null([]))
+            .list.unique(maintain_order=True)
+            .list.sort()
+        )
+        rel = (
+            mine.join(used, on="enterprise_id", how="left")
+            .join(holding, on="enterprise_id", how="left")
+            .with_columns(pl.col("used").fill_null(0), waiting.alias("_w"))
+        )
+        out.append(
+            rel.select(
+                (pl.col("compliance_year") + 1).alias("compliance_year"),
+                "enterprise_id",
+                pl.lit("release_preallocation").alias("instruction"),
+                pl.max_horizontal(pl.col("preallocation_next_t") - pl.col("used"), pl.lit(0)).alias(
+                    "quantity_t"
+                ),
+                pl.when(~pl.col("final"))
+                .then(pl.lit("waiting_final"))
+                .when(pl.col("_w").list.len() > 0)
+                .then(pl.lit("waiting_clearance"))
+                .otherwise(pl.lit("ready"))
+                .alias("status"),
+                pl.format(
+                    "frozen pre-allocation {} t − borrowed {} t used for clearance of {}; released once {} are "
+                    "cleared{} / 履约后解冻",
+                    "preallocation_next_t",
+                    "used",
+                    pl.lit(pool_text),
+                    pl.lit(" and ".join(map(str, pool))),
+                    pl.when(pl.col("_w").list.len() > 0)
+                    .then(pl.format(" (waiting for {})", pl.col("_w").list.join(", ")))
+                    .otherwise(pl.lit("")),
+                ).alias("reason"),
+                pl.col("compliance_year").alias("source_year"),
+                pl.col("version").alias("source_version"),
+            )
+        )
+    schema = catalog.ISSUANCE.polars_schema
+    return (
+        pl.concat([df.cast(schema) for df in out])
+        .select(catalog.ISSUANCE.names)
+        .sort("compliance_year", "enterprise_id", "instruction")
     )

@@ -139,6 +139,26 @@ def scenarios_of(base: Policy, changes: list[dict[str, str]], origin: str = "sce
     return out
 
 
+def _reads(policy: Policy) -> str:
+    """Everything of a pack the allocation reads (the rule-pack version aside)."""
+    alloc = {k: v for k, v in allocation_params(policy).items() if k != "version"}
+    reasons = reasons_frame(policy).select("method_reason", "provisional").rows()
+    return json.dumps([baseline_params(policy), alloc, reasons, _benchmarks(policy).rows()], default=str)
+
+
+def unused_keys(base: Policy, scenarios: list[Scenario]) -> list[str]:
+    """The changed parameters that change nothing the allocation reads, in any scenario (e.g. a
+    clearance parameter: scenarios allocate only), so that the user is told."""
+    keys = sorted({k for s in scenarios for k in s.changes})
+    base_reads = _reads(base)
+    out = []
+    for k in keys:
+        values = {s.changes[k] for s in scenarios if k in s.changes}
+        if all(_reads(with_changes(base, {k: v}, "check")) == base_reads for v in values):
+            out.append(k)
+    return out
+
+
 def baseline_key(policy: Policy) -> str:
     """Scenarios with equal keys have equal baselines (everything `compute_baselines` reads)."""
     return json.dumps(baseline_params(policy), sort_keys=True, default=str)

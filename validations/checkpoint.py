@@ -31,6 +31,7 @@ import polars as pl
 
 from model import catalog
 from model.results import MART_TABLES, YearResults
+from validations.offline import make_offline
 
 LISTED = "listed_enterprises"  # derived frame: the enterprises the year must allocate
 DOCS_SITE = "etsflow"
@@ -357,6 +358,7 @@ def run_checkpoint(results: YearResults, docs_dir: Path, *, run_name: str | None
 
     with _gx_file_errors():
         index = context.build_data_docs(site_names=[DOCS_SITE]).get(DOCS_SITE)
+    make_offline(docs_dir)  # the pages' CDN scripts and styles, served from the site itself
     return CheckpointResult(
         success=not failures,
         failures=failures,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from ingest.headers import closest_known, unknown_headers
 from ingest.read import Inbox
 from model import catalog
 from model.catalog import DECIMAL_PLACES, Column, Table
@@ -460,8 +461,15 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
             continue
         t = tables[m["table_name"]]
         present = set((m["columns"] or "").split(","))
+        # unrecognised headers, each with the known column it is closest to
+        near = {h: closest_known(h, t.name) for h in unknown_headers(list(present), t.name)}
         for c in t.columns:
             if (c.required or c.name in t.key) and c.name not in present:
+                hint = "".join(
+                    f"; header '{h}' is not recognised, closest known header: {k[0]} ({k[1]})"
+                    for h, k in sorted(near.items())
+                    if k and k[1] == c.name
+                )
                 file_q.append(
                     {
                         "table_name": t.name,
@@ -470,7 +478,7 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
                         "row_number": 1,
                         "column_name": c.name,
                         "value": None,
-                        "message": f"required column {c.name} ({c.zh}) is missing / 缺少必填列",
+                        "message": f"required column {c.name} ({c.zh}) is missing / 缺少必填列{hint}",
                     }
                 )
                 rejected.add((m["source_file"], m["sheet"]))

@@ -20,6 +20,43 @@ SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embe
 SHARED = 0  # the cache slot of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
 RAW_COMMENT = "As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash"
+# Comments of the raw columns that are not input columns of the catalog (provenance, manifest).
+RAW_COLUMN_COMMENTS = {
+    "_source_file": "来源文件 — inbox file the row was read from, relative to the inbox",
+    "_sheet": "工作表 — worksheet of the row (empty for CSV and Parquet)",
+    "_row": "行号 — row number in the file as a spreadsheet shows it (header = 1)",
+    "_file_hash": "文件哈希 — sha256 of the source file",
+    "source_file": "来源文件 — inbox file, relative to the inbox",
+    "sheet": "工作表 — worksheet (empty for CSV and Parquet)",
+    "table_name": "识别为 — the input table the file or sheet was recognised as (empty: not recognised)",
+    "encoding": "编码 — text encoding the CSV was read with",
+    "rows": "行数 — data rows read",
+    "columns": "列名 — headers as found in the file, joined by |",
+    "file_hash": "文件哈希 — sha256 of the file",
+    "folder_year": "目录年份 — the year of the reports/<year>/ folder, if any",
+    "error": "问题 — why the file or sheet was skipped (empty: read)",
+    "note": "说明 — what ingest noted about the file or sheet (e.g. hidden sheets not read)",
+    "row_number": "行号 — row of the problem in the file (header = 1)",
+    "column_name": "列 — column of the problem",
+    "value": "值 — the cell as found",
+    "message": "问题说明 — what is wrong with the cell or row",
+}
+
+
+def raw_column_comments(name: str, columns: list[str], prefix: str = "") -> list[str]:
+    """COMMENT ON COLUMN statements for a `raw.*` table: an input column gets its catalog label
+    and description (as text, as ingested); provenance and manifest columns their own words."""
+    known = {c.name: c for t in catalog.INPUTS for c in t.columns}
+    out = []
+    for col in columns:
+        if col in RAW_COLUMN_COMMENTS:
+            text = RAW_COLUMN_COMMENTS[col]
+        elif col in known:
+            text = f"{known[col].zh} — {known[col].description} (as ingested, text)"
+        else:
+            text = "as ingested, text: a column the catalog does not describe"
+        out.append(f'COMMENT ON COLUMN {prefix}raw."{name}"."{col}" IS {_q(text)}')
+    return out
 
 
 class WarehouseBusy(Exception):
@@ -261,6 +298,9 @@ class Warehouse:
                 con.execute(f'CREATE TABLE new.{schema}."{name}" AS SELECT * FROM {schema}."{name}"')
                 if schema == "raw":
                     con.execute(f'COMMENT ON TABLE new.raw."{name}" IS {_q(RAW_COMMENT)}')
+                    cols = [r[0] for r in con.sql(f'DESCRIBE raw."{name}"').fetchall()]
+                    for stmt in raw_column_comments(name, cols, prefix="new."):
+                        con.execute(stmt)
             for t in catalog.INPUTS + catalog.PUBLISHED:
                 con.execute(ddl(t, prefix="new."))
                 for stmt in comments(t, prefix="new."):
@@ -300,6 +340,8 @@ class Warehouse:
         for name, df in tables.items():
             self.replace_table(con, f'raw."{name}"', df)
             con.execute(f'COMMENT ON TABLE raw."{name}" IS {_q(RAW_COMMENT)}')
+            for stmt in raw_column_comments(name, df.columns):
+                con.execute(stmt)
 
     @staticmethod
     def replace_typed(
