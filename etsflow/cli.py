@@ -34,7 +34,7 @@ SERVE_CRON = "0 2 * * *"  # every night at 02:00: unchanged inputs are skipped, 
 SERVE_TIMEZONE = "Asia/Shanghai"
 # Rich reads [..] in help texts as markup: defaults are written "Default: …"
 WAREHOUSE_HELP = "Served DuckDB file. Default: var/warehouse.duckdb."
-POLICY_HELP = "Rule pack TOML. Default: the jurisdiction's pack of the year (policies/chongqing/<year>.toml)."
+POLICY_HELP = "Rule pack TOML. Default: the bundled pack of the year (policies/chongqing/<year>.toml)."
 
 
 def _version(value: bool) -> None:
