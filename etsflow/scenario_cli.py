@@ -196,7 +196,7 @@ def drop(
 ) -> None:
     """Delete a scenario run from scenario.* (work database, then the served file swapped)."""
     from warehouse import Warehouse
-    from warehouse.store import WarehouseBusy
+    from warehouse.store import PublicationShrinks, WarehouseBusy
 
     served = _warehouse(warehouse)
     if not served.exists():
@@ -207,7 +207,7 @@ def drop(
             n = wh.drop_scenario(con, name)
             if n:
                 wh.serve(con)
-    except WarehouseBusy as e:
+    except (WarehouseBusy, PublicationShrinks) as e:
         _fail(1, str(e))
     if not n:
         _fail(2, f"No scenario named {name!r} in {served} (see `etsflow scenario list`).")

@@ -20,7 +20,18 @@ from pathlib import Path
 
 import polars as pl
 
-from exports.report import COLORS, CSS, _empty_chart, _section, _svg_open, _t, _table
+from exports.report import (
+    COLORS,
+    CSS,
+    FONT_NOTE_SLOT,
+    FONT_SLOT,
+    _empty_chart,
+    _section,
+    _svg_open,
+    _t,
+    _table,
+    embed_font,
+)
 
 MAX_LINES = 6  # lines per chart; more combinations of the other parameters are thinned evenly
 
@@ -294,7 +305,7 @@ def render_scenario_report(
             "<br>PROVISIONAL: some scenarios use provisional parameters of the rule pack that they did not set "
             "(column 临时 provisional).</p>"
         )
-    return "\n".join(
+    page = "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="zh-CN">',
@@ -302,9 +313,9 @@ def render_scenario_report(
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
             f"<title>{escape(title)}</title>",
-            f"<style>{CSS}</style>",
+            f"<style>{FONT_SLOT}{CSS}</style>",
             "</head>",
             "<body>",
             "<header>",
@@ -318,12 +329,15 @@ def render_scenario_report(
             _scenario_table(summary, run, official),
             "</main>",
             "<footer><p>数据来源 Source: scenario.run, scenario.summary, scenario.delta_enterprise, "
-            "mart.cap_summary, mart.allocation_enterprise. 单位 Unit: tCO2e.</p></footer>",
+            "mart.cap_summary, mart.allocation_enterprise. 单位 Unit: tCO2e.</p>",
+            FONT_NOTE_SLOT,
+            "</footer>",
             "</body>",
             "</html>",
             "",
         ]
     )
+    return embed_font(page)  # the Chinese of the page renders on a server without CJK fonts
 
 
 def write_scenario_report(html: str, path: Path) -> Path:

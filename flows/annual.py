@@ -56,8 +56,9 @@ TASKS = {
 
 @task(name="serve", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
 def serve_warehouse(wh: Warehouse, con) -> None:
-    """Rebuild the served file from the work database and swap it in (`Warehouse.serve`)."""
-    wh.serve(con)
+    """Rebuild the served file from the work database and swap it in (`Warehouse.serve`); the run
+    has compared it with the served file already (`Warehouse.shrinkage`) and decided."""
+    wh.serve(con, allow_shrink=True)
 
 
 class ResumeRefused(Exception):
@@ -379,14 +380,7 @@ def _run_stages(
             wh.update_run(con, run_id, finished_at=now(), status=status, message=message)
             shrinks = wh.shrinkage(con)
             if shrinks and not allow_shrink:
-                refusal = (
-                    f"not published: the served file {wh.served} would hold fewer rows than it does now "
-                    f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
-                    "unchanged. If the work database is stale (the served file was restored or copied "
-                    f"without it), move {wh.work.name} aside and run again: it is rebuilt from the served "
-                    "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
-                    "--allow-shrink."
-                )
+                refusal = wh.shrink_refusal(shrinks)
                 wh.update_run(con, run_id, status="refused", message=refusal)
                 raise PublicationShrinks(refusal)
             if shrinks:

@@ -59,7 +59,7 @@ def write_reviews(inbox, rows):
 def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
     inbox, wh = tmp_path / "inbox", tmp_path / "wh" / "warehouse.duckdb"
     # without the ledger: the cycle does not read surrenders (clearance then finds nothing
-    # surrendered), and on main the sample ledger's green-power rows predate rules v2's required origin
+    # surrendered, so the release of the pre-allocation waits for clearance)
     shutil.copytree(SAMPLE, inbox, ignore=shutil.ignore_patterns("*.py", "*.md", "roster.csv", "ledger"))
 
     def run(as_of: date, notified_on: date | None = None):
@@ -175,6 +175,13 @@ def test_review_cycle_versions_notices_and_issuance(cli, tmp_path):
         q(wh, "SELECT resulting_version FROM mart.review_request WHERE request_id = 'R-2022-001'").item() == 2
     )
     # the history keeps version 1 as it was; mart shows version 2
+    # BI tools see Chinese and English column comments on history and cycle tables too
+    comment = q(
+        wh,
+        "SELECT comment FROM duckdb_columns() WHERE schema_name = 'history' "
+        "AND table_name = 'allocation_enterprise' AND column_name = 'version'",
+    ).item()
+    assert comment.startswith("版本 — Allocation version")
     hist = q(
         wh,
         "SELECT version, allocation_final_t FROM history.allocation_enterprise WHERE enterprise_id = $1 ORDER BY 1",

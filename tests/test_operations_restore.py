@@ -174,7 +174,7 @@ def test_shrinkage_compares_every_mart_per_year(tmp_path):
     """Unit: what `Warehouse.shrinkage` reports, with frames written straight into both files."""
     import duckdb
 
-    from warehouse.store import Warehouse
+    from warehouse.store import PublicationShrinks, Warehouse
 
     wh = Warehouse(tmp_path / "wh.duckdb")
     with wh.connect() as con:
@@ -184,6 +184,10 @@ def test_shrinkage_compares_every_mart_per_year(tmp_path):
         wh.serve(con)
         con.execute("DELETE FROM mart.cap_summary WHERE compliance_year = 2021")
         assert wh.shrinkage(con) == ["mart.cap_summary 2021: 1 → 0 rows"]
+        served = wh.served.read_bytes()
+        with pytest.raises(PublicationShrinks, match="mart.cap_summary 2021: 1 → 0 rows"):
+            wh.serve(con)  # every serve is guarded (scenario commands serve too)
+        assert wh.served.read_bytes() == served
         con.execute(
             "INSERT INTO mart.cap_summary (compliance_year, enterprise_count) VALUES (2021, 2), (2023, 1)"
         )

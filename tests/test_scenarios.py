@@ -239,6 +239,10 @@ def test_scenario_without_change_reproduces_the_official_allocation(cli, warehou
         "SELECT run_id FROM audit.pipeline_run WHERE compliance_year = 2022 AND status = 'succeeded'",
     )["run_id"].to_list()
     assert run["parameters"] == "{}" and run["official_run_id"] in published_by
+    version = q(
+        warehouse, "SELECT max(version) AS v FROM mart.allocation_version WHERE compliance_year = 2022"
+    )
+    assert run["official_version"] == version["v"][0] == 1  # the year's current version (contract §5)
     for t, before in marts_before.items():  # mart.* untouched
         assert q(warehouse, f"SELECT * FROM mart.{t} ORDER BY ALL").equals(before), t
 
@@ -319,6 +323,8 @@ def test_scenario_page_renders_in_headless_chromium(cli, warehouse, tmp_path):
     assert r.exit_code == 0, r.output
     page = tmp_path / "page.html"
     assert cli("scenario", "report", "page", "--warehouse", warehouse, "--out", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")  # the Chinese renders without CJK system fonts
+    assert html.count("url(data:font/woff;base64,") == 1 and "font-src data:" in html
     dom_run = _chromium(page, tmp_path / "p1", "--dump-dom")
     assert _console_lines(dom_run.stderr, page) == []
     # per figure: against k one line per reserve value (3); against the reserve one per k value,

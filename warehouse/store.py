@@ -17,6 +17,7 @@ from model import catalog
 from model.catalog import Table
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
+SERVED_SCHEMAS = ("raw", "core", "mart", "history", "audit", "scenario")  # what the work database holds
 SHARED = 0  # the cache slot of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
 RAW_COMMENT = "As ingested: every cell as text, with _source_file, _sheet, _row, _file_hash"
@@ -191,7 +192,7 @@ class Warehouse:
                     "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 ).fetchall()
             }
-            for schema in ("raw", "core", "mart", "history", "audit", "scenario"):
+            for schema in SERVED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 if (t.schema, t.name) not in existing:
@@ -281,19 +282,19 @@ class Warehouse:
 
     def _migrate_old_layout(self) -> None:
         """Before etsflow 0.2 the work database held the stage outputs too (schema `stage`), in
-        DuckDB's newest storage format. Copy what is served (raw, core, mart, audit: published
-        years and run history) into a new work database in the served format and drop the rest:
-        stage outputs are a cache, the next run recomputes them."""
+        DuckDB's newest storage format. Copy what is served (`SERVED_SCHEMAS`: published years,
+        versions, scenarios and run history) into a new work database in the served format and drop
+        the rest: stage outputs are a cache, the next run recomputes them."""
         new = self.work.with_name(self.work.name + ".migrating")
         new.unlink(missing_ok=True)
         con = duckdb.connect(str(self.work))
         try:
             con.execute(f"ATTACH {_q(str(new))} AS new (STORAGE_VERSION '{SERVED_STORAGE_VERSION}')")
-            for schema in ("raw", "core", "mart", "history", "audit"):
+            for schema in SERVED_SCHEMAS:
                 con.execute(f"CREATE SCHEMA new.{schema}")
             for schema, name in con.sql(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name IN ('raw', 'core', 'mart', 'audit') ORDER BY 1, 2"
+                f"AND schema_name IN ({', '.join(map(_q, SERVED_SCHEMAS))}) ORDER BY 1, 2"
             ).fetchall():
                 con.execute(f'CREATE TABLE new.{schema}."{name}" AS SELECT * FROM {schema}."{name}"')
                 if schema == "raw":
@@ -301,7 +302,7 @@ class Warehouse:
                     cols = [r[0] for r in con.sql(f'DESCRIBE raw."{name}"').fetchall()]
                     for stmt in raw_column_comments(name, cols, prefix="new."):
                         con.execute(stmt)
-            for t in catalog.INPUTS + catalog.PUBLISHED:
+            for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 con.execute(ddl(t, prefix="new."))
                 for stmt in comments(t, prefix="new."):
                     con.execute(stmt)
@@ -540,7 +541,8 @@ class Warehouse:
     # ---- serving ---------------------------------------------------------------------------------
     def shrinkage(self, con) -> list[str]:
         """What the served file holds that the work database would no longer serve: per table of
-        `mart` and compliance year, rows that would be fewer (a year gone is 0 rows). Empty when
+        `mart` and `history` (published years and versions; `scenario` runs may be dropped on
+        purpose) and compliance year, rows that would be fewer (a year gone is 0 rows). Empty when
         nothing shrinks or nothing is served yet. Read with the served file attached read-only."""
         if not self.served.exists():
             return []
@@ -549,20 +551,21 @@ class Warehouse:
 
             def counts(db: str) -> dict[tuple[str, int | None], int]:
                 cols = con.sql(
-                    "SELECT table_name, bool_or(column_name = 'compliance_year') FROM duckdb_columns() "
-                    f"WHERE database_name = {db} AND schema_name = 'mart' GROUP BY 1 ORDER BY 1"
+                    "SELECT schema_name || '.' || table_name, bool_or(column_name = 'compliance_year') "
+                    f"FROM duckdb_columns() WHERE database_name = {db} AND schema_name IN ('mart', 'history') "
+                    "GROUP BY 1 ORDER BY 1"
                 ).fetchall()
                 out = {}
                 prefix = "served_prev." if db != "current_database()" else ""
                 for table, by_year in cols:
+                    schema, name = table.split(".", 1)
+                    qualified = f'{prefix}{schema}."{name}"'
                     if by_year:
                         rows = con.sql(
-                            f'SELECT compliance_year, count(*) FROM {prefix}mart."{table}" GROUP BY 1'
+                            f"SELECT compliance_year, count(*) FROM {qualified} GROUP BY 1"
                         ).fetchall()
                     else:
-                        rows = [
-                            (None, con.sql(f'SELECT count(*) FROM {prefix}mart."{table}"').fetchall()[0][0])
-                        ]
+                        rows = [(None, con.sql(f"SELECT count(*) FROM {qualified}").fetchall()[0][0])]
                     out |= {(table, y): n for y, n in rows}
                 return out
 
@@ -570,14 +573,23 @@ class Warehouse:
         finally:
             con.execute("DETACH served_prev")
         return [
-            f"mart.{table}"
-            + (f" {year}" if year is not None else "")
-            + f": {n} → {after.get((table, year), 0)} rows"
+            table + (f" {year}" if year is not None else "") + f": {n} → {after.get((table, year), 0)} rows"
             for (table, year), n in sorted(before.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
             if after.get((table, year), 0) < n
         ]
 
-    def serve(self, con) -> None:
+    def shrink_refusal(self, shrinks: list[str]) -> str:
+        """The one paragraph of a publication refused because it would hold fewer rows."""
+        return (
+            f"not published: the served file {self.served} would hold fewer rows than it does now "
+            f"({'; '.join(shrinks[:6])}{' …' if len(shrinks) > 6 else ''}). The served file is "
+            "unchanged. If the work database is stale (the served file was restored or copied "
+            f"without it), move {self.work.name} aside and run again: it is rebuilt from the served "
+            "file. If fewer rows are intended (inputs withdrawn on purpose), run again with "
+            "--allow-shrink."
+        )
+
+    def serve(self, con, allow_shrink: bool = False) -> None:
         """Publish the work database as the served file: checkpoint it (so that the file holds every
         committed row), copy the file to `<served>.next`, flush it to disk and `os.replace` it
         over the served file.
@@ -585,7 +597,10 @@ class Warehouse:
         The work database holds exactly the served schemas in the served storage format, so the copy
         is the served file (no table is rewritten). Safe to call again after a failure or a crash:
         a leftover `.next` is overwritten, and until `os.replace` the served file is the previous
-        one, untouched."""
+        one, untouched. Refused (`PublicationShrinks`) when the new file would hold fewer published
+        rows than the served one (`shrinkage`), unless `allow_shrink`."""
+        if not allow_shrink and (shrinks := self.shrinkage(con)):
+            raise PublicationShrinks(self.shrink_refusal(shrinks))
         con.execute("CHECKPOINT")
         self.next.unlink(missing_ok=True)
         try:
