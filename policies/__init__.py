@@ -481,7 +481,7 @@ def policy_for_year(year: int, path: str | Path | None = None, jurisdiction: str
     if path is None and not default_policy_path(year, jurisdiction).is_file():
         folder = jurisdiction_dir(jurisdiction)
         raise PolicyError(
-            f"there is no rule pack of {jurisdiction} for {year}; its packs: "
+            f"there is no bundled rule pack for {year}; bundled packs: "
             f"{', '.join(bundled_years(jurisdiction)) or 'none'} (in {folder}). Pass a pack for {year} with "
             "--policy FILE, e.g. a copy of the nearest year's pack with its values edited (docs/rule-packs.md)."
         )
