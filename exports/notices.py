@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -116,6 +117,57 @@ def write_notices(
             serial=serial,
             publication_run=(publication_runs or {}).get(eid),
         )
+        path = out_dir / f"{eid}.xlsx"
+        tmp = path.with_name(f".{path.name}.tmp")
+        wb.save(tmp)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+# Why a unit of the year has no allocation (its clearance status), in its notice.
+NOT_ALLOCATED = {
+    "missing_verification": "未提交{year}年度核查数据，未分配配额。请尽快提交经核查的排放报告。"
+    " / No verified report for {year}: no allocation. Submit the verified report.",
+    "excluded": "本单位不在{year}年度重点排放单位名录内，不分配配额。 / Not on the list of {year}: no allocation.",
+    "not_allocated": "可能属于本单位的输入数据被隔离，本单位未参与本次{year}年度分配，数据更正后另行告知。"
+    " / Input rows that could belong to this unit were quarantined: it was left out of this {year} "
+    "publication and will be notified once the data are corrected.",
+}
+
+
+def write_unallocated_notices(
+    results: YearResults,
+    enterprises: pl.DataFrame,
+    out_dir: Path,
+    *,
+    issued_on: date | None = None,
+    publication_run: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """A notice, in the same official form, for every unit with a clearance status but no
+    allocation of the year (missing verification, not on the list, left out of a partial year):
+    who it is, why it has no allocation, its review right. `enterprises`: enterprise_id, name,
+    sector_label (core.enterprises). Returns the paths written, in enterprise_id order."""
+    form = dict(settings if settings is not None else notice_settings(results.policy))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    allocated = set(results.allocation_enterprise["enterprise_id"].to_list())
+    info = {r["enterprise_id"]: r for r in enterprises.iter_rows(named=True)}
+    serial = len(allocated)  # document numbers continue after the allocated units'
+    paths = []
+    for status in results.clearance_status.sort("enterprise_id").iter_rows(named=True):
+        eid = status["enterprise_id"]
+        if eid in allocated:
+            continue
+        serial += 1
+        e = info.get(eid, {})
+        ent = {"enterprise_id": eid, "name": e.get("name") or eid, "sector_label": e.get("sector_label")}
+        why = NOT_ALLOCATED.get(status["status"], "").format(year=results.year)
+        wb = _notice(
+            results, ent, [], status, {}, issued_on,
+            form=form, serial=serial, publication_run=publication_run, why=why,
+        )  # fmt: skip
         path = out_dir / f"{eid}.xlsx"
         tmp = path.with_name(f".{path.name}.tmp")
         wb.save(tmp)
@@ -221,7 +273,11 @@ def _notice(
     form: Mapping[str, str],
     serial: int = 1,
     publication_run: str | None = None,
+    why: str | None = None,
 ) -> Workbook:
+    """One notice. `why` (a unit without an allocation): the reason replaces the line, enterprise
+    and clearance sections; the head (authority, number, addressee, legal basis), the review
+    right and the foot (contact, signature, seal) are the same."""
     policy = results.policy
     wb = Workbook()
     ws = wb.active
@@ -310,9 +366,11 @@ def _notice(
         ws.row_dimensions[row].height = 32
         row += 2
 
-    def section(text: str) -> None:
+    numerals = iter("一二三四五六七八九")
+
+    def section(text: str) -> None:  # numbered in order: 一、二、…
         nonlocal row
-        c = ws.cell(row, 1, text)
+        c = ws.cell(row, 1, f"{next(numerals)}、{text}")
         c.font, c.fill = _BOLD, _SECTION_FILL
         row += 1
 
@@ -329,7 +387,7 @@ def _notice(
             wb.defined_names[name] = DefinedName(name, attr_text=f"'{SHEET}'!$B${row}")
         row += 1
 
-    section("一、单位信息 Enterprise")
+    section("单位信息 Enterprise")
     field("单位编号 Enterprise ID", ent["enterprise_id"], name="enterprise_id")
     field("单位名称 Name", ent["name"])
     field("行业 Sector", ent["sector_label"])
@@ -338,63 +396,78 @@ def _notice(
         field(str(k), v)
     row += 1
 
-    section("二、生产线配额核算 Allocation of each line")
-    for col, (head, _, _) in enumerate(LINE_COLUMNS, start=1):
-        c = ws.cell(row, col, head)
-        c.font, c.fill, c.border, c.alignment = _BOLD, _HEAD_FILL, _BOX, _WRAP
-    ws.row_dimensions[row].height = 30
-    row += 1
-    for line in lines:
-        for col, (_, key, fmt) in enumerate(LINE_COLUMNS, start=1):
-            c = ws.cell(row, col, line[key])
-            c.border = _BOX
-            if fmt:
-                c.number_format = fmt
-            elif isinstance(line[key], str):
-                c.alignment = _WRAP
+    if why is not None:
+        section("分配结果 Allocation")
+        field("年度配额 Final allocation", 0, FMT_INT_T, "tCO2e", "allocation_final_t")
+        field("状态 Status", label(STATUSES, status["status"]) if status else "—", name="status")
+        ws.cell(row, 1, "说明 Why").border = _BOX
+        c = ws.cell(row, 2, why)
+        c.alignment, c.border = _WRAP, _BOX
+        ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=len(_WIDTHS))
+        ws.row_dimensions[row].height = 32
+        row += 2
+    else:
+        section("生产线配额核算 Allocation of each line")
+        for col, (head, _, _) in enumerate(LINE_COLUMNS, start=1):
+            c = ws.cell(row, col, head)
+            c.font, c.fill, c.border, c.alignment = _BOLD, _HEAD_FILL, _BOX, _WRAP
+        ws.row_dimensions[row].height = 30
         row += 1
-    total = ws.cell(row, 1, "合计 Total")
-    total.font = _BOLD
-    c = ws.cell(row, len(LINE_COLUMNS) - 1, ent["allocation_raw_t"])
-    c.number_format, c.font, c.border = FMT_T, _BOLD, _BOX
-    row += 2
+        for line in lines:
+            for col, (_, key, fmt) in enumerate(LINE_COLUMNS, start=1):
+                c = ws.cell(row, col, line[key])
+                c.border = _BOX
+                if fmt:
+                    c.number_format = fmt
+                elif isinstance(line[key], str):
+                    c.alignment = _WRAP
+            row += 1
+        total = ws.cell(row, 1, "合计 Total")
+        total.font = _BOLD
+        c = ws.cell(row, len(LINE_COLUMNS) - 1, ent["allocation_raw_t"])
+        c.number_format, c.font, c.border = FMT_T, _BOLD, _BOX
+        row += 2
 
-    section("三、单位配额 Allocation of the enterprise")
-    field(
-        "经核查排放量 Verified emissions E",
-        ent["verified_emissions_t"],
-        FMT_T,
-        "tCO2e",
-        "verified_emissions_t",
-    )
-    field("核算配额 Raw allocation (Σ lines)", ent["allocation_raw_t"], FMT_T, "tCO2e", "allocation_raw_t")
-    field("调整依据 Exemption or cap applied", adjustment_label(ent["adjustment_rule"]))
-    field("调整量 Adjustment", ent["adjustment_t"], FMT_T, "tCO2e", "adjustment_t")
-    field("协同激励配额 Incentive", ent["incentive_t"], FMT_INT_T, "tCO2e", "incentive_t")
-    field("年度配额 Final allocation", ent["allocation_final_t"], FMT_INT_T, "tCO2e", "allocation_final_t")
-    field("配额缺口 Gap (E − final; negative: surplus)", ent["gap_t"], FMT_T, "tCO2e", "gap_t")
-    field(
-        f"{results.year + 1}年度预分配配额 Pre-allocation {results.year + 1} (frozen)",
-        ent["preallocation_next_t"],
-        FMT_INT_T,
-        "tCO2e",
-        "preallocation_next_t",
-    )
-    field("可预支量 Borrowable", ent["borrowable_t"], FMT_INT_T, "tCO2e", "borrowable_t")
-    row += 1
+        section("单位配额 Allocation of the enterprise")
+        field(
+            "经核查排放量 Verified emissions E",
+            ent["verified_emissions_t"],
+            FMT_T,
+            "tCO2e",
+            "verified_emissions_t",
+        )
+        field(
+            "核算配额 Raw allocation (Σ lines)", ent["allocation_raw_t"], FMT_T, "tCO2e", "allocation_raw_t"
+        )
+        field("调整依据 Exemption or cap applied", adjustment_label(ent["adjustment_rule"]))
+        field("调整量 Adjustment", ent["adjustment_t"], FMT_T, "tCO2e", "adjustment_t")
+        field("协同激励配额 Incentive", ent["incentive_t"], FMT_INT_T, "tCO2e", "incentive_t")
+        field(
+            "年度配额 Final allocation", ent["allocation_final_t"], FMT_INT_T, "tCO2e", "allocation_final_t"
+        )
+        field("配额缺口 Gap (E − final; negative: surplus)", ent["gap_t"], FMT_T, "tCO2e", "gap_t")
+        field(
+            f"{results.year + 1}年度预分配配额 Pre-allocation {results.year + 1} (frozen)",
+            ent["preallocation_next_t"],
+            FMT_INT_T,
+            "tCO2e",
+            "preallocation_next_t",
+        )
+        field("可预支量 Borrowable", ent["borrowable_t"], FMT_INT_T, "tCO2e", "borrowable_t")
+        row += 1
 
-    section("四、配额清缴 Clearance")
-    obligation = status["obligation_t"] if status else ent["verified_emissions_t"]
-    field("应清缴配额量 Obligation", obligation, FMT_T, "tCO2e", "obligation_t")
-    field("清缴期限 Deadline", policy.deadline.value, FMT_DATE, name="deadline")
-    if status:
-        field("统计日期 Status as of", status["as_of"], FMT_DATE)
-        field("已清缴量 Surrendered (accepted)", status["surrendered_t"], FMT_T, "t", "surrendered_t")
-        field("未清缴量 Shortfall", status["shortfall_t"], FMT_T, "t", "shortfall_t")
-        field("状态 Status", label(STATUSES, status["status"]), name="status")
-    row += 1
+        section("配额清缴 Clearance")
+        obligation = status["obligation_t"] if status else ent["verified_emissions_t"]
+        field("应清缴配额量 Obligation", obligation, FMT_T, "tCO2e", "obligation_t")
+        field("清缴期限 Deadline", policy.deadline.value, FMT_DATE, name="deadline")
+        if status:
+            field("统计日期 Status as of", status["as_of"], FMT_DATE)
+            field("已清缴量 Surrendered (accepted)", status["surrendered_t"], FMT_T, "t", "surrendered_t")
+            field("未清缴量 Shortfall", status["shortfall_t"], FMT_T, "t", "shortfall_t")
+            field("状态 Status", label(STATUSES, status["status"]), name="status")
+        row += 1
 
-    section("五、复核 Review")
+    section("复核 Review")
     n = policy.review_window_working_days.value
     c = ws.cell(
         row,

@@ -98,14 +98,13 @@ def write_files_for_people(
     """Bring `out_dir` (default `<served dir>/out/<year>`) up to `publication`, read from the
     served file. Returns {status: current|written, out_dir, report, notices_written,
     notices_removed, notices, parquet}."""
-    from exports.notices import notice_settings, write_notices
+    from exports.notices import notice_settings, write_notices, write_unallocated_notices
     from exports.parquet import write_parquet
     from exports.report import write_report
     from exports.versions import (
         add_version_section,
         versions,
         write_changed_notices,
-        write_unallocated_notices,
     )
     from warehouse.read import year_results
 
@@ -153,7 +152,12 @@ def write_files_for_people(
         for path in written:
             add_version_section(path, current)
     # units without an allocation (missing verification, not on the list): few, always rewritten
-    unallocated = write_unallocated_notices(results, names, notice_dir, current)
+    unallocated = write_unallocated_notices(
+        results, names, notice_dir, publication_run=publication.run_id, settings=settings
+    )
+    if current is not None:
+        for path in unallocated:
+            add_version_section(path, current)
     keep = set(digests) | {p.stem for p in unallocated}
     removed = 0
     if notice_dir.is_dir():

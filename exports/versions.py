@@ -1,8 +1,6 @@
 """Files for people about the allocation cycle (rules.md §9, contract §5).
 
 - `version_diff`: what changed between two versions of a year (`etsflow diff`);
-- `write_unallocated_notices`: a notice for every listed unit without an allocation
-  (missing verification, not on the list), so that every unit of the year is notified;
 - `add_version_section`: the version block appended to a notice (version, notification date,
   review deadline and, for a re-issued notice, the previous and new figures and why);
 - `write_changed_notices`: for version n > 1, the notices of the changed units only.
@@ -24,7 +22,6 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from model import catalog
-from model.labels import STATUSES, label
 from model.results import YearResults
 from transforms import cycle as cy
 
@@ -34,12 +31,6 @@ _CHANGE_FILL = PatternFill("solid", fgColor="FFF2CC")
 _WRAP = Alignment(wrap_text=True, vertical="top")
 FMT_INT_T = "#,##0"
 FMT_DATE = "yyyy-mm-dd"
-NOT_ALLOCATED = {
-    "missing_verification": "未提交{year}年度核查数据，未分配配额。请尽快提交经核查的排放报告。"
-    " / No verified report for {year}: no allocation. Submit the verified report.",
-    "excluded": "本单位不在{year}年度重点排放单位名录内，不分配配额。"
-    " / Not on the list of {year}: no allocation.",
-}
 
 
 class NoSuchVersion(Exception):
@@ -142,62 +133,12 @@ def add_version_section(path: Path, version: dict[str, Any], change: dict[str, A
     _save(wb, path)
 
 
-def write_unallocated_notices(
-    results: YearResults, enterprises: pl.DataFrame, out_dir: Path, version: dict[str, Any] | None
-) -> list[Path]:
-    """A notice for every unit with a clearance status but no allocation of the year (missing
-    verification, not on the list): who it is, why it has no allocation, its review right.
-    `enterprises`: enterprise_id, name, sector_label (core.enterprises)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    allocated = set(results.allocation_enterprise["enterprise_id"].to_list())
-    info = {r["enterprise_id"]: r for r in enterprises.iter_rows(named=True)}
-    paths = []
-    for st in results.clearance_status.sort("enterprise_id").iter_rows(named=True):
-        eid = st["enterprise_id"]
-        if eid in allocated:
-            continue
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "告知书"
-        ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 36, 70
-        ws.cell(1, 1, results.policy.place.title("notice_title", results.year)).font = Font(
-            bold=True, size=15
-        )
-        ws.cell(2, 1, f"Notice of free allocation of emission allowances, compliance year {results.year}")
-        e = info.get(eid, {})
-        rows = [
-            ("单位编号 Enterprise ID", eid),
-            ("单位名称 Name", e.get("name")),
-            ("行业 Sector", e.get("sector_label")),
-            ("履约年度 Compliance year", results.year),
-            ("年度配额 Final allocation", 0),
-            ("状态 Status", label(STATUSES, st["status"])),
-            ("说明 Why", NOT_ALLOCATED.get(st["status"], "").format(year=results.year)),
-        ]
-        for i, (k, v) in enumerate(rows, start=4):
-            ws.cell(i, 1, k)
-            c = ws.cell(i, 2, v)
-            c.alignment = _WRAP
-        n = results.policy.review_window_working_days.value
-        ws.cell(
-            len(rows) + 5,
-            1,
-            f"如有异议，可自接到通知之日起{n}个工作日内申请复核。 / You may request a review within {n} working days.",
-        )
-        path = out_dir / f"{eid}.xlsx"
-        _save(wb, path)
-        if version is not None:
-            add_version_section(path, version)
-        paths.append(path)
-    return paths
-
-
 def write_changed_notices(
     results: YearResults, changes: pl.DataFrame, version: dict[str, Any], out_dir: Path
 ) -> list[Path]:
     """For version n > 1: the notices of the changed units only (`changes`: the version's rows of
     `mart.allocation_change`), each with its version block and the previous and new figures."""
-    from exports.notices import write_notices
+    from exports.notices import write_notices, write_unallocated_notices
 
     ids = changes["enterprise_id"].to_list()
     mine = pl.col("enterprise_id").is_in(ids)
@@ -216,7 +157,7 @@ def write_changed_notices(
         status = results.clearance_status.filter(pl.col("enterprise_id").is_in(gone))
         empty = results.replace(clearance_status=status)
         names = changes.select("enterprise_id", "name", pl.lit(None, pl.String).alias("sector_label"))
-        for p in write_unallocated_notices(empty, names, out_dir, None):
+        for p in write_unallocated_notices(empty, names, out_dir):
             add_version_section(p, version, by_id[p.stem])
             paths.append(p)
     return sorted(paths)

@@ -217,3 +217,44 @@ def test_bundled_notice_settings_fill_every_placeholder() -> None:
     values = dict(year=2022, issue_year=2024, serial=7, name="某公司", plan="方案", review_days=7)
     for key, template in form.items():
         assert "{" not in _fill(template, **values), key
+
+
+def test_a_unit_without_an_allocation_gets_the_same_official_form(tmp_path: Path) -> None:
+    """Missing verification (or not on the list, or left out of a partial year): the notice has
+    the head, the review right and the foot of every notice, and says why there is no allocation."""
+    from exports.notices import notice_settings, write_unallocated_notices
+
+    results = make_results()
+    missing = results.clearance_status.head(1).with_columns(
+        enterprise_id=pl.lit("E999"), status=pl.lit("missing_verification")
+    )
+    results = results.replace(clearance_status=pl.concat([results.clearance_status, missing]))
+    settings = tmp_path / "notice.toml"
+    settings.write_text(
+        '[notice]\nissuing_authority = "测试市生态环境局"\ndocument_number = "测环配〔{issue_year}〕{serial}号"\n'
+        'addressee = "{name}："\ncontact_person = "王工"\n',
+        encoding="utf-8",
+    )
+    names = pl.DataFrame({"enterprise_id": ["E999"], "name": ["某某水泥有限公司"], "sector_label": ["水泥"]})
+    paths = write_unallocated_notices(
+        results,
+        names,
+        tmp_path / "n",
+        issued_on=datetime(2024, 5, 6).date(),
+        publication_run="run123",
+        settings=notice_settings(results.policy, settings),
+    )
+    assert [p.name for p in paths] == ["E999.xlsx"]  # the allocated units are not written here
+    wb = openpyxl.load_workbook(paths[0])
+    ws = wb[SHEET]
+    allocated = results.allocation_enterprise.height
+    assert ws["A1"].value == "测试市生态环境局"
+    assert _named(wb, "document_number").value == f"测环配〔2024〕{allocated + 1}号"  # numbering continues
+    assert _named(wb, "allocation_final_t").value == 0
+    text = _text(ws)
+    assert "某某水泥有限公司：" in text and "未提交2022年度核查数据" in text
+    assert "一、单位信息" in text and "二、分配结果" in text and "三、复核" in text
+    assert "生产线配额核算" not in text and "四、" not in text
+    assert "王工" in text and "（盖章 seal）" in text and _named(wb, "issued_on").value == "2024年5月6日"
+    assert _named(wb, "publication_run").value == "run123"
+    assert int(ws.page_setup.paperSize) == 9 and ws.print_area
