@@ -117,12 +117,16 @@ def write_notices(
             serial=serial,
             publication_run=(publication_runs or {}).get(eid),
         )
-        path = out_dir / f"{eid}.xlsx"
-        tmp = path.with_name(f".{path.name}.tmp")
-        wb.save(tmp)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(save_workbook(wb, out_dir / f"{eid}.xlsx"))
     return paths
+
+
+def save_workbook(wb: Workbook, path: Path) -> Path:
+    """Save under a temporary name and rename: a reader never sees half a workbook."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)
+    return path
 
 
 # Why a unit of the year has no allocation (its clearance status), in its notice.
@@ -168,11 +172,7 @@ def write_unallocated_notices(
             results, ent, [], status, {}, issued_on,
             form=form, serial=serial, publication_run=publication_run, why=why,
         )  # fmt: skip
-        path = out_dir / f"{eid}.xlsx"
-        tmp = path.with_name(f".{path.name}.tmp")
-        wb.save(tmp)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(save_workbook(wb, out_dir / f"{eid}.xlsx"))
     return paths
 
 

@@ -164,16 +164,7 @@ def render_report(
     title = f"{y}年度碳排放配额分配与清缴报告 / Allocation and clearance report {y}"
     page = "\n".join(
         [
-            "<!DOCTYPE html>",
-            '<html lang="zh-CN">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
-            f"<title>{escape(title)}</title>",
-            f"<style>{FONT_SLOT}{CSS}</style>",
-            "</head>",
+            *page_head(title),
             "<body>",
             "<header>",
             f"<h1>{escape(place.title('report_title', y))}</h1>",
@@ -198,6 +189,23 @@ def render_report(
         ]
     )
     return embed_font(page)
+
+
+def page_head(title: str) -> list[str]:
+    """The lines from the doctype to `</head>` of a page for people: no outside request allowed
+    (Content-Security-Policy), the styles, and the slot of the embedded font (`embed_font`)."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
+        f"<title>{escape(title)}</title>",
+        f"<style>{FONT_SLOT}{CSS}</style>",
+        "</head>",
+    ]
 
 
 FONT_SLOT = "/*font-face*/"

@@ -11,16 +11,16 @@ what it wrote, so both evolve independently.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from exports.notices import save_workbook
 from model import catalog
 from model.results import YearResults
 from transforms import cycle as cy
@@ -76,12 +76,6 @@ def version_diff(
     return frm, to, rows
 
 
-def _save(wb: Workbook, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)
-
-
 def add_version_section(path: Path, version: dict[str, Any], change: dict[str, Any] | None = None) -> None:
     """Append the version block (and, for a re-issued notice, the change block) to a notice."""
     wb = load_workbook(path)
@@ -130,7 +124,7 @@ def add_version_section(path: Path, version: dict[str, Any], change: dict[str, A
             row += 1
     if ws.print_area:  # the official notice prints a set area: it now ends with this block
         ws.print_area = f"A1:{get_column_letter(max(ws.max_column, 12))}{ws.max_row}"
-    _save(wb, path)
+    save_workbook(wb, path)
 
 
 def write_changed_notices(
