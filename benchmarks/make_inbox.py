@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/make_inbox.py 100000 --form parquet --out var/bench/inbox-100000-parquet
     .venv/bin/python benchmarks/make_inbox.py 10000 --form csv --out /tmp/inbox-csv
 
-The tables come from `etsflow.synthetic` (vectorised numpy/polars, seeded, the same mix of
+The tables come from `tools.synthetic` (vectorised numpy/polars, seeded, the same mix of
 methods and edge cases as the sample: new builds, reduction projects, outliers, shutdowns, stopped
 lines, electricity restatements, non-CO2, ledger cases); `--form parquet|csv` writes one file per
 table (reports per year), `--form sample` the mixed xlsx/CSV/GB18030 form of `data/sample/`
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable as a script without installing the package
     sys.path.insert(0, str(REPO))
 
-from etsflow import synthetic  # noqa: E402
+from tools import synthetic  # noqa: E402
 
 DEFAULT_SEED = 20261108
 

@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
 
 import polars as pl  # noqa: E402
 
-from etsflow import catalog  # noqa: E402
+from model import catalog  # noqa: E402
 
 YEAR = 2022
 TABLES = [t.name for t in catalog.INPUTS if t.name != "ledger"]  # the allocation does not read the ledger

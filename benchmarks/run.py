@@ -189,7 +189,7 @@ def child_io_floor(inbox: str, served: str, out: str) -> dict:
     (loading the finished run's tables) is part of neither floor."""
     import duckdb
 
-    from etsflow import catalog
+    from model import catalog
     from warehouse.store import ddl
 
     by_name = {t.qualified: t for t in catalog.INPUTS + catalog.PUBLISHED}

@@ -75,6 +75,7 @@ def execute(
     notified_on: date | None = None,
     allow_partial: bool = False,
     allow_shrink: bool = False,
+    jurisdiction: str = "chongqing",
 ) -> dict:
     """Run the flow; a failed run exits with its code and one-paragraph message."""
     for option, path in (("--inbox", inbox), ("--warehouse", warehouse), ("--policy", policy)):
@@ -99,6 +100,7 @@ def execute(
         notified_on=notified_on,
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
+        jurisdiction=jurisdiction,
     )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the engine itself failed before our flow body ran
@@ -218,6 +220,12 @@ def run(
     inbox: Path = typer.Option(..., "--inbox", help="Inbox folder (contract §1)."),
     warehouse: Path = typer.Option(None, "--warehouse", help=WAREHOUSE_HELP),
     policy: Path = typer.Option(None, "--policy", help=POLICY_HELP),
+    jurisdiction: str = typer.Option(
+        "chongqing",
+        "--jurisdiction",
+        help="Whose rules: the packs <jurisdiction>/<year>.toml of the folders in ETSFLOW_POLICY_PATH, "
+        "then of the bundled policies/. Default: chongqing.",
+    ),
     as_of: str = typer.Option(
         None, "--as-of", help="Clearance status as of this date (YYYY-MM-DD). Default: today."
     ),
@@ -237,8 +245,8 @@ def run(
     allow_partial: bool = typer.Option(
         False,
         "--allow-partial",
-        help="With --allow-quarantine: publish even when more than "
-        f"{settings.PARTIAL_MAX_PERCENT}% of the listed enterprises are left out (refused otherwise).",
+        help="With --allow-quarantine: publish even when more than 5% of the listed enterprises are "
+        "left out (refused otherwise; flows/stages.py PARTIAL_MAX_PERCENT).",
     ),
     allow_shrink: bool = typer.Option(
         False,
@@ -275,6 +283,7 @@ def run(
         dates["--notified-on"],
         allow_partial=allow_partial,
         allow_shrink=allow_shrink,
+        jurisdiction=jurisdiction,
     )
     _report(summary, time.perf_counter() - t0)
 
@@ -391,7 +400,7 @@ def explain(
     from rich.table import Table as RichTable
 
     from exports.explain import base_year_rows, enterprise_sentence, normalise_id
-    from exports.results import METHOD_LABELS, METHOD_REASON_LABELS, label
+    from model.labels import METHODS, label, reason_label
     from policies import PolicyError, load_policy
     from warehouse import read_published
 
@@ -454,11 +463,11 @@ def explain(
     _explain_version(wh, year, eid)
     for ln in lines.iter_rows(named=True):
         out.print(
-            f"\n[bold]{ln['line_id']}[/] {label(METHOD_LABELS, ln['method'])}: allocation {ln['allocation_t']} t "
+            f"\n[bold]{ln['line_id']}[/] {label(METHODS, ln['method'])}: allocation {ln['allocation_t']} t "
             f"= CO2 {ln['allocation_co2_t']} + non-CO2 {ln['allocation_non_co2_t']}",
             highlight=False,
         )
-        out.print(f"  why this method: {label(METHOD_REASON_LABELS, ln['method_reason'])}", highlight=False)
+        out.print(f"  why this method: {reason_label(ln['method_reason'])}", highlight=False)
         if ln["method"] in ("intensity", "total") and policy is not None:
             mine = {r["year"]: r for r in records.iter_rows(named=True) if r["line_id"] == ln["line_id"]}
             rows, notes = base_year_rows(ln, mine, policy)

@@ -31,12 +31,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# A partial publication (--allow-quarantine) that leaves out more than this percentage of the
-# year's listed enterprises is refused (exit 2) unless --allow-partial is also given: 5 % of the
-# ~300 Chongqing units is 15 units, more than any one bad file of a single unit's reports, and
-# far less than a rejected file of the whole inbox (a missing column left 89 of 307 out and the
-# published cap fell from 81.1 to 25.6 Mt). Compared exactly: left_out × 100 > 5 × listed.
-PARTIAL_MAX_PERCENT = 5
 SAMPLE_INBOX = REPO / "data" / "sample"
 SERVER_STATE = "etsflow-server.json"  # in PREFECT_HOME: pid, port, url, versions of the local server
 SERVER_LOG = "etsflow-server.log"

@@ -17,7 +17,7 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from exports.results import ADJUSTMENT_LABELS, adjustment_parts
+from model.labels import ADJUSTMENTS, adjustment_parts
 
 _WS = re.compile(r"\s+")
 
@@ -143,7 +143,7 @@ def _years(years) -> str:
 def enterprise_sentence(ent: dict[str, Any]) -> str:
     """The enterprise's derivation in words: Σ lines, each adjustment named, incentive, final."""
     parts = [p for p in adjustment_parts(ent["adjustment_rule"]) if p != "none"]
-    words = [ADJUSTMENT_LABELS.get(p, p).split("/")[-1].strip() for p in parts]
+    words = [ADJUSTMENTS.get(p, (p, p))[1] for p in parts]
     adj = ent["adjustment_t"]
     text = f"Σ line allocations A_raw = {_q(ent['allocation_raw_t'])} t"
     if parts:
@@ -158,5 +158,5 @@ def enterprise_sentence(ent: dict[str, Any]) -> str:
         + ("; a surplus" if ent["gap_t"] is not None and ent["gap_t"] < 0 else "")
         + ")."
     )
-    zh = "、".join(ADJUSTMENT_LABELS.get(p, p).split("/")[0].strip() for p in parts) or "无调整"
+    zh = "、".join(ADJUSTMENTS.get(p, (p, p))[0] for p in parts) or "无调整"
     return text + f" 调整依据：{zh}。"

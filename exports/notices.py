@@ -27,15 +27,9 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from exports.results import (
-    METHOD_LABELS,
-    METHOD_REASON_LABELS,
-    STATUS_LABELS,
-    YearResults,
-    adjustment_label,
-    label,
-)
-from policies import POLICY_DIR, Policy
+from model.labels import METHODS, STATUSES, adjustment_label, label, reason_label
+from model.results import YearResults
+from policies import Policy, PolicyError, jurisdiction_dir
 
 SHEET = "告知书"
 FMT_T = "#,##0.0000"  # DECIMAL(18,4) tonnes
@@ -123,12 +117,16 @@ def write_notices(
             serial=serial,
             publication_run=(publication_runs or {}).get(eid),
         )
-        path = out_dir / f"{eid}.xlsx"
-        tmp = path.with_name(f".{path.name}.tmp")
-        wb.save(tmp)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(save_workbook(wb, out_dir / f"{eid}.xlsx"))
     return paths
+
+
+def save_workbook(wb: Workbook, path: Path) -> Path:
+    """Save under a temporary name and rename: a reader never sees half a workbook."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)
+    return path
 
 
 # Why a unit of the year has no allocation (its clearance status), in its notice.
@@ -174,11 +172,7 @@ def write_unallocated_notices(
             results, ent, [], status, {}, issued_on,
             form=form, serial=serial, publication_run=publication_run, why=why,
         )  # fmt: skip
-        path = out_dir / f"{eid}.xlsx"
-        tmp = path.with_name(f".{path.name}.tmp")
-        wb.save(tmp)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(save_workbook(wb, out_dir / f"{eid}.xlsx"))
     return paths
 
 
@@ -207,11 +201,12 @@ def notice_settings(policy: Policy, path: str | Path | None = None) -> dict[str,
     """The `[notice]` table of the form's settings file: `path`, else `ETSFLOW_NOTICE_SETTINGS`,
     else `policies/<jurisdiction>/forms/notice.toml`. Missing keys are empty (a line to fill in);
     unknown keys are refused (a misspelt key would silently print nothing)."""
-    path = Path(
-        path
-        or os.environ.get(SETTINGS_ENV)
-        or POLICY_DIR / policy.pack.jurisdiction / "forms" / "notice.toml"
-    )
+    if not path and not os.environ.get(SETTINGS_ENV):
+        try:
+            path = jurisdiction_dir(policy.pack.jurisdiction) / "forms" / "notice.toml"
+        except PolicyError:  # a pack of a jurisdiction without a folder: no form settings
+            return dict.fromkeys(FORM_KEYS, "")
+    path = Path(path or os.environ[SETTINGS_ENV])
     if not path.is_file():
         return dict.fromkeys(FORM_KEYS, "")
     try:
@@ -240,8 +235,8 @@ def _line_cells(line: dict[str, Any]) -> dict[str, Any]:
     """A row of allocation_line plus the text cells of the notice (method label, kept/dropped years)."""
     return {
         **line,
-        "method_label": label(METHOD_LABELS, line["method"]),
-        "reason_text": label(METHOD_REASON_LABELS, line["method_reason"]),
+        "method_label": label(METHODS, line["method"]),
+        "reason_text": reason_label(line["method_reason"]),
         "kept_text": _years(line["kept_years"]),
         "dropped_text": _dropped(line["dropped_years"], line.get("drop_reasons")),
     }
@@ -328,7 +323,7 @@ def _notice(
     for col in range(1, width + 1):
         ws.cell(row, col).border = _RED_RULE
     row += 2
-    banner(row, f"重庆市{results.year}年度碳排放配额分配结果告知书", _TITLE, 26)
+    banner(row, results.policy.place.title("notice_title", results.year), _TITLE, 26)
     row += 1
     banner(row, f"Notice of free allocation of emission allowances, compliance year {results.year}", Font())
     row += 2
@@ -404,7 +399,7 @@ def _notice(
     if why is not None:
         section("分配结果 Allocation")
         field("年度配额 Final allocation", 0, FMT_INT_T, "tCO2e", "allocation_final_t")
-        field("状态 Status", label(STATUS_LABELS, status["status"]) if status else "—", name="status")
+        field("状态 Status", label(STATUSES, status["status"]) if status else "—", name="status")
         ws.cell(row, 1, "说明 Why").border = _BOX
         c = ws.cell(row, 2, why)
         c.alignment, c.border = _WRAP, _BOX
@@ -469,7 +464,7 @@ def _notice(
             field("统计日期 Status as of", status["as_of"], FMT_DATE)
             field("已清缴量 Surrendered (accepted)", status["surrendered_t"], FMT_T, "t", "surrendered_t")
             field("未清缴量 Shortfall", status["shortfall_t"], FMT_T, "t", "shortfall_t")
-            field("状态 Status", label(STATUS_LABELS, status["status"]), name="status")
+            field("状态 Status", label(STATUSES, status["status"]), name="status")
         row += 1
 
     section("复核 Review")

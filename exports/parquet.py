@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from exports.results import MART_TABLES, YearResults
+from model.results import MART_TABLES, YearResults
 
 
 def write_parquet(results: YearResults, out_dir: Path) -> list[Path]:

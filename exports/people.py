@@ -101,12 +101,12 @@ def write_files_for_people(
     from exports.notices import notice_settings, write_notices, write_unallocated_notices
     from exports.parquet import write_parquet
     from exports.report import write_report
-    from exports.results import YearResults
     from exports.versions import (
         add_version_section,
         versions,
         write_changed_notices,
     )
+    from warehouse.read import year_results
 
     out_dir = Path(out_dir or Path(served).parent / "out" / str(year))
     report = out_dir / f"report-{year}.html"
@@ -126,7 +126,7 @@ def write_files_for_people(
 
     con = duckdb.connect(str(served), read_only=True)
     try:
-        results = YearResults.from_duckdb(con, year, policy)
+        results = year_results(con, year, policy)
         vs = versions(con, year)
         current = vs.row(-1, named=True) if vs.height else None
         changes = con.sql(

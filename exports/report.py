@@ -20,18 +20,18 @@ from pathlib import Path
 
 import polars as pl
 
-from etsflow import catalog
 from exports.fonts import font_face_css, font_note
-from exports.results import (
-    ADJUSTMENT_LABELS,
-    METHOD_LABELS,
-    STATUS_LABELS,
-    YearResults,
+from model import catalog
+from model.labels import (
+    ADJUSTMENTS,
+    METHODS,
+    STATUSES,
     adjustment_label,
     adjustment_parts,
     is_exemption,
     label,
 )
+from model.results import YearResults
 
 TOP_GAPS = 15
 # Gap as % of E, half-open bins [lo, hi); None is an open end. Exactly 20% (the 2021/2022
@@ -139,7 +139,7 @@ def render_report(
     (printed under the title)."""
     from exports.versions import version_section
 
-    y = results.year
+    y, place = results.year, results.policy.place
     sections = [
         _headline(results),
         *([version_section(version, changes)] if version is not None else []),
@@ -164,20 +164,11 @@ def render_report(
     title = f"{y}年度碳排放配额分配与清缴报告 / Allocation and clearance report {y}"
     page = "\n".join(
         [
-            "<!DOCTYPE html>",
-            '<html lang="zh-CN">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
-            f"<title>{escape(title)}</title>",
-            f"<style>{FONT_SLOT}{CSS}</style>",
-            "</head>",
+            *page_head(title),
             "<body>",
             "<header>",
-            f"<h1>重庆市碳排放权交易试点 {y}年度配额分配与清缴报告</h1>",
-            f'<p class="en sub">Chongqing pilot ETS — free allocation and clearance, compliance year {y}</p>',
+            f"<h1>{escape(place.title('report_title', y))}</h1>",
+            f'<p class="en sub">{escape(place.title("report_title_en", y))}</p>',
             f'<p class="en sub" id="publication">{escape(stamp)}</p>' if stamp else "",
             "</header>",
             banner,
@@ -198,6 +189,23 @@ def render_report(
         ]
     )
     return embed_font(page)
+
+
+def page_head(title: str) -> list[str]:
+    """The lines from the doctype to `</head>` of a page for people: no outside request allowed
+    (Content-Security-Policy), the styles, and the slot of the embedded font (`embed_font`)."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
+        f"<title>{escape(title)}</title>",
+        f"<style>{FONT_SLOT}{CSS}</style>",
+        "</head>",
+    ]
 
 
 FONT_SLOT = "/*font-face*/"
@@ -291,7 +299,7 @@ def _by_method(lines: pl.DataFrame) -> str:
         .iter_rows(named=True)
     }
     order = [m for m in catalog.METHODS if m in rows] + sorted(m for m in rows if m not in catalog.METHODS)
-    items = [(f"{label(METHOD_LABELS, m)}（{rows[m]['n']}条）", rows[m]["t"]) for m in order]
+    items = [(f"{label(METHODS, m)}（{rows[m]['n']}条）", rows[m]["t"]) for m in order]
     chart = _hbar(
         "chart-method",
         "按分配方法的生产线配额 / Line allocation by method",
@@ -359,7 +367,7 @@ def adjustment_rows(ents: pl.DataFrame) -> list[tuple[str, int, Decimal | int]]:
             n, t = by_part.get(part, (0, Decimal(0)))
             by_part[part] = (n + 1, t + (adj or Decimal(0)) - (inc or 0))
     out: list[tuple[str, int, Decimal | int]] = [
-        (label(ADJUSTMENT_LABELS, part), n, t) for part, (n, t) in sorted(by_part.items())
+        (label(ADJUSTMENTS, part), n, t) for part, (n, t) in sorted(by_part.items())
     ]
     for col, name in (
         ("incentive_t", "减污降碳协同激励 / synergy incentive"),
@@ -396,7 +404,7 @@ def _clearance(status: pl.DataFrame) -> str:
     order = [s for s in catalog.STATUSES if s in counts] + sorted(
         s for s in counts if s not in catalog.STATUSES
     )
-    items = [(label(STATUS_LABELS, s), counts[s]) for s in order]
+    items = [(label(STATUSES, s), counts[s]) for s in order]
     as_of = status["as_of"].max()
     chart = _hbar(
         "chart-clearance",
@@ -437,7 +445,7 @@ def _top_gaps(ents: pl.DataFrame, status: pl.DataFrame) -> str:
                 ("—" if pct is None else _pct(pct), pct),
                 (adjustment_label(r["adjustment_rule"]), None),
                 (_t(r["borrowable_t"]), r["borrowable_t"]),
-                (label(STATUS_LABELS, statuses.get(r["enterprise_id"])) or "—", None),
+                (label(STATUSES, statuses.get(r["enterprise_id"])) or "—", None),
             ]
         )
     table = _table("top-gaps-table", heads, rows, sortable=True)

@@ -22,15 +22,14 @@ import polars as pl
 
 from exports.report import (
     COLORS,
-    CSS,
     FONT_NOTE_SLOT,
-    FONT_SLOT,
     _empty_chart,
     _section,
     _svg_open,
     _t,
     _table,
     embed_font,
+    page_head,
 )
 
 MAX_LINES = 6  # lines per chart; more combinations of the other parameters are thinned evenly
@@ -307,16 +306,7 @@ def render_scenario_report(
         )
     page = "\n".join(
         [
-            "<!DOCTYPE html>",
-            '<html lang="zh-CN">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:\">",
-            f"<title>{escape(title)}</title>",
-            f"<style>{FONT_SLOT}{CSS}</style>",
-            "</head>",
+            *page_head(title),
             "<body>",
             "<header>",
             f"<h1>{escape(title)}</h1>",

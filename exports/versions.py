@@ -11,19 +11,18 @@ what it wrote, so both evolve independently.
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from etsflow import catalog
-from exports.results import YearResults
+from exports.notices import save_workbook
+from model import catalog
+from model.results import YearResults
 from transforms import cycle as cy
 
 _BOLD = Font(bold=True)
@@ -77,12 +76,6 @@ def version_diff(
     return frm, to, rows
 
 
-def _save(wb: Workbook, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)
-
-
 def add_version_section(path: Path, version: dict[str, Any], change: dict[str, Any] | None = None) -> None:
     """Append the version block (and, for a re-issued notice, the change block) to a notice."""
     wb = load_workbook(path)
@@ -131,7 +124,7 @@ def add_version_section(path: Path, version: dict[str, Any], change: dict[str, A
             row += 1
     if ws.print_area:  # the official notice prints a set area: it now ends with this block
         ws.print_area = f"A1:{get_column_letter(max(ws.max_column, 12))}{ws.max_row}"
-    _save(wb, path)
+    save_workbook(wb, path)
 
 
 def write_changed_notices(
@@ -143,8 +136,7 @@ def write_changed_notices(
 
     ids = changes["enterprise_id"].to_list()
     mine = pl.col("enterprise_id").is_in(ids)
-    sub = replace(
-        results,
+    sub = results.replace(
         allocation_line=results.allocation_line.filter(mine),
         allocation_enterprise=results.allocation_enterprise.filter(mine),
         clearance_status=results.clearance_status.filter(mine),
@@ -157,7 +149,7 @@ def write_changed_notices(
     gone = [i for i in ids if i not in {p.stem for p in paths}]
     if gone:
         status = results.clearance_status.filter(pl.col("enterprise_id").is_in(gone))
-        empty = replace(results, clearance_status=status)
+        empty = results.replace(clearance_status=status)
         names = changes.select("enterprise_id", "name", pl.lit(None, pl.String).alias("sector_label"))
         for p in write_unallocated_notices(empty, names, out_dir):
             add_version_section(p, version, by_id[p.stem])

@@ -83,6 +83,7 @@ def annual_run(
     year: int | None = None,
     policy: str | None = None,
     as_of: date | None = None,
+    jurisdiction: str = "chongqing",
     from_stage: str | None = None,
     allow_quarantine: bool = False,
     run_id: str | None = None,
@@ -92,7 +93,8 @@ def annual_run(
 ):
     """Run the stages; return the run summary, or a Failed state whose data is the summary.
 
-    `year` defaults to the previous calendar year (scheduled runs), `as_of` to today,
+    `year` defaults to the previous calendar year (scheduled runs), `as_of` to today, the rule pack
+    to `<jurisdiction>/<year>.toml` of the policy folders (`policies.jurisdiction_dir`),
     `from_stage` to none: skip every stage whose inputs are unchanged. The served file is never
     replaced by one holding fewer published rows (per mart table and compliance year) unless
     `allow_shrink` (docs/operations.md §9).
@@ -121,7 +123,7 @@ def annual_run(
         if from_stage is not None and from_stage not in STAGES:
             raise InvalidInput(f"unknown stage '{from_stage}'; stages are {', '.join(STAGES)}")
         try:
-            pol = policy_for_year(year, policy)
+            pol = policy_for_year(year, policy, jurisdiction)
         except PolicyError as e:
             raise InvalidInput(str(e)) from None
         summary["policy"], summary["provisional"] = pol.version, pol.provisional_params()

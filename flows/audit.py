@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
-from etsflow import catalog
 from ingest.read import readable_path
+from model import catalog
 from warehouse import Warehouse
 from warehouse.store import now
 

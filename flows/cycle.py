@@ -13,8 +13,8 @@ from datetime import date
 
 import polars as pl
 
-from etsflow import catalog
-from etsflow.catalog import Table
+from model import catalog
+from model.catalog import Table
 from policies import PolicyError, policy_for_year
 from transforms import CoreFrames
 from transforms import cycle as cy
@@ -225,7 +225,9 @@ def _issuance(con, year: int, policy, ents: pl.DataFrame, versions: pl.DataFrame
             if yy in rules:
                 continue
             try:
-                rules[yy] = _rules(yy, policy if yy == year else policy_for_year(yy))
+                rules[yy] = _rules(
+                    yy, policy if yy == year else policy_for_year(yy, jurisdiction=policy.pack.jurisdiction)
+                )
             except (PolicyError, OSError):  # no rule pack of that year: it plays no part
                 continue
     return cy.issuance(all_ents, all_versions, all_clearance, rules)

@@ -40,21 +40,22 @@ STAGE_CODE = {
     "allocate": ("transforms.allocate", "validations.schemas"),
     "clearance": ("transforms.clearance", "transforms.engine", "validations.schemas"),
     "publish": (
-        "exports.results",
+        "model.results",
         "validations.checkpoint",
         "validations.checkpoint_process",
         "validations.schemas",
     ),
 }
 # Part of every stage's code version (files only, not their imports): this wiring, the table
-# catalog, the warehouse writes and rule-pack loading.
+# catalog, the warehouse writes and rule-pack loading (with its defaults).
 WIRING = (
     "flows/stages.py",
     "flows/fingerprints.py",
     "transforms/engine.py",  # the pieces every transform stage calls (its imports: per stage above)
-    "etsflow/catalog.py",
+    "model/catalog.py",
     "warehouse/store.py",
     "policies/__init__.py",
+    "policies/defaults.toml",  # the values of the parameters a pack leaves out
 )
 LIBRARIES = ("duckdb", "polars", "pyarrow", "pandera", "fastexcel", "great-expectations")
 # The earlier stages whose outputs a stage reads.
@@ -172,10 +173,10 @@ def library_versions() -> dict[str, str]:
 
 
 def _pack_hash(year: int, current: Policy) -> str:
-    """Content hash of the rule pack clearance uses for pool year `year` (bundled pack)."""
+    """Content hash of the rule pack clearance uses for pool year `year` (the jurisdiction's pack)."""
     if year == current.year:
         return current.content_hash
-    path = default_policy_path(year)
+    path = default_policy_path(year, current.pack.jurisdiction)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 

@@ -32,7 +32,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy
 from transforms import CoreFrames
 from transforms.engine import baselines_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from etsflow import catalog
+from model import catalog
 
 _WS = re.compile(r"\s+")
 

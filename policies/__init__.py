@@ -1,6 +1,8 @@
 """Rule packs: every number of the rules as data, with its source and confidence.
 
-A rule pack is a TOML file `policies/<jurisdiction>/<year>.toml`. Each parameter is a table
+A rule pack is a TOML file `<jurisdiction>/<year>.toml` in a policy folder: the bundled
+`policies/` (Chongqing), or a folder named by `ETSFLOW_POLICY_PATH` (folders separated by
+`os.pathsep`, searched first). Each parameter is a table
 
     [name]
     value = ...
@@ -8,13 +10,24 @@ A rule pack is a TOML file `policies/<jurisdiction>/<year>.toml`. Each parameter
     confidence = "verified"            # verified | inferred | provisional
 
 Decimal values are written as strings ("0.9450") so that no float ever carries them.
-`load_policy` turns the file into an immutable `Policy`; unknown or missing keys are refused with
-a message naming the key and the file. Code reads `policy.k_intensity.value`, never a literal.
+
+A pack is composed of sections (`SECTIONS`: method choice, baselines, line methods, enterprise
+adjustments, cap, clearance); a parameter may be written flat (`[k_intensity]`) or inside its
+section (`[baselines.k_intensity]`). A parameter the pack leaves out takes its neutral value from
+`policies/defaults.toml` (its rule off) — except what nothing can switch off (the deadline, the
+review windows) and what the pack's line methods need (`policies/methods.py`), which are refused
+when missing, with the key and the file named. `extends = "2022.toml"` (a path relative to the
+pack) starts from another pack: the pack's own parameters replace the other's, `[pack]` entries
+too. `jurisdiction.toml` next to the packs gives the jurisdiction's names (notice title).
+
+`load_policy` turns the file into an immutable `Policy`; unknown keys are refused. Code reads
+`policy.k_intensity.value`, never a literal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from datetime import date
 from decimal import Decimal
@@ -23,7 +36,11 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from policies.methods import LINE_METHODS
+
 POLICY_DIR = Path(__file__).parent
+DEFAULTS_PATH = POLICY_DIR / "defaults.toml"
+POLICY_PATH_ENV = "ETSFLOW_POLICY_PATH"
 T = TypeVar("T")
 Confidence = Literal["verified", "inferred", "provisional"]
 
@@ -55,6 +72,19 @@ class Pack(_Frozen):
     sources: dict[str, str]
 
 
+class Place(_Frozen):
+    """The jurisdiction in words (`<jurisdiction>/jurisdiction.toml`)."""
+
+    name_zh: str
+    name_en: str
+    notice_title: str  # {year} is replaced by the compliance year
+    report_title: str
+    report_title_en: str
+
+    def title(self, which: Literal["notice_title", "report_title", "report_title_en"], year: int) -> str:
+        return getattr(self, which).replace("{year}", str(year))
+
+
 class Policy(_Frozen):
     """Every parameter of rules.md for one compliance year."""
 
@@ -76,8 +106,10 @@ class Policy(_Frozen):
     line_allocation_decimals: Param[int]
     reduction_project_window: Param[tuple[int, int]]  # inclusive years: a completion outside counts not
 
-    # §3.4 coefficients
+    # §3.4 line methods (policies/methods.py) and coefficients
+    line_methods: Param[tuple[str, ...]]
     benchmarks: Param[dict[str, Decimal]]  # activity → tCO2 per t product
+    benchmark_correction: Param[Decimal]  # BM × Q × correction (1: none)
     k_intensity: Param[Decimal]
     k_total: Param[Decimal]
 
@@ -123,14 +155,26 @@ class Policy(_Frozen):
     green_power_origins_accepted: Param[tuple[str, ...]]  # where green power must be bought
     green_power_certificate_once: Param[bool]  # a certificate_id counts once across all rows and years
 
+    place: Place
     source_path: str = ""
     content_hash: str = ""
+    defaulted: tuple[str, ...] = ()  # parameters the pack left out (values of defaults.toml)
 
     @field_validator("pack")
     @classmethod
     def _pack_year(cls, v: Pack) -> Pack:
         if not 2000 <= v.compliance_year <= 2100:
             raise ValueError(f"compliance_year {v.compliance_year} out of range")
+        return v
+
+    @field_validator("line_methods")
+    @classmethod
+    def _known_methods(cls, v: Param) -> Param:
+        unknown = [m for m in v.value if m not in LINE_METHODS]
+        if unknown:
+            raise ValueError(f"unknown line method(s) {unknown}; known: {', '.join(LINE_METHODS)}")
+        if "equal" not in v.value:
+            raise ValueError("'equal' must be listed: every other method falls back to it (rules.md §2.8)")
         return v
 
     @property
@@ -173,7 +217,9 @@ LABELS: dict[str, str] = {
     "baseline_decimals": "基准值小数位 / decimals of the baselines",
     "line_allocation_decimals": "生产线配额小数位 / decimals of the line allocations",
     "reduction_project_window": "减排工程年度范围 / window of the reduction projects",
+    "line_methods": "生产线分配方法 / line methods of the pack",
     "benchmarks": "行业基准值 / industry benchmarks",
+    "benchmark_correction": "基准值修正系数 / benchmark correction factor",
     "k_intensity": "强度法调节系数 / intensity method coefficient",
     "k_total": "总量法调节系数 / total method coefficient",
     "gap_exemption_enabled": "缺口上限豁免 / gap exemption",
@@ -221,36 +267,146 @@ def label(name: str) -> str:
 
 
 def bundled_years(jurisdiction: str = "chongqing") -> list[str]:
-    """Years of the bundled packs, e.g. ['2021', '2022', '2023']."""
-    return sorted(p.stem for p in (POLICY_DIR / jurisdiction).glob("*.toml") if p.stem.isdigit())
+    """Years of the jurisdiction's packs, e.g. ['2021', '2022', '2023']."""
+    return sorted(p.stem for p in jurisdiction_dir(jurisdiction).glob("*.toml") if p.stem.isdigit())
 
 
 def _policy_from_values(values: dict) -> Policy:
     return Policy(**values)
 
 
+# The sections of a pack: each parameter belongs to one. A section a pack does not use may be
+# absent (its parameters take the neutral values of defaults.toml).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "method_choice": (
+        "stopped_lines_excluded", "equal_enterprise_shutdown_days", "equal_enterprise_min_years",
+        "equal_activities", "new_build_full_years_benchmark", "new_build_full_years_other",
+    ),
+    "baselines": (
+        "base_years", "intensity_outlier_share", "total_drop_shutdown_days", "baseline_decimals",
+        "reduction_project_window",
+    ),
+    "methods": (
+        "line_methods", "line_allocation_decimals", "benchmarks", "benchmark_correction", "k_intensity", "k_total",
+    ),
+    "enterprise_adjustments": (
+        "gap_exemption_enabled", "gap_exemption_share", "gap_exemption_max_t", "surplus_cap_enabled",
+        "surplus_cap_share", "surplus_cap_max_t", "incentive_enabled", "incentive_grade_a_pct",
+        "incentive_grade_b_pct", "incentive_max_t", "energy_efficiency_incentive_pct", "cost_control_enabled",
+        "preallocation_enabled", "preallocation_share", "preallocation_excluded_sectors", "borrowing_enabled",
+        "borrowing_threshold_share", "borrowing_pool_years",
+    ),
+    "cap": ("reserve_share",),
+    "clearance": (
+        "deadline", "review_window_working_days", "review_decision_working_days", "allowance_paid_only_vintages",
+        "allowance_paid_acquisitions", "later_vintages_accepted", "offset_types", "offset_hydro_refused",
+        "offset_limit_share", "offset_locality_enabled", "offset_min_chongqing_share", "offset_max_circle_share",
+        "green_power_enabled", "green_power_share", "green_power_max_t", "green_power_origins_accepted",
+        "green_power_certificate_once",
+    ),
+}  # fmt: skip
+
+
+def policy_dirs() -> list[Path]:
+    """The policy folders, searched in order: ETSFLOW_POLICY_PATH's, then the bundled one."""
+    extra = [Path(p) for p in os.environ.get(POLICY_PATH_ENV, "").split(os.pathsep) if p]
+    return [*extra, POLICY_DIR]
+
+
+def jurisdiction_dir(jurisdiction: str) -> Path:
+    """The folder of a jurisdiction's packs (the first policy folder that has it)."""
+    for d in policy_dirs():
+        if (d / jurisdiction).is_dir():
+            return d / jurisdiction
+    searched = ", ".join(str(d) for d in policy_dirs())
+    raise PolicyError(
+        f"jurisdiction '{jurisdiction}': no folder {jurisdiction}/ in {searched} ({POLICY_PATH_ENV})"
+    )
+
+
 def default_policy_path(year: int, jurisdiction: str = "chongqing") -> Path:
-    return POLICY_DIR / jurisdiction / f"{year}.toml"
+    return jurisdiction_dir(jurisdiction) / f"{year}.toml"
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and check a rule pack; raise PolicyError naming the file and the key on any problem."""
-    path = Path(path)
+def _toml(path: Path) -> tuple[dict, bytes]:
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"rule pack {path}: cannot be read ({e.strerror})") from e
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8")), raw
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PolicyError(f"rule pack {path}: not valid TOML ({e})") from e
-    for key, v in data.items():  # floats would carry binary rounding into exact rules
+
+
+def _read_pack(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, bytes]:
+    """A pack's parameters (sections flattened, `extends` resolved) and the bytes it was read from."""
+    if path.resolve() in chain:
+        raise PolicyError(f"rule pack {path}: extends itself ({' → '.join(str(p) for p in chain)})")
+    data, raw = _toml(path)
+    flat: dict = {}
+    for key, v in data.items():
+        if key in SECTIONS and isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()):
+            for name, param in v.items():
+                if name not in SECTIONS[key]:
+                    raise PolicyError(
+                        f"rule pack {path}: key '{key}.{name}': not a parameter of section {key}"
+                    )
+                flat[name] = param
+        else:
+            flat[key] = v
+    for key, v in flat.items():  # floats would carry binary rounding into exact rules
         if isinstance(v, dict) and isinstance(v.get("value"), float):
             raise PolicyError(
                 f"rule pack {path}: key '{key}': write decimal values as strings, e.g. \"0.9450\""
             )
+    parent = flat.pop("extends", None)
+    if parent is None:
+        return flat, raw
+    if not isinstance(parent, str):
+        raise PolicyError(f"rule pack {path}: 'extends' must be a file name, e.g. \"2022.toml\"")
+    base, base_raw = _read_pack(path.parent / parent, (*chain, path.resolve()))
+    merged = base | flat
+    merged["pack"] = base.get("pack", {}) | flat.get("pack", {})
+    return merged, base_raw + raw
+
+
+def _place(path: Path, jurisdiction: object) -> dict:
+    """The jurisdiction's names from `jurisdiction.toml` next to the pack (or its folder's name)."""
+    file = path.parent / "jurisdiction.toml"
+    if file.is_file():
+        return _toml(file)[0]
+    name = str(jurisdiction)
+    return {
+        "name_zh": name,
+        "name_en": name,
+        "notice_title": name + " {year}",
+        "report_title": name + " {year}",
+        "report_title_en": name + " {year}",
+    }
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and check a rule pack; raise PolicyError naming the file and the key on any problem."""
+    path = Path(path)
+    data, raw = _read_pack(path)
+    defaults, _ = _toml(DEFAULTS_PATH)
+    defaulted = tuple(k for k in defaults if k not in data)
+    methods = (data.get("line_methods") or defaults["line_methods"]).get("value", [])
+    needed = [
+        f"missing key '{k}' (needed by line method {m})"
+        for m in methods if m in LINE_METHODS for k in LINE_METHODS[m].needs if k not in data and k in defaults
+    ]  # fmt: skip
+    if needed:
+        raise PolicyError(f"rule pack {path}: " + "; ".join(dict.fromkeys(needed)))
     try:
-        policy = Policy(**data, source_path=str(path), content_hash=hashlib.sha256(raw).hexdigest())
+        policy = Policy(
+            **({k: defaults[k] for k in defaulted} | data),
+            place=_place(path, data.get("pack", {}).get("jurisdiction")),
+            source_path=str(path),
+            content_hash=hashlib.sha256(raw).hexdigest(),
+            defaulted=defaulted,
+        )
     except ValidationError as e:
         raise PolicyError(f"rule pack {path}: " + _problems(e)) from None
     return policy
@@ -320,15 +476,16 @@ def with_changes(policy: Policy, changes: dict[str, str], origin: str) -> Policy
         raise PolicyError(f"{origin}: " + _problems(e).replace(".value'", "'")) from None
 
 
-def policy_for_year(year: int, path: str | Path | None = None) -> Policy:
-    """The pack given by the user, or the bundled pack of the year; its year must match."""
-    if path is None and not default_policy_path(year).is_file():
+def policy_for_year(year: int, path: str | Path | None = None, jurisdiction: str = "chongqing") -> Policy:
+    """The pack given by the user, or the jurisdiction's pack of the year; its year must match."""
+    if path is None and not default_policy_path(year, jurisdiction).is_file():
+        folder = jurisdiction_dir(jurisdiction)
         raise PolicyError(
-            f"there is no bundled rule pack for {year}; bundled packs: {', '.join(bundled_years()) or 'none'} "
-            f"(in {POLICY_DIR / 'chongqing'}). Pass a pack for {year} with --policy FILE, e.g. a copy of the "
-            "nearest year's pack with its values edited (docs/rule-packs.md)."
+            f"there is no bundled rule pack for {year}; bundled packs: "
+            f"{', '.join(bundled_years(jurisdiction)) or 'none'} (in {folder}). Pass a pack for {year} with "
+            "--policy FILE, e.g. a copy of the nearest year's pack with its values edited (docs/rule-packs.md)."
         )
-    policy = load_policy(path or default_policy_path(year))
+    policy = load_policy(path or default_policy_path(year, jurisdiction))
     if policy.year != year:
         raise PolicyError(f"rule pack {policy.source_path} is for compliance year {policy.year}, not {year}")
     return policy
@@ -336,7 +493,7 @@ def policy_for_year(year: int, path: str | Path | None = None) -> Policy:
 
 def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
     """Markdown page of every parameter of every bundled pack (docs/rule-packs.md)."""
-    packs = [load_policy(p) for p in sorted((POLICY_DIR / jurisdiction).glob("*.toml"))]
+    packs = [load_policy(p) for p in sorted(jurisdiction_dir(jurisdiction).glob("[0-9]*.toml"))]
     out = [
         "# Rule packs / 规则包",
         "",
@@ -350,6 +507,15 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
         'written as strings (`"0.9450"`) so that no binary float enters an exact rule. Unknown or',
         "missing keys are refused with the key and the file named.",
         "",
+        "A pack is composed of sections (below); a parameter is written flat (`[k_intensity]`) or in its",
+        "section (`[baselines.k_intensity]`). A parameter a pack leaves out takes its neutral value from",
+        "`policies/defaults.toml` (its rule off), shown *(default)* below — except the deadline, the review",
+        "windows and what the pack's `line_methods` need (`policies/methods.py`), which are refused when",
+        'missing. `extends = "2022.toml"` starts from another pack of the same folder. Packs live in',
+        "`<folder>/<jurisdiction>/<year>.toml`: the bundled `policies/`, or a folder of",
+        "`ETSFLOW_POLICY_PATH` (`etsflow run --jurisdiction NAME`); `jurisdiction.toml` next to them",
+        "names the jurisdiction in the notices and the report.",
+        "",
         "To use official values, copy the pack of the year, edit it and pass it with",
         "`etsflow run --year Y --policy my-pack.toml`; the run records the pack's version and hash.",
         "",
@@ -357,13 +523,16 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
         "|---|---|---|",
     ]
     out += [f"| `{p.pack.id}` | {p.pack.title} | `{p.version}` |" for p in packs]
+    out += ["", "## Sections", ""]
+    out += [f"- **{name}**: " + ", ".join(f"`{k}`" for k in keys) for name, keys in SECTIONS.items()]
     out += ["", "## Parameters", ""]
     out += [
         "| parameter | in words | " + " | ".join(str(p.year) for p in packs) + " |",
         "|---|---|" + "---|" * len(packs),
     ]
 
-    def show(param: Param) -> str:
+    def show(pack: Policy, name: str) -> str:
+        param = pack.params()[name]
         v = param.value
         if isinstance(v, dict):
             v = ", ".join(f"{k} {x}" for k, x in v.items())
@@ -372,12 +541,10 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
         mark = {"verified": "", "inferred": " *(inferred)*", "provisional": " **(provisional)**"}[
             param.confidence
         ]
-        return f"{v}{mark}"
+        return f"{v} *(default)*" if name in pack.defaulted else f"{v}{mark}"
 
     for name in packs[0].params():
-        out.append(
-            f"| `{name}` | {label(name)} | " + " | ".join(show(p.params()[name]) for p in packs) + " |"
-        )
+        out.append(f"| `{name}` | {label(name)} | " + " | ".join(show(p, name) for p in packs) + " |")
     out += ["", "## Sources", ""]
     for p in packs:
         out += [f"### {p.year}", ""]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy, policy_for_year
 from transforms import CoreFrames
 from transforms.allocate import Allocation, allocate

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from etsflow import catalog
+from model import catalog
 from policies import default_policy_path, load_policy, policy_for_year
 from tests.test_allocation_frames import (
     D,

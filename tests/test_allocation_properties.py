@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from etsflow import catalog
+from model import catalog
 from policies import policy_for_year
 from tests.test_allocation_frames import (
     attribute,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from validations.schemas import check_frame, schema_for
 from warehouse.store import comments, ddl
 
@@ -15,7 +15,7 @@ from .conftest import REPO
 def test_data_dictionary_is_generated_from_the_catalog():
     on_disk = (REPO / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
     assert on_disk.strip() == catalog.data_dictionary().strip(), (
-        "regenerate: python -m etsflow.catalog > docs/data-dictionary.md"
+        "regenerate: python -m model.catalog > docs/data-dictionary.md"
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from exports.results import YearResults
+from model.results import YearResults
 from tests.test_exports_results import make_results
 from validations.checkpoint import CheckpointResult, check_frames, run_checkpoint
 
@@ -186,3 +186,19 @@ def test_a_checkpoint_process_that_dies_refuses_the_publication(tmp_path, monkey
     with pytest.raises(RuntimeError, match="without a verdict"):
         worker.check(make_results(), tmp_path, run_name="t")
     worker.close()
+
+
+def test_every_mart_of_the_catalog_is_checked() -> None:
+    """A mart added to the catalog is a frame of YearResults and a frame of the checkpoint, so its
+    generated checks (key, not null, year, ≥ 0) run; a missing frame is refused, never skipped."""
+    from model.results import MART_TABLES
+    from validations.checkpoint import checks
+
+    r = make_results()
+    frames = check_frames(r)
+    assert set(MART_TABLES) <= set(frames)
+    assert {c.table for c in checks(r)} <= set(frames)
+    marts = dict(r.marts)
+    marts.pop("clearance_item")
+    with pytest.raises(ValueError, match="marts missing \\['clearance_item'\\]"):
+        YearResults(year=r.year, policy=r.policy, listed_enterprise_ids=[], ledger_rows=0, **marts)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from etsflow import catalog
+from model import catalog
 from policies import Param, default_policy_path, load_policy
 from transforms.clearance import Clearance, borrowed_accepted, evaluate_clearance
 

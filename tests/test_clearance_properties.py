@@ -12,7 +12,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etsflow import catalog
+from model import catalog
 from policies import Param, default_policy_path, load_policy
 from transforms.clearance import evaluate_clearance
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from transforms import cycle as cy
 
 D = pl.Decimal(18, 4)

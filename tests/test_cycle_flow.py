@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import openpyxl
 import pytest
 
-from etsflow.workdays import add_working_days
+from model.workdays import add_working_days
 from policies import policy_for_year
 from warehouse import read_published
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,7 @@ import openpyxl
 import polars as pl
 
 from exports.notices import FMT_DATE, FMT_INT_T, FMT_T, LINE_COLUMNS, SHEET, write_notices
-from exports.results import YearResults
+from model.results import YearResults
 from tests.test_exports_results import make_results
 
 COLUMN_OF = {key: i for i, (_, key, _) in enumerate(LINE_COLUMNS, start=1)}
@@ -92,7 +91,7 @@ def test_each_notice_carries_the_numbers_of_the_marts(tmp_path: Path) -> None:
     assert _named(wb, "status").value == "未完成清缴 / not cleared"
     assert "缺口上限豁免（按排放量比例）/ gap exemption (share of E)" in text
     r = _line_row(ws, "L003")
-    assert ws.cell(r, COLUMN_OF["method_label"]).value == "历史总量下降法 / historical total"
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "历史排放总量下降法 / historical total method"
     assert ws.cell(r, COLUMN_OF["kept_text"]).value == "2019、2021"
     assert ws.cell(r, COLUMN_OF["dropped_text"]).value.startswith("2020（原因见计算说明")
     assert "2020年停产天数200天>183" in ws.cell(r, COLUMN_OF["explanation"]).value
@@ -100,7 +99,7 @@ def test_each_notice_carries_the_numbers_of_the_marts(tmp_path: Path) -> None:
     ws = wb[SHEET]
     assert "渝北区" in _text(ws)
     r = _line_row(ws, "L001")
-    assert ws.cell(r, COLUMN_OF["method_label"]).value == "行业基准线法 / benchmark"
+    assert ws.cell(r, COLUMN_OF["method_label"]).value == "行业基准线法 / benchmark method"
     assert ws.cell(r, COLUMN_OF["dropped_text"]).value == "—"
 
 
@@ -114,8 +113,7 @@ def test_drop_reasons_provisional_warning_and_no_clearance(tmp_path: Path) -> No
         ),
         provisional=pl.col("line_id") == "L004",
     )
-    results: YearResults = replace(
-        base,
+    results: YearResults = base.replace(
         allocation_line=lines,
         clearance_status=base.clearance_status.clear(),
         clearance_item=base.clearance_item.clear(),
@@ -140,8 +138,7 @@ def test_three_hundred_notices_in_seconds(tmp_path: Path) -> None:
     def copies(df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         return pl.concat([df.with_columns(pl.col(c) + f"-{i:03d}" for c in cols) for i in range(100)])
 
-    big = replace(
-        r,
+    big = r.replace(
         allocation_enterprise=copies(r.allocation_enterprise, ["enterprise_id"]),
         allocation_line=copies(r.allocation_line, ["enterprise_id", "line_id"]),
         clearance_status=copies(r.clearance_status, ["enterprise_id"]),
@@ -160,7 +157,7 @@ def test_notice_has_the_official_form_from_the_settings_file(tmp_path: Path) -> 
 
     results = make_results()
     codes = pl.col("method").replace({"equal": "activity_equal", "excluded": "stopped"})
-    results = replace(results, allocation_line=results.allocation_line.with_columns(method_reason=codes))
+    results = results.replace(allocation_line=results.allocation_line.with_columns(method_reason=codes))
     settings = tmp_path / "notice.toml"
     settings.write_text(
         "[notice]\n"
@@ -231,7 +228,7 @@ def test_a_unit_without_an_allocation_gets_the_same_official_form(tmp_path: Path
     missing = results.clearance_status.head(1).with_columns(
         enterprise_id=pl.lit("E999"), status=pl.lit("missing_verification")
     )
-    results = replace(results, clearance_status=pl.concat([results.clearance_status, missing]))
+    results = results.replace(clearance_status=pl.concat([results.clearance_status, missing]))
     settings = tmp_path / "notice.toml"
     settings.write_text(
         '[notice]\nissuing_authority = "测试市生态环境局"\ndocument_number = "测环配〔{issue_year}〕{serial}号"\n'

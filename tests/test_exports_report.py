@@ -6,7 +6,6 @@ import re
 import shutil
 import struct
 import subprocess
-from dataclasses import replace
 from decimal import Decimal as D
 from html.parser import HTMLParser
 from pathlib import Path
@@ -83,7 +82,7 @@ def test_report_is_self_contained_with_accessible_charts_and_figures(tmp_path: P
     assert 'id="provisional"' not in html
     # Sector and method sums appear in the charts' descriptions (what a screen reader says).
     assert "水泥制造行业（1家）: 852,750 tCO2e" in html
-    assert "历史强度下降法 / historical intensity（2条）: 108,350 tCO2e" in html
+    assert "历史排放强度下降法 / historical intensity method（2条）: 108,350 tCO2e" in html
     assert "按期完成清缴 / cleared on time: 1 家" in html
     # Exemptions and caps: E002's gap exemption of 20,000 t; borrowing 50,000 t.
     assert re.search(r"gap exemption \(share of E\)</td><td[^>]*>1</td><td[^>]*>20,000</td>", html)
@@ -120,8 +119,7 @@ def test_adjustment_rows_count_each_exemption_part_apart_from_rounding_and_incen
 
 def test_report_with_provisional_rows_history_and_no_clearance() -> None:
     base = make_results()
-    results = replace(
-        base,
+    results = base.replace(
         cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
         clearance_status=base.clearance_status.clear(),
         clearance_item=base.clearance_item.clear(),
@@ -198,7 +196,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 def test_clearance_bars_take_colours_that_mean_something() -> None:
     """Red for not cleared, amber for pending/late, green for cleared — each bar by its status."""
-    from exports.report import STATUS_COLORS, STATUS_LABELS
+    from exports.report import STATUS_COLORS
+    from model.labels import STATUSES, label
 
     html = render_report(make_results())
     chart = html[
@@ -208,7 +207,7 @@ def test_clearance_bars_take_colours_that_mean_something() -> None:
     assert bars, "no clearance bars"
     by_label = dict(bars)
     for status, colour in STATUS_COLORS.items():
-        label_ = STATUS_LABELS[status]
+        label_ = label(STATUSES, status)
         if label_ in by_label:
             assert by_label[label_] == colour, status
     assert STATUS_COLORS["not_cleared"] == "#c62828" and STATUS_COLORS["cleared_on_time"] == "#2e7d32"
@@ -219,8 +218,7 @@ def test_provisional_banner_names_the_placeholders_in_words():
     from policies import policy_for_year
 
     base = make_results()
-    results = replace(
-        base,
+    results = base.replace(
         policy=policy_for_year(2023),
         cap_summary=base.cap_summary.with_columns(provisional=pl.lit(True)),
     )
@@ -235,8 +233,7 @@ def test_partial_year_says_so_first_with_the_ids():
     base = make_results()
     status = base.clearance_status
     left = status.head(1).with_columns(enterprise_id=pl.lit("E009"), status=pl.lit("not_allocated"))
-    results = replace(
-        base,
+    results = base.replace(
         cap_summary=base.cap_summary.with_columns(
             partial=pl.lit(True), enterprises_left_out=pl.lit(1, pl.Int32)
         ),

@@ -14,7 +14,6 @@ The fixture is consistent (every number adds up, per rules.md of 2022):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
 
@@ -22,9 +21,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from etsflow import catalog
-from exports.results import YearResults, conform
+from model import catalog
+from model.results import YearResults, conform
 from policies import policy_for_year
+from warehouse.read import year_results
 
 YEAR = 2022
 AS_OF = date(2024, 4, 15)
@@ -183,7 +183,7 @@ def make_results(**changes) -> YearResults:
         listed_enterprise_ids=["E001", "E002", "E003"],
         ledger_rows=len(ITEMS),
     )
-    return replace(results, **changes)
+    return results.replace(**changes)
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_fixture_adds_up(results: YearResults) -> None:
     assert not results.is_provisional
 
 
-def test_from_duckdb_reads_one_year_with_catalog_types(results: YearResults) -> None:
+def test_year_results_reads_one_year_with_catalog_types(results: YearResults) -> None:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA mart; CREATE SCHEMA core")
     for name, df in results.marts.items():
@@ -225,7 +225,7 @@ def test_from_duckdb_reads_one_year_with_catalog_types(results: YearResults) -> 
         con.execute(f"CREATE TABLE core.{name} AS SELECT * FROM df")
         con.unregister("df")
 
-    got = YearResults.from_duckdb(con, YEAR, results.policy)
+    got = year_results(con, YEAR, results.policy)
 
     for name, df in results.marts.items():
         assert got.marts[name].columns == [*df.columns, "added_by_someone"]
@@ -233,9 +233,7 @@ def test_from_duckdb_reads_one_year_with_catalog_types(results: YearResults) -> 
     # E004 is listed but has no verified data (missing verification); E005 is not listed in 2022.
     assert got.listed_enterprise_ids == ["E001", "E002", "E003"]
     assert got.ledger_rows == 6
-    explicit = YearResults.from_duckdb(
-        con, YEAR, results.policy, listed_enterprise_ids=["E001"], ledger_rows=1
-    )
+    explicit = year_results(con, YEAR, results.policy, listed_enterprise_ids=["E001"], ledger_rows=1)
     assert (explicit.listed_enterprise_ids, explicit.ledger_rows) == (["E001"], 1)
 
 

@@ -23,9 +23,9 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from etsflow import catalog
 from flows.fingerprints import code_files, describe_difference, fingerprints, inbox_files
 from flows.stages import STAGES, RunContext
+from model import catalog
 from policies import load_policy, policy_for_year
 from warehouse import Warehouse, read_published
 
@@ -179,10 +179,10 @@ def test_code_version_of_a_stage_is_the_source_it_runs():
         "transforms/allocate.py",
         "transforms/baselines.py",
         "flows/stages.py",
-        "etsflow/catalog.py",
+        "model/catalog.py",
     } <= set(allocate)
     assert "transforms/allocate.py" not in baselines and "validations/inputs.py" not in allocate
-    assert {"validations/checkpoint.py", "exports/results.py"} <= set(publish)
+    assert {"validations/checkpoint.py", "model/results.py"} <= set(publish)
     assert "validations/inputs.py" in code_files("validate") and "ingest/read.py" in code_files("ingest")
 
 

@@ -56,7 +56,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def cycle_state(served: Path) -> dict[str, list[tuple]]:
     """The versions, their history rows and the cycle marts, as BI readers see them."""
-    from etsflow import catalog
+    from model import catalog
 
     return {
         t.qualified: read_published(served, f"SELECT * FROM {t.qualified} ORDER BY ALL").rows()

@@ -14,9 +14,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from etsflow import synthetic
 from ingest.read import read_inbox
 from policies import policy_for_year
+from tools import synthetic
 from transforms import listed_enterprise_ids
 from transforms.clearance import borrowed_accepted, evaluate_clearance
 from transforms.pool import BORROWED, allocation_for, obligations, pool_remaining, pool_years

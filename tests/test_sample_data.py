@@ -21,7 +21,8 @@ import fastexcel
 import polars as pl
 import pytest
 
-from etsflow import catalog, synthetic
+from model import catalog
+from tools import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"

@@ -343,7 +343,7 @@ def test_the_engine_alone_gives_the_published_marts(sample_core, warehouse):
     flow published for 2022 (the borrowing pool included: 2021's borrowers reduce it)."""
     from datetime import date
 
-    from etsflow import catalog
+    from model import catalog
     from transforms.engine import pool_for, run_year
 
     policies = {y: policy_for_year(y) for y in (2021, 2022)}

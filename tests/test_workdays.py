@@ -1,4 +1,4 @@
-"""Chinese working days (etsflow/workdays.py): the official schedule of chinese-calendar, with
+"""Chinese working days (model/workdays.py): the official schedule of chinese-calendar, with
 holidays off and adjusted working weekends (调休) on; Monday–Friday, flagged, beyond it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from etsflow.workdays import LAST_KNOWN_YEAR, add_working_days, is_working_day
+from model.workdays import LAST_KNOWN_YEAR, add_working_days, is_working_day
 
 
 def test_spring_festival_2024_and_its_worked_sunday():

@@ -1,7 +1,7 @@
 """Pure transforms: typed frames in, typed frames out. No files, no connections, no Prefect.
 
 Every stage function here takes `CoreFrames` (the clean inputs of `core.*`, typed as in
-`etsflow/catalog.py`) and a `policies.Policy`, and returns Polars DataFrames. Arithmetic on
+`model/catalog.py`) and a `policies.Policy`, and returns Polars DataFrames. Arithmetic on
 exact quantities runs in a private in-memory DuckDB connection on DECIMAL columns (Polars'
 decimal multiply truncates and DuckDB's DECIMAL division returns DOUBLE, so divisions at
 thresholds are done as scaled integer arithmetic; see rules.md §8).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 
 
 @dataclass(frozen=True)

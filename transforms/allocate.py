@@ -2,7 +2,7 @@
 
 `allocate(baselines, core, policy)` turns the methods and baselines of `compute_baselines` into
 the three published tables `mart.allocation_line`, `mart.allocation_enterprise` and
-`mart.cap_summary` (columns and types from `etsflow/catalog.py`).
+`mart.cap_summary` (columns and types from `model/catalog.py`).
 
 - Line: benchmark BM × Q_Y, intensity I × Q_Y × k, total D × N_Y × k, equal = CO2 of Y; plus the
   non-CO2 emissions of Y (always equal); each half-up to `line_allocation_decimals`.
@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
+from model.labels import enterprise_explanation, line_explanation
 from policies import Policy
+from policies.methods import LINE_METHODS
 from transforms import CoreFrames
-from transforms.baselines import exact_connection, pct_text, ratio, reasons_frame, run, scaled
+from transforms.baselines import exact_connection, ratio, reasons_frame, run, scaled
 
 # Enterprise-level rule-pack parameters an enterprise's numbers use, by step (→ `provisional`).
 # "always" is used by every enterprise; the others when their switch is on (incentive grades:
@@ -65,11 +67,17 @@ class Allocation:
     cap: pl.DataFrame  # mart.cap_summary
 
 
+def co2_allocation_sql(method: str = "method", param: str = "$") -> str:
+    """The CO2 allocation of a line by its method: the formulas of the registry, as one CASE.
+    `param`: how the formulas' rule-pack values are written (`$x` bound, or `p.x` joined)."""
+    whens = "\n".join(f"WHEN '{m}' THEN {r.co2_sql.replace('$', param)}" for m, r in LINE_METHODS.items())
+    return f"CASE {method}\n{whens}\nELSE 0 END"
+
+
 LINES_SQL = r"""
 WITH
 l AS (
-    SELECT b.*, r.method_zh, r.method_en, r.rule, r.reason_zh, r.reason_en, r.provisional,
-           m.bm_n, m.bm_d, m.bm_text,
+    SELECT b.*, r.provisional, m.bm_n, m.bm_d, m.bm_text AS benchmark_text,
            i4(b.baseline) AS baseline4, i4(b.output_y) AS q4,
            i4(b.co2_y_t) AS co2_4, i4(b.non_co2_y_t) AS non_co2_4,
            p.line_id IS NOT NULL AS has_prior,
@@ -81,13 +89,7 @@ l AS (
 ),
 alloc AS (  -- line allocation in units of 10^-4 t, rounded half-up to 10^-d (f = 10^(4-d))
     SELECT *,
-           CASE method
-               WHEN 'benchmark' THEN rhu(bm_n * q4, bm_d * $f) * $f                      -- BM × Q_Y
-               WHEN 'intensity' THEN rhu(baseline4 * q4 * $ki_n, $ki_d * 10000 * $f) * $f  -- I × Q_Y × k
-               WHEN 'total' THEN rhu(baseline4 * production_days_y * $kt_n, $kt_d * $f) * $f  -- D × N_Y × k
-               WHEN 'equal' THEN rhu(co2_4, $f) * $f                                     -- E (CO2) of Y
-               ELSE 0
-           END AS a_co2_4,
+           {co2_allocation} AS a_co2_4,  -- the line methods (policies/methods.py)
            CASE WHEN method = 'excluded' THEN 0 ELSE rhu(non_co2_4, $f) * $f END AS a_non_co2_4,
            co2_4 + non_co2_4 AS e4,
            -- 2023 incentive: E/Q fell (benchmark, intensity) or E fell (total) against Y−1
@@ -99,77 +101,26 @@ alloc AS (  -- line allocation in units of 10^-4 t, rounded half-up to 10^-d (f 
     FROM l
 ),
 texts AS (
-    SELECT *,
-           a_co2_4 + a_non_co2_4 AS a4,
-           replace(replace(replace(replace(replace(reason_zh,
-               '{enterprise_shutdown_years}', enterprise_shutdown_years::VARCHAR),
-               '{ent_days}', $ent_days_text), '{commissioned_on}', coalesce(commissioned_on::VARCHAR, '')),
-               '{first_full_year}', coalesce(first_full_year::VARCHAR, '')),
-               '{new_build_years}', new_build_years::VARCHAR) AS why_zh,
-           replace(replace(replace(replace(replace(reason_en,
-               '{enterprise_shutdown_years}', enterprise_shutdown_years::VARCHAR),
-               '{ent_days}', $ent_days_text), '{commissioned_on}', coalesce(commissioned_on::VARCHAR, '')),
-               '{first_full_year}', coalesce(first_full_year::VARCHAR, '')),
-               '{new_build_years}', new_build_years::VARCHAR) AS why_en,
-           CASE WHEN method IN ('intensity', 'total') OR method_reason = 'fallback_total_to_equal' THEN
-               '基准年' || array_to_string($base_years, '、') || '中采用'
-               || coalesce(nullif(array_to_string(kept_years, '、'), ''), '无')
-               || CASE WHEN drop_reasons_zh <> '' THEN '，剔除：' || drop_reasons_zh ELSE '' END
-               || CASE WHEN restatements_zh <> '' THEN '；' || restatements_zh ELSE '' END
-               || CASE WHEN base_year_dates_zh <> '' THEN '；' || base_year_dates_zh ELSE '' END || '；'
-           ELSE '' END AS years_zh,
-           CASE WHEN method IN ('intensity', 'total') OR method_reason = 'fallback_total_to_equal' THEN
-               'of base years ' || array_to_string($base_years, ', ') || ' kept '
-               || coalesce(nullif(array_to_string(kept_years, ', '), ''), 'none')
-               || CASE WHEN drop_reasons_en <> '' THEN ', dropped: ' || drop_reasons_en ELSE '' END
-               || CASE WHEN restatements_en <> '' THEN '; ' || restatements_en ELSE '' END
-               || CASE WHEN base_year_dates_en <> '' THEN '; ' || base_year_dates_en ELSE '' END || '; '
-           ELSE '' END AS years_en
-    FROM alloc
+    SELECT *, a_co2_4 + a_non_co2_4 AS a4 FROM alloc
 )
 SELECT
     compliance_year, enterprise_id, line_id, method, method_reason, baseline, kept_years, dropped_years,
-    CASE method WHEN 'benchmark' THEN CAST(bm_text AS DECIMAL(18, 4))
+    CASE method WHEN 'benchmark' THEN CAST(benchmark_text AS DECIMAL(18, 4))
                 WHEN 'intensity' THEN CAST($ki_text AS DECIMAL(18, 4))
                 WHEN 'total' THEN CAST($kt_text AS DECIMAL(18, 4)) END AS coefficient,
     CASE method WHEN 'benchmark' THEN output_y WHEN 'intensity' THEN output_y
                 WHEN 'total' THEN CAST(production_days_y AS DECIMAL(18, 4))
                 WHEN 'equal' THEN co2_y_t END AS activity_value,
     d4(a_co2_4) AS allocation_co2_t, d4(a_non_co2_4) AS allocation_non_co2_t, d4(a4) AS allocation_t,
-    concat(
-        line_id, '（', compliance_year, '年度）：', method_zh, '（规则', rule, '：', why_zh, '）。', years_zh,
-        CASE WHEN method = 'excluded' THEN '不分配配额' ELSE concat(CASE method
-            WHEN 'benchmark' THEN '二氧化碳配额 = 基准值 ' || bm_text || ' × 产量 ' || output_y
-            WHEN 'intensity' THEN '强度基准值 I = ' || baseline || '，二氧化碳配额 = I × 产量 ' || output_y
-                || ' × 调节系数 ' || $ki_text
-            WHEN 'total' THEN '日均排放基准值 D = ' || baseline || ' t/天，二氧化碳配额 = D × 生产天数 '
-                || production_days_y || ' × 调节系数 ' || $kt_text
-            WHEN 'equal' THEN '二氧化碳配额 = ' || compliance_year || '年度经核查二氧化碳排放量 ' || co2_y_t
-            END,
-            ' = ', d4(a_co2_4), ' t；非二氧化碳（等量法）', d4(a_non_co2_4), ' t；生产线配额 ', d4(a4), ' t') END,
-        CASE WHEN is_improved_on_prior_year THEN '；较上年改善'
-             WHEN NOT is_improved_on_prior_year THEN '；未较上年改善' ELSE '' END,
-        '。规则包 ', $version, '。 / ',
-        'Line ', line_id, ' (', compliance_year, '): ', method_en, ' (rule ', rule, ': ', why_en, '); ', years_en,
-        CASE WHEN method = 'excluded' THEN 'no allocation' ELSE concat(CASE method
-            WHEN 'benchmark' THEN 'CO2 allocation = BM ' || bm_text || ' × Q ' || output_y
-            WHEN 'intensity' THEN 'I = ' || baseline || ', CO2 allocation = I × Q ' || output_y
-                || ' × k ' || $ki_text
-            WHEN 'total' THEN 'D = ' || baseline || ' t/day, CO2 allocation = D × N ' || production_days_y
-                || ' days × k ' || $kt_text
-            WHEN 'equal' THEN 'CO2 allocation = verified CO2 of ' || compliance_year || ' ' || co2_y_t
-            END,
-            ' = ', d4(a_co2_4), ' t; non-CO2 (equal) ', d4(a_non_co2_4), ' t; line allocation ', d4(a4),
-            ' t') END,
-        CASE WHEN is_improved_on_prior_year THEN '; improved on the prior year'
-             WHEN NOT is_improved_on_prior_year THEN '; not improved on the prior year' ELSE '' END,
-        '. Rule pack ', $version, '.'
-    ) AS explanation,
     provisional, is_improved_on_prior_year,
+    -- the facts the explanation cites (model.labels.line_explanation)
+    benchmark_text, output_y, production_days_y, co2_y_t, enterprise_shutdown_years, commissioned_on,
+    first_full_year, new_build_years, drop_reasons_zh, drop_reasons_en, restatements_zh, restatements_en,
+    base_year_dates_zh, base_year_dates_en,
     e4, a4
 FROM texts
 ORDER BY compliance_year, line_id
-"""
+""".replace("{co2_allocation}", co2_allocation_sql())
 
 ENTERPRISES_SQL = r"""
 WITH
@@ -251,8 +202,7 @@ final AS (
                CASE WHEN a_base * $adj_d <> adj_n THEN 'rounding' END,
                CASE WHEN incentive > 0 AND pct_n > 0 THEN 'incentive_grade_' || weather_grade END,
                CASE WHEN incentive > 0 AND ee_n > 0 THEN 'incentive_energy_efficiency' END), ''), 'none')
-               AS adjustment_rule,
-           CAST(d4(rhu(adj_n, $gap_d * $sur_d)) AS VARCHAR) AS adj_text
+               AS adjustment_rule
     FROM incentive
 )
 SELECT
@@ -262,76 +212,20 @@ SELECT
     CAST(incentive AS BIGINT) AS incentive_t, CAST(a_final AS BIGINT) AS allocation_final_t,
     d4(e4 - a_final * 10000) AS gap_t, CAST(borrowable AS BIGINT) AS borrowable_t,
     CAST(preallocation AS BIGINT) AS preallocation_next_t, provisional,
-    concat(
-        name, '（', enterprise_id, '，', $year, '年度）：经核查排放量 E = ', d4(e4),
-        ' t，各生产线配额合计 A_raw = ', d4(araw4), ' t；',
-        CASE adj_rule
-            WHEN 'gap_exemption_share' THEN '缺口超过排放量的' || $gap_pct || '%，按 (1 − ' || $gap_pct
-                || '%) × E 核定为 ' || adj_text || ' t；'
-            WHEN 'gap_exemption_max' THEN '缺口超过' || $gap_max_text || ' t，按 E − ' || $gap_max_text
-                || ' 核定为 ' || adj_text || ' t；'
-            WHEN 'surplus_cap_share' THEN '盈余超过排放量的' || $sur_pct || '%，按 (1 + ' || $sur_pct
-                || '%) × E 核定为 ' || adj_text || ' t；'
-            WHEN 'surplus_cap_max' THEN '盈余超过' || $sur_max_text || ' t，按 E + ' || $sur_max_text
-                || ' 核定为 ' || adj_text || ' t；'
-            ELSE '' END,
-        CASE WHEN NOT $incentive_on THEN ''
-             WHEN is_incentive_eligible THEN '减污降碳协同激励（重污染天气绩效' || weather_grade
-                 || '级、无行政处罚、未涉嫌违法、各生产线较上年均改善）'
-             WHEN is_penalized THEN '受到生态环境行政处罚，不享受协同激励；'
-             WHEN is_under_investigation THEN '涉嫌生态环境违法，不享受协同激励；'
-             WHEN NOT coalesce(weather_grade IN ('A', 'B'), false) THEN '重污染天气绩效分级非A、B级，不享受协同激励（绩效条件）；'
-             WHEN n_compared = 0 THEN '无基准线法、强度法或总量法生产线，不享受协同激励（绩效条件）；'
-             ELSE n_compared - n_improved || '条生产线未较上年改善，不享受协同激励（绩效条件）；' END,
-        CASE WHEN is_energy_efficiency_eligible THEN '单位产品能效达到标杆水平（激励比例 ' || $ee_pct || '%）' ELSE '' END,
-        CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
-             THEN '增发 ' || incentive || ' t（合计不超过 ' || $inc_max_text || ' t）；' ELSE '' END,
-        '年度配额 A_final = ', a_final, ' t，缺口 ', d4(e4 - a_final * 10000), ' t',
-        CASE WHEN $borrow_on THEN '，缺口超过排放量' || $bor_pct || '%的部分可预支 ' || borrowable || ' t'
-             ELSE '' END,
-        CASE WHEN NOT $pre_on THEN ''
-             WHEN is_preallocation_cancelled THEN '，' || ($year + 1) || '年度预分配已取消'
-             WHEN list_contains($pre_excluded, sector_label) THEN '，' || sector_label || '暂不预分配'
-                 || ($year + 1) || '年度配额'
-             ELSE '，' || ($year + 1) || '年度预分配 ' || preallocation || ' t（' || $pre_pct || '%）' END,
-        '。规则包 ', $version, '。 / ',
-        'Enterprise ', enterprise_id, ' (', $year, '): verified emissions E = ', d4(e4),
-        ' t, sum of line allocations A_raw = ', d4(araw4), ' t; ',
-        CASE adj_rule
-            WHEN 'gap_exemption_share' THEN 'gap above ' || $gap_pct || '% of E: A = (1 − ' || $gap_pct
-                || '%) × E = ' || adj_text || ' t; '
-            WHEN 'gap_exemption_max' THEN 'gap above ' || $gap_max_text || ' t: A = E − ' || $gap_max_text
-                || ' = ' || adj_text || ' t; '
-            WHEN 'surplus_cap_share' THEN 'surplus above ' || $sur_pct || '% of E: A = (1 + ' || $sur_pct
-                || '%) × E = ' || adj_text || ' t; '
-            WHEN 'surplus_cap_max' THEN 'surplus above ' || $sur_max_text || ' t: A = E + '
-                || $sur_max_text || ' = ' || adj_text || ' t; '
-            ELSE '' END,
-        CASE WHEN NOT $incentive_on THEN ''
-             WHEN is_incentive_eligible THEN 'synergy incentive (weather grade ' || weather_grade
-                 || ', no penalty, no suspected violation, every line improved on the prior year)'
-             WHEN is_penalized THEN 'no synergy incentive: administrative penalty; '
-             WHEN is_under_investigation THEN 'no synergy incentive: suspected violation under investigation; '
-             WHEN NOT coalesce(weather_grade IN ('A', 'B'), false)
-                 THEN 'no synergy incentive (grade criterion): weather grade not A or B; '
-             WHEN n_compared = 0 THEN 'no synergy incentive (grade criterion): no benchmark, intensity or total line; '
-             ELSE 'no synergy incentive (grade criterion): ' || (n_compared - n_improved)
-                 || ' line(s) did not improve on the prior year; ' END,
-        CASE WHEN is_energy_efficiency_eligible
-             THEN ' energy efficiency at the benchmark level (' || $ee_pct || '%)' ELSE '' END,
-        CASE WHEN is_incentive_eligible OR is_energy_efficiency_eligible
-             THEN ' +' || incentive || ' t (at most ' || $inc_max_text || ' t in all); ' ELSE '' END,
-        'A_final = ', a_final, ' t, gap ', d4(e4 - a_final * 10000), ' t',
-        CASE WHEN $borrow_on THEN ', borrowable (gap above ' || $bor_pct || '% of E) ' || borrowable || ' t'
-             ELSE '' END,
-        CASE WHEN NOT $pre_on THEN ''
-             WHEN is_preallocation_cancelled THEN ', pre-allocation of ' || ($year + 1) || ' cancelled'
-             WHEN list_contains($pre_excluded, sector_label) THEN ', no pre-allocation of ' || ($year + 1)
-                 || ' for ' || sector_label
-             ELSE ', pre-allocation of ' || ($year + 1) || ' ' || preallocation || ' t (' || $pre_pct
-                 || '%)' END,
-        '. Rule pack ', $version, '.'
-    ) AS explanation
+    -- the rules that fired and the facts the explanation cites (model.labels.enterprise_explanation)
+    adj_rule AS adjustment_step, d4(rhu(adj_n, $gap_d * $sur_d)) AS allocation_adjusted_t,
+    CASE WHEN NOT $incentive_on THEN NULL
+         WHEN is_incentive_eligible THEN 'eligible'
+         WHEN is_penalized THEN 'penalized'
+         WHEN is_under_investigation THEN 'under_investigation'
+         WHEN NOT coalesce(weather_grade IN ('A', 'B'), false) THEN 'weather_grade'
+         WHEN n_compared = 0 THEN 'no_comparable_line'
+         ELSE 'not_improved' END AS incentive_reason,
+    weather_grade, n_compared - n_improved AS lines_not_improved, is_energy_efficiency_eligible,
+    CASE WHEN NOT $pre_on THEN NULL
+         WHEN is_preallocation_cancelled THEN 'cancelled'
+         WHEN list_contains($pre_excluded, sector_label) THEN 'excluded_sector'
+         ELSE 'granted' END AS preallocation_reason
 FROM final
 ORDER BY compliance_year, enterprise_id
 """
@@ -374,6 +268,7 @@ def allocation_params(policy: Policy) -> dict:
         raise ValueError(f"rule pack {p.source_path}: line_allocation_decimals = {ld}; 0 … 4 supported")
     ki_n, ki_d = ratio(p.k_intensity.value)
     kt_n, kt_d = ratio(p.k_total.value)
+    bc_n, bc_d = ratio(p.benchmark_correction.value)
     gap_n, gap_d = ratio(p.gap_exemption_share.value)
     sur_n, sur_d = ratio(p.surplus_cap_share.value)
     a_n, a_d = ratio(p.incentive_grade_a_pct.value.scaleb(-2))  # percent → share
@@ -386,9 +281,6 @@ def allocation_params(policy: Policy) -> dict:
         raise ValueError(f"rule pack {p.source_path}: reserve_share must be in [0, 1)")
     return {
         "year": p.year,
-        "version": p.version,
-        "base_years": [int(y) for y in p.base_years.value],
-        "ent_days_text": str(p.equal_enterprise_shutdown_days.value),
         "f": 10 ** (4 - ld),
         "ki_n": ki_n,
         "ki_d": ki_d,
@@ -396,18 +288,16 @@ def allocation_params(policy: Policy) -> dict:
         "kt_n": kt_n,
         "kt_d": kt_d,
         "kt_text": str(p.k_total.value),
+        "bc_n": bc_n,
+        "bc_d": bc_d,
         "gap_on": p.gap_exemption_enabled.value,
         "gap_n": gap_n,
         "gap_d": gap_d,
         "gap_max4": scaled(p.gap_exemption_max_t.value, 4, "gap_exemption_max_t"),
-        "gap_pct": pct_text(p.gap_exemption_share.value),
-        "gap_max_text": str(p.gap_exemption_max_t.value),
         "sur_on": p.surplus_cap_enabled.value,
         "sur_n": sur_n,
         "sur_d": sur_d,
         "sur_max4": scaled(p.surplus_cap_max_t.value, 4, "surplus_cap_max_t"),
-        "sur_pct": pct_text(p.surplus_cap_share.value),
-        "sur_max_text": str(p.surplus_cap_max_t.value),
         "adj_d": 10000 * gap_d * sur_d,
         "incentive_on": p.incentive_enabled.value,
         "a_n": a_n,
@@ -415,18 +305,14 @@ def allocation_params(policy: Policy) -> dict:
         "b_n": b_n,
         "b_d": b_d,
         "inc_max4": scaled(p.incentive_max_t.value, 4, "incentive_max_t"),
-        "inc_max_text": str(p.incentive_max_t.value),
         "ee_n": ee_n,
         "ee_d": ee_d,
-        "ee_pct": str(p.energy_efficiency_incentive_pct.value),
         "borrow_on": p.borrowing_enabled.value,
         "bor_n": bor_n,
         "bor_d": bor_d,
-        "bor_pct": pct_text(p.borrowing_threshold_share.value),
         "pre_on": p.preallocation_enabled.value,
         "pre_n": pre_n,
         "pre_d": pre_d,
-        "pre_pct": pct_text(p.preallocation_share.value),
         "pre_excluded": list(p.preallocation_excluded_sectors.value),
         "res_n": res_n,
         "res_d": res_d,
@@ -483,9 +369,9 @@ def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy, left_out
         con.register("prior", core.line_years.filter(pl.col("year") == policy.year - 1))
         con.register("enterprises", core.enterprises)
         con.register("attributes", core.attributes)
-        lines = run(con, LINES_SQL, params)
+        lines = run(con, LINES_SQL, params).with_columns(line_explanation(policy))
         con.register("line_alloc", lines)
-        enterprises = run(con, ENTERPRISES_SQL, params)
+        enterprises = run(con, ENTERPRISES_SQL, params).with_columns(enterprise_explanation(policy))
     finally:
         con.close()
     return Allocation(

@@ -26,6 +26,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
+from model.labels import pct_text
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 
@@ -90,110 +91,37 @@ def scaled(value: Decimal, places: int, name: str) -> int:
     return int(v)
 
 
-def pct_text(share: Decimal) -> str:
-    """0.20 → '20' (for explanations)."""
-    return format((Decimal(share) * 100).normalize(), "f")
-
-
 # ---------------------------------------------------------------------------------------------
 # Why a line got its method (rules.md §2) and which rule-pack parameters its number uses
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reason:
-    code: str  # method_reason
+    code: str  # method_reason (its words: model.labels.REASONS)
     method: str
-    rule: str  # rule of rules.md §2 that fires
     params: tuple[str, ...]  # rule-pack keys the line's allocation depends on (→ provisional)
-    zh: str  # why, for the explanation; {placeholders} are filled per line
-    en: str
 
 
 _HIST = ("base_years", "baseline_decimals", "line_allocation_decimals", "reduction_project_window")
 REASONS: tuple[Reason, ...] = (
-    Reason(
-        "stopped",
-        "excluded",
-        "§2.1",
-        ("stopped_lines_excluded",),
-        "年度内停产（生产天数为0或停产日期不晚于1月1日）的生产线不参与配额分配",
-        "a line stopped in the year (no production day, or stopped on or before 1 January) is not allocated",
-    ),
+    Reason("stopped", "excluded", ("stopped_lines_excluded",)),
     Reason(
         "enterprise_shutdown",
         "equal",
-        "§2.2",
         ("equal_enterprise_shutdown_days", "equal_enterprise_min_years", "base_years"),
-        "企业历史基准年度中有{enterprise_shutdown_years}个年度累计停产天数≥{ent_days}天",
-        "the enterprise was shut down ≥ {ent_days} days in {enterprise_shutdown_years} base years",
     ),
-    Reason(
-        "activity_equal",
-        "equal",
-        "§2.3",
-        ("equal_activities",),
-        "生活垃圾焚烧、页岩气开采采用等量法",
-        "waste incineration and shale gas take the equal method",
-    ),
-    Reason(
-        "new_build",
-        "equal",
-        "§2.4",
-        ("new_build_full_years_benchmark", "new_build_full_years_other"),
-        "新建项目（投产日期{commissioned_on}，首个完整生产年度{first_full_year}）投产满{new_build_years}个"
-        "完整年度前采用等量法",
-        "new build (commissioned {commissioned_on}, first full year {first_full_year}) before "
-        "{new_build_years} full year(s) of production",
-    ),
-    Reason(
-        "benchmark",
-        "benchmark",
-        "§2.5",
-        ("benchmarks", "line_allocation_decimals"),
-        "水泥熟料、电解铝生产工序",
-        "clinker or aluminium process",
-    ),
-    Reason(
-        "intensity",
-        "intensity",
-        "§2.6",
-        (*_HIST, "intensity_outlier_share", "k_intensity"),
-        "产品不超过两种、同质化程度高且排放边界清晰（适用强度法）",
-        "at most two homogeneous products with a clear boundary (intensity eligible)",
-    ),
-    Reason(
-        "total",
-        "total",
-        "§2.7",
-        (*_HIST, "total_drop_shutdown_days", "k_total"),
-        "不适用基准线法和强度法的其他生产线",
-        "neither benchmark nor intensity applies",
-    ),
+    Reason("activity_equal", "equal", ("equal_activities",)),
+    Reason("new_build", "equal", ("new_build_full_years_benchmark", "new_build_full_years_other")),
+    Reason("benchmark", "benchmark", ("benchmarks", "line_allocation_decimals")),
+    Reason("intensity", "intensity", (*_HIST, "intensity_outlier_share", "k_intensity")),
+    Reason("total", "total", (*_HIST, "total_drop_shutdown_days", "k_total")),
     Reason(
         "fallback_intensity_to_total",
         "total",
-        "§2.8",
         (*_HIST, "intensity_outlier_share", "total_drop_shutdown_days", "k_total"),
-        "适用强度法但无可用基准年（无产量），改用总量法",
-        "intensity line without a usable base year (no output) falls back to the total method",
     ),
-    Reason(
-        "fallback_total_to_equal",
-        "equal",
-        "§2.8",
-        ("base_years", "total_drop_shutdown_days"),
-        "无可用基准年或采用年度生产天数合计为0，改用等量法",
-        "no usable base year, or no production day in the kept years: falls back to the equal method",
-    ),
+    Reason("fallback_total_to_equal", "equal", ("base_years", "total_drop_shutdown_days")),
+    Reason("equal_by_pack", "equal", ("line_methods",)),
 )
-
-
-METHOD_NAMES = {  # method → (中文, English)
-    "benchmark": ("行业基准线法", "benchmark method"),
-    "intensity": ("历史排放强度下降法", "historical intensity method"),
-    "total": ("历史排放总量下降法", "historical total method"),
-    "equal": ("等量法", "equal method"),
-    "excluded": ("不参与分配", "excluded"),
-}
 
 
 def reasons_frame(policy: Policy) -> pl.DataFrame:
@@ -203,12 +131,7 @@ def reasons_frame(policy: Policy) -> pl.DataFrame:
         {
             "method_reason": [r.code for r in REASONS],
             "method": [r.method for r in REASONS],
-            "method_zh": [METHOD_NAMES[r.method][0] for r in REASONS],
-            "method_en": [METHOD_NAMES[r.method][1] for r in REASONS],
-            "rule": [r.rule for r in REASONS],
             "provisional": [any(params[p].provisional for p in r.params) for r in REASONS],
-            "reason_zh": [r.zh for r in REASONS],
-            "reason_en": [r.en for r in REASONS],
         }
     )
 
@@ -402,16 +325,19 @@ decided AS (
                WHEN c.first_full_year IS NOT NULL AND greatest(0, $year - c.first_full_year) <
                     CASE WHEN list_contains($benchmark_activities, c.activity)
                          THEN $new_build_benchmark ELSE $new_build_other END THEN 'new_build'
-               WHEN list_contains($benchmark_activities, c.activity) THEN 'benchmark'
-               WHEN c.intensity_eligible AND p.n_usable_intensity > 0 THEN 'intensity'
-               WHEN p.n_usable_total > 0 AND coalesce(p.sum_days_t, 0) > 0 THEN
-                   CASE WHEN c.intensity_eligible THEN 'fallback_intensity_to_total' ELSE 'total' END
+               -- the methods the pack lists (line_methods); equal is always listed
+               WHEN $benchmark_on AND list_contains($benchmark_activities, c.activity) THEN 'benchmark'
+               WHEN $intensity_on AND c.intensity_eligible AND p.n_usable_intensity > 0 THEN 'intensity'
+               WHEN $total_on AND p.n_usable_total > 0 AND coalesce(p.sum_days_t, 0) > 0 THEN
+                   CASE WHEN $intensity_on AND c.intensity_eligible THEN 'fallback_intensity_to_total'
+                        ELSE 'total' END
+               WHEN NOT $intensity_on AND NOT $total_on THEN 'equal_by_pack'
                ELSE 'fallback_total_to_equal'
            END AS method_reason,
            CASE WHEN list_contains($benchmark_activities, c.activity)
                 THEN $new_build_benchmark ELSE $new_build_other END AS new_build_years
     FROM cur AS c
-    JOIN per_line AS p USING (line_id)
+    LEFT JOIN per_line AS p USING (line_id)  -- none when the pack has no base year
     LEFT JOIN shutdown AS s USING (enterprise_id)
 ),
 chosen AS (
@@ -534,17 +460,20 @@ def baseline_params(policy: Policy) -> dict:
         "new_build_benchmark": policy.new_build_full_years_benchmark.value,
         "new_build_other": policy.new_build_full_years_other.value,
         "stopped_excluded": policy.stopped_lines_excluded.value,
+        "benchmark_on": "benchmark" in policy.line_methods.value,
+        "intensity_on": "intensity" in policy.line_methods.value,
+        "total_on": "total" in policy.line_methods.value,
         "outlier_n": share_n,
         "outlier_d": share_d,
         "share_pct": pct_text(policy.intensity_outlier_share.value),
         "rp_first": rp_first,
         "rp_last": rp_last,
-        "base_first": min(base_years),
-        "base_last": max(base_years),
+        "base_first": min(base_years, default=0),
+        "base_last": max(base_years, default=0),
         "rp_window_zh": f"{rp_first}—{rp_last}年窗口",
         "rp_window_en": f"{rp_first}–{rp_last}",
-        "base_window_zh": f"{min(base_years)}—{max(base_years)}年",
-        "base_window_en": f"{min(base_years)}–{max(base_years)}",
+        "base_window_zh": f"{min(base_years, default=0)}—{max(base_years, default=0)}年",
+        "base_window_en": f"{min(base_years, default=0)}–{max(base_years, default=0)}",
         "drop_days": policy.total_drop_shutdown_days.value,
         "i_div": 10 ** (6 - bd),
         "t_div": 10 ** (10 - bd),

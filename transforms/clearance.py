@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy
 
 SCALE = 10 ** catalog.DECIMAL_PLACES["decimal"]  # E is carried as an integer number of 1/SCALE t

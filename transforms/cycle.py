@@ -24,8 +24,8 @@ from datetime import date
 
 import polars as pl
 
-from etsflow import catalog
-from etsflow.workdays import add_working_days
+from model import catalog
+from model.workdays import add_working_days
 from transforms import CoreFrames
 
 # The numbers that make a version: a change in any of them is a new version. Text (method

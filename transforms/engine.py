@@ -22,7 +22,7 @@ from datetime import date
 
 import polars as pl
 
-from etsflow.catalog import INPUTS
+from model.catalog import INPUTS
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from transforms.allocate import Allocation, allocate

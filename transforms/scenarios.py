@@ -27,17 +27,17 @@ from decimal import Decimal, InvalidOperation
 
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 from policies import Policy, PolicyError, with_changes
 from transforms import CoreFrames
-from transforms.allocate import _benchmarks, allocation_params
+from transforms.allocate import _benchmarks, allocation_params, co2_allocation_sql
 from transforms.baselines import baseline_params, exact_connection, reasons_frame
 from transforms.engine import baselines_of
 
 MAX_SCENARIOS = 100_000
 # the parameters of allocation_params the SQL below reads, per scenario (integers as text → HUGEINT)
 INT_PARAMS = (
-    "f", "ki_n", "ki_d", "kt_n", "kt_d", "gap_n", "gap_d", "gap_max4", "sur_n", "sur_d", "sur_max4", "adj_d",
+    "f", "ki_n", "ki_d", "kt_n", "kt_d", "bc_n", "bc_d", "gap_n", "gap_d", "gap_max4", "sur_n", "sur_d", "sur_max4", "adj_d",
     "a_n", "a_d", "b_n", "b_d", "ee_n", "ee_d", "inc_max4", "bor_n", "bor_d", "pre_n", "pre_d", "res_n",
     "res_d",
 )  # fmt: skip
@@ -207,13 +207,7 @@ l AS (
 ),
 line_alloc AS (  -- transforms.allocate LINES_SQL, per scenario
     SELECT p.scenario_index, l.enterprise_id, r.provisional,
-           CASE l.method
-               WHEN 'benchmark' THEN rhu(CAST(m.bm_n AS HUGEINT) * q4, m.bm_d * p.f) * p.f
-               WHEN 'intensity' THEN rhu(baseline4 * q4 * p.ki_n, p.ki_d * 10000 * p.f) * p.f
-               WHEN 'total' THEN rhu(baseline4 * production_days_y * p.kt_n, p.kt_d * p.f) * p.f
-               WHEN 'equal' THEN rhu(co2_4, p.f) * p.f
-               ELSE 0
-           END
+           {co2_allocation}
            + CASE WHEN l.method = 'excluded' THEN 0 ELSE rhu(non_co2_4, p.f) * p.f END AS a4,
            co2_4 + non_co2_4 AS e4,
            CASE WHEN NOT p.incentive_on OR l.method NOT IN ('benchmark', 'intensity', 'total') THEN NULL
@@ -307,7 +301,7 @@ SELECT
     CAST(preallocation AS BIGINT) AS preallocation_next_t, provisional
 FROM final
 ORDER BY scenario_index, enterprise_id
-"""
+""".replace("{co2_allocation}", co2_allocation_sql("l.method", "p."))
 
 SUMMARY_SQL = r"""
 WITH e AS (

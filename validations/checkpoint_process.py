@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from exports.results import YearResults
+from model.results import YearResults
 from validations.checkpoint import Check, CheckpointResult, check_frames, checks, run_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from etsflow import catalog
-from etsflow.catalog import DECIMAL_PLACES, Column, Table
 from ingest.headers import closest_known, unknown_headers
 from ingest.read import Inbox
+from model import catalog
+from model.catalog import DECIMAL_PLACES, Column, Table
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from validations.schemas import describe_failure, schema_for

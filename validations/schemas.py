@@ -13,8 +13,8 @@ from functools import cache
 import pandera.polars as pa
 import polars as pl
 
-from etsflow import catalog
-from etsflow.catalog import Column, Table
+from model import catalog
+from model.catalog import Column, Table
 
 
 def _checks(c: Column) -> list[pa.Check]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etsflow import catalog
-from etsflow.catalog import Table
+from model import catalog
+from model.catalog import Table
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
 SERVED_SCHEMAS = ("raw", "core", "mart", "history", "audit", "scenario")  # what the work database holds

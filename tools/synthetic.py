@@ -6,7 +6,7 @@ Two uses:
 - scale benchmarks: `build_inbox(synthetic_roster(100_000, seed), seed)` builds ~1.3M line-years
   in seconds (everything is vectorised numpy/polars) and `write_inbox(..., form="parquet")`.
 
-Tables come back typed as in `etsflow/catalog.py` (Decimal(18,4) quantities, Decimal(18,6) grid
+Tables come back typed as in `model/catalog.py` (Decimal(18,4) quantities, Decimal(18,6) grid
 factors, Date, Boolean, Int64), keyed by catalog table name, so `transforms.CoreFrames
 .from_tables(tables)` accepts them directly. The extra key `edge_cases` is a manifest (not an inbox
 table) of the special cases and where they are.
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from etsflow import catalog
+from model import catalog
 
 YEARS: tuple[int, ...] = (2018, 2019, 2020, 2021, 2022, 2023)
 COMPLIANCE_YEARS: tuple[int, ...] = (2021, 2022, 2023)
