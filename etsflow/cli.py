@@ -300,6 +300,7 @@ def check(
     from rich.table import Table as RichTable
 
     from ingest.read import read_inbox
+    from model.labels import quarantine_where
     from policies import policy_for_year
     from validations.inputs import validate_inbox
 
@@ -347,23 +348,10 @@ def check(
             if affected
             else ""
         )
-        + f"; first: {_where(q.row(0, named=True))}"
+        + f"; first: {quarantine_where(q.row(0, named=True))}"
         + ". Nothing was published. Fix the files and check again, or run with --allow-quarantine "
         "to allocate the other enterprises.",
     )
-
-
-def _where(r: dict) -> str:
-    """'file sheet S row N column C value 'v': message' of a quarantine row."""
-    where = r["source_file"] or "(inbox)"
-    if r["sheet"]:
-        where += f" sheet {r['sheet']}"
-    if r["row_number"] is not None:
-        where += f" row {r['row_number']}"
-    if r["column_name"]:
-        where += f" column {r['column_name']}"
-    value = f" value '{r['value']}'" if r["value"] is not None else ""
-    return f"{where}{value}: {r['message']}"
 
 
 @app.command()

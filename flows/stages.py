@@ -23,6 +23,7 @@ import polars as pl
 
 from ingest.read import PROBLEM_SCHEMA, Inbox, InboxError, read_inbox
 from model import catalog
+from model.labels import quarantine_where
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids, reported_listed_ids
 from validations.checkpoint_process import CheckpointProcess
@@ -194,17 +195,7 @@ def left_out(ctx: RunContext) -> list[str]:
 
 def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
     """One paragraph: how many rows were rejected and the first few, with file, row, column."""
-    parts = []
-    for r in q.head(first).iter_rows(named=True):
-        where = r["source_file"] or "(inbox)"
-        if r["sheet"]:
-            where += f" sheet {r['sheet']}"
-        if r["row_number"] is not None:
-            where += f" row {r['row_number']}"
-        if r["column_name"]:
-            where += f" column {r['column_name']}"
-        value = f" value '{r['value']}'" if r["value"] is not None else ""
-        parts.append(f"{where}{value}: {r['message']}")
+    parts = [quarantine_where(r) for r in q.head(first).iter_rows(named=True)]
     more = f" … and {q.height - first} more" if q.height > first else ""
     return (
         f"Invalid input: {q.height} row(s) quarantined, nothing allocated. "

@@ -489,3 +489,16 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         "A_final = ", a_final, " t, gap ", gap, " t",
         _cat(borrow_en, borrowable, " t") if borrow_en else none, pre_en, f". Rule pack {version}.",
     ).alias("explanation")  # fmt: skip
+
+
+def quarantine_where(r: dict) -> str:
+    """ "file sheet S row N column C value 'v': message" of a row of audit.quarantine."""
+    where = r["source_file"] or "(inbox)"
+    if r["sheet"]:
+        where += f" sheet {r['sheet']}"
+    if r["row_number"] is not None:
+        where += f" row {r['row_number']}"
+    if r["column_name"]:
+        where += f" column {r['column_name']}"
+    value = f" value '{r['value']}'" if r["value"] is not None else ""
+    return f"{where}{value}: {r['message']}"
