@@ -35,13 +35,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
-WORK = REPO / "var" / "bench-sample"
+WORK = REPO / "var" / "bench-sample"  # per inbox: <inbox name>/ (warehouses, changed inbox, Prefect home)
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")
 
 
 def _env(checkout: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    return env | {"ETSFLOW_VAR": str(WORK / "var"), "PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"}
+    return env | {"ETSFLOW_VAR": str(WORK.parent / "var"), "PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"}
 
 
 def _run(checkout: Path, inbox: Path, warehouse: Path) -> dict:
@@ -131,6 +131,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--inbox", type=Path, default=REPO / "data" / "sample", help="default: the sample")
     args = ap.parse_args()
+    global WORK
+    WORK = WORK / args.inbox.resolve().name
     checkouts = {"this": REPO} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
     WORK.mkdir(parents=True, exist_ok=True)
     sample = args.inbox.resolve()
