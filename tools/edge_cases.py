@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from decimal import ROUND_FLOOR, Decimal
 from functools import cached_property
 
@@ -133,12 +133,22 @@ class Outlier:
     of: int
     factor: float
 
+    def apply(self, ly: LineYears, i: int) -> None:
+        k, ko = ly.at(i, self.year), ly.at(i, self.of)
+        ly.output_c[k] = round(ly.co2_c[k] * ly.output_c[ko] / ly.co2_c[ko] / self.factor)
+
 
 @dataclass(frozen=True)
 class Exact:
     """Exact (output, CO2) in 1/100 by year."""
 
     values: dict[int, tuple[int, int]]
+
+    def apply(self, ly: LineYears, i: int) -> None:
+        for y, (q, c) in self.values.items():
+            k = ly.at(i, y)
+            ly.output_c[k] = q
+            ly.set_co2(k, c)
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,13 @@ class Days:
     year: int
     days: int
 
+    def apply(self, ly: LineYears, i: int) -> None:
+        k = ly.at(i, self.year)
+        before = max(int(ly.production_days[k]), 1)
+        ly.production_days[k] = self.days
+        ly.output_c[k] = ly.output_c[k] * self.days // before
+        ly.set_co2(k, int(ly.co2_c[k]) * self.days // before)
+
 
 @dataclass(frozen=True)
 class Idle:
@@ -155,6 +172,11 @@ class Idle:
 
     year: int
     co2_c: int
+
+    def apply(self, ly: LineYears, i: int) -> None:
+        k = ly.at(i, self.year)
+        ly.output_c[k], ly.production_days[k] = 0, 0
+        ly.set_co2(k, self.co2_c)
 
 
 @dataclass(frozen=True)
@@ -164,12 +186,18 @@ class GridFactor:
     year: int
     micro: int
 
+    def apply(self, ly: LineYears, i: int) -> None:
+        ly.grid_ef_u[ly.at(i, self.year)] = self.micro
+
 
 @dataclass(frozen=True)
 class NoElectricity:
     """`year`'s purchased electricity left empty."""
 
     year: int
+
+    def apply(self, ly: LineYears, i: int) -> None:
+        ly.mwh_m[ly.at(i, self.year)] = -1
 
 
 @dataclass(frozen=True)
@@ -181,6 +209,16 @@ class YearOnYear:
     factor: float
     same_output: bool
 
+    def apply(self, ly: LineYears, i: int) -> None:
+        kp, k = ly.at(i, self.year - 1), ly.at(i, self.year)
+        if self.same_output:
+            ly.output_c[k] = ly.output_c[kp]
+            ly.set_co2(k, int(ly.co2_c[kp] * self.factor))
+        else:
+            days_before = max(int(ly.production_days[kp]), 1)
+            ly.output_c[k] = ly.output_c[kp] * ly.production_days[k] // days_before
+            ly.set_co2(k, int(ly.co2_c[kp] * ly.production_days[k] // days_before * self.factor))
+
 
 @dataclass(frozen=True)
 class Co2:
@@ -188,6 +226,9 @@ class Co2:
 
     year: int
     co2_c: int
+
+    def apply(self, ly: LineYears, i: int) -> None:
+        ly.set_co2(ly.at(i, self.year), self.co2_c)
 
 
 @dataclass(frozen=True)
@@ -272,6 +313,7 @@ class Attributes2023:
     efficiency_benchmark_met: bool | None = None
 
 
+LINE_YEAR_EDITS = (Outlier, Exact, Days, Idle, GridFactor, NoElectricity, YearOnYear, Co2)
 Edit = (
     LineEdit
     | Shutdown
@@ -292,110 +334,173 @@ Edit = (
 
 @dataclass(frozen=True)
 class Case:
-    """One edge case. `what` is the README's words (str.format with `d` the host's `Due`, `q` the
-    quantities of its tagged ledger rows, `n_blank`); `line` is the line its edits change;
-    `shows` what the README's reference names: that line, all the host's lines, or none (its
-    tagged ledger rows are always named)."""
+    """One edge case. `line` is the line (of its host) its edits change; `shows` what the README's
+    reference names: that line, all the host's lines, or none (its tagged ledger rows are always
+    named); `what` is the README's words (str.format with `d` the host's `Due`, `q` the quantities
+    of its tagged ledger rows, `n_blank`)."""
 
     name: str
-    kind: str
-    rule: str
-    years: str
-    what: str
-    host: Host | Unlisted | str | None
+    _: KW_ONLY
+    kind: str  # one of KINDS
+    rule: str  # the section (and worked example) of rules.md it exercises
+    host: Host | Unlisted | str | None  # str: the host of that case; None: the whole inbox
     line: int | None = None
     edits: tuple[Edit, ...] = ()
     shows: str = "line"  # "line" | "lines" | "none"
     own_ledger: bool = False  # the generic ledger skips the host: the case writes every year
     added: bool = False  # added after the first release of the sample
+    years: str
+    what: str
 
 
 _CHONGQING = {"origin": "chongqing", "hydro": False}
 
 CASES: tuple[Case, ...] = (
     Case(
-        "new_build_2020_03_01", "line", "§2.4 new build, §3.1 new lines (T15)", "2020–2023",
-        "`other` total line commissioned 2020-03-01: equal in 2021 and 2022 (T15), historical from 2023 "
+        "new_build_2020_03_01",
+        kind="line",
+        rule="§2.4 new build, §3.1 new lines (T15)",
+        host=Host(("化工行业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(commissioned="2020-03-01", eligible=False),),
+        years="2020–2023",
+        what="`other` total line commissioned 2020-03-01: equal in 2021 and 2022 (T15), historical from 2023 "
         "with base years 2021–2022",
-        Host(("化工行业",), (0, 2)), 2, (LineEdit(commissioned="2020-03-01", eligible=False),),
     ),
     Case(
-        "new_build_2021_01_01", "line", "§2.4 new build commissioned on 1 January", "2021–2023",
-        "intensity line commissioned exactly 2021-01-01: first full year 2021 (equal in 2021 and 2022, "
+        "new_build_2021_01_01",
+        kind="line",
+        rule="§2.4 new build commissioned on 1 January",
+        host=Host(("机械设备制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(commissioned="2021-01-01", eligible=True),),
+        years="2021–2023",
+        what="intensity line commissioned exactly 2021-01-01: first full year 2021 (equal in 2021 and 2022, "
         "full_years = 2 in 2023)",
-        Host(("机械设备制造业",), (0, 2)), 2, (LineEdit(commissioned="2021-01-01", eligible=True),),
     ),
     Case(
-        "clinker_new_2021_07_01", "line", "§2.4 new build (clinker: one full year), §3.4 benchmark",
-        "2021–2023",
-        "second clinker line commissioned 2021-07-01 (partial 2021): equal in 2021 and 2022, benchmark "
+        "clinker_new_2021_07_01",
+        kind="line",
+        rule="§2.4 new build (clinker: one full year), §3.4 benchmark",
+        host=Host(("水泥制造行业",), (2, 0)),
+        line=2,
+        edits=(LineEdit(commissioned="2021-07-01"),),
+        years="2021–2023",
+        what="second clinker line commissioned 2021-07-01 (partial 2021): equal in 2021 and 2022, benchmark "
         "in 2023",
-        Host(("水泥制造行业",), (2, 0)), 2, (LineEdit(commissioned="2021-07-01"),),
     ),
     Case(
-        "reduction_project", "line", "§3.1 reduction project", "2018–2023",
-        "intensity line with reduction_project_on 2019-07-01: usable base years 2020 (for 2021) and "
+        "reduction_project",
+        kind="line",
+        rule="§3.1 reduction project",
+        host=Host(("玻璃及玻璃制品制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(reduction_project="2019-07-01", eligible=True),),
+        years="2018–2023",
+        what="intensity line with reduction_project_on 2019-07-01: usable base years 2020 (for 2021) and "
         "2020–2021 (for 2022)",
-        Host(("玻璃及玻璃制品制造业",), (0, 2)), 2, (LineEdit(reduction_project="2019-07-01", eligible=True),),
     ),
     Case(
-        "major_change_2019_01_01", "line", "§3.1 major change on a 1 January", "2018–2023",
-        "total line with major_change_on 2019-01-01 (a 1 January): 2018 unusable, 2019 usable",
-        Host(("造纸与纸制品生产业",), (0, 2)), 2, (LineEdit(major_change="2019-01-01", eligible=False),),
+        "major_change_2019_01_01",
+        kind="line",
+        rule="§3.1 major change on a 1 January",
+        host=Host(("造纸与纸制品生产业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(major_change="2019-01-01", eligible=False),),
+        years="2018–2023",
+        what="total line with major_change_on 2019-01-01 (a 1 January): 2018 unusable, 2019 usable",
     ),
     Case(
-        "major_change_2020_05_15", "line", "§3.1 major change, §2.8 fallback", "2018–2023",
-        "intensity line with major_change_on 2020-05-15: no usable base year for 2021 (→ fallback), only "
+        "major_change_2020_05_15",
+        kind="line",
+        rule="§3.1 major change, §2.8 fallback",
+        host=Host(("其他有色金属冶炼和压延加工业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(major_change="2020-05-15", eligible=True),),
+        years="2018–2023",
+        what="intensity line with major_change_on 2020-05-15: no usable base year for 2021 (→ fallback), only "
         "2021 for 2022",
-        Host(("其他有色金属冶炼和压延加工业",), (0, 2)), 2, (LineEdit(major_change="2020-05-15", eligible=True),),
     ),
     Case(
-        "electricity_factor_intensity", "line", "§3.1 electricity factor", "2018–2023",
-        "intensity line, 80% of CO2 from purchased electricity: grid_ef 0.6229 (2018 0.620512, 6 places) → "
+        "electricity_factor_intensity",
+        kind="line",
+        rule="§3.1 electricity factor",
+        host=Host(("电子设备制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(elec_share=0.8, eligible=True), GridFactor(2018, 620_512)),
+        years="2018–2023",
+        what="intensity line, 80% of CO2 from purchased electricity: grid_ef 0.6229 (2018 0.620512, 6 places) → "
         "0.5810 (2021) → 0.5703 (2022–2023): base years restated",
-        Host(("电子设备制造业",), (0, 2)), 2,
-        (LineEdit(elec_share=0.8, eligible=True), GridFactor(2018, 620_512)),
     ),
     Case(
-        "electricity_factor_total", "line", "§3.1 electricity factor (no correction without electricity)",
-        "2018–2023",
-        "total line with purchased electricity and factor changes; 2019 purchased_electricity_mwh empty "
+        "electricity_factor_total",
+        kind="line",
+        rule="§3.1 electricity factor (no correction without electricity)",
+        host=Host(("机械设备制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(elec_share=0.6, eligible=False), NoElectricity(2019)),
+        years="2018–2023",
+        what="total line with purchased electricity and factor changes; 2019 purchased_electricity_mwh empty "
         "(no correction for that year)",
-        Host(("机械设备制造业",), (0, 2)), 2, (LineEdit(elec_share=0.6, eligible=False), NoElectricity(2019)),
     ),
     Case(
-        "non_co2_n2o_1", "line", "§2 non-CO2 by the equal method", "2018–2023",
-        "硝酸 line with N2O: verified_non_co2_t > 0 every year",
-        Host(("化工行业",)), 1, (LineEdit(product="硝酸", non_co2_share=Draw(0.15, 0.4)),),
+        "non_co2_n2o_1",
+        kind="line",
+        rule="§2 non-CO2 by the equal method",
+        host=Host(("化工行业",)),
+        line=1,
+        edits=(LineEdit(product="硝酸", non_co2_share=Draw(0.15, 0.4)),),
+        years="2018–2023",
+        what="硝酸 line with N2O: verified_non_co2_t > 0 every year",
     ),
     Case(
-        "non_co2_n2o_2", "line", "§2 non-CO2 by the equal method", "2018–2023",
-        "己二酸 line with N2O: verified_non_co2_t > 0 every year",
-        Host(("化工行业",)), 1, (LineEdit(product="己二酸", non_co2_share=Draw(0.15, 0.4)),),
+        "non_co2_n2o_2",
+        kind="line",
+        rule="§2 non-CO2 by the equal method",
+        host=Host(("化工行业",)),
+        line=1,
+        edits=(LineEdit(product="己二酸", non_co2_share=Draw(0.15, 0.4)),),
+        years="2018–2023",
+        what="己二酸 line with N2O: verified_non_co2_t > 0 every year",
     ),
     Case(
-        "non_co2_n2o_3", "line", "§2 non-CO2 by the equal method", "2018–2023",
-        "硝酸 line with N2O: verified_non_co2_t > 0 every year",
-        Host(("化工行业", "石油化工行业")), 1, (LineEdit(product="硝酸", non_co2_share=Draw(0.15, 0.4)),),
+        "non_co2_n2o_3",
+        kind="line",
+        rule="§2 non-CO2 by the equal method",
+        host=Host(("化工行业", "石油化工行业")),
+        line=1,
+        edits=(LineEdit(product="硝酸", non_co2_share=Draw(0.15, 0.4)),),
+        years="2018–2023",
+        what="硝酸 line with N2O: verified_non_co2_t > 0 every year",
     ),
     Case(
-        "non_co2_pfc", "line", "§2 non-CO2 by the equal method (aluminium)", "2018–2023",
-        "aluminium line with PFC (CF4/C2F6) non-CO2 emissions",
-        Host(("电解铝行业",)), 1, (LineEdit(non_co2_share=0.012),),
+        "non_co2_pfc",
+        kind="line",
+        rule="§2 non-CO2 by the equal method (aluminium)",
+        host=Host(("电解铝行业",)),
+        line=1,
+        edits=(LineEdit(non_co2_share=0.012),),
+        years="2018–2023",
+        what="aluminium line with PFC (CF4/C2F6) non-CO2 emissions",
     ),
     Case(
-        "intensity_outlier", "line-year", "§3.2 outlier", "2019",
-        "intensity line whose 2019 intensity is 1.5× the other years: ≥ 20% above the weighted mean → "
+        "intensity_outlier",
+        kind="line-year",
+        rule="§3.2 outlier",
+        host=Host(("化工行业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(eligible=True, elec_share=0.0), Outlier(2019, of=2018, factor=1.5)),
+        years="2019",
+        what="intensity line whose 2019 intensity is 1.5× the other years: ≥ 20% above the weighted mean → "
         "dropped in 2021 and 2022",
-        Host(("化工行业",), (0, 2)), 2,
-        (LineEdit(eligible=True, elec_share=0.0), Outlier(2019, of=2018, factor=1.5)),
     ),
     Case(
-        "intensity_exact_20pct", "line-year", "§3.2 outlier at exactly 20% (T3)", "2018–2020",
-        "intensity line, base (Q, E): 2018 (120,000, 72,000), 2019 (100,000, 43,400), 2020 (80,000, 34,600): "
-        "weighted mean 0.5, 2018 exactly +20% → dropped in 2021 (T3), I = 0.4333",
-        Host(("食品、烟草及酒、饮料和精制茶生产行业",), (0, 2)), 2,
-        (
+        "intensity_exact_20pct",
+        kind="line-year",
+        rule="§3.2 outlier at exactly 20% (T3)",
+        host=Host(("食品、烟草及酒、饮料和精制茶生产行业",), (0, 2)),
+        line=2,
+        edits=(
             LineEdit(eligible=True, elec_share=0.0),
             Exact(
                 {
@@ -408,58 +513,100 @@ CASES: tuple[Case, ...] = (
                 }
             ),
         ),
+        years="2018–2020",
+        what="intensity line, base (Q, E): 2018 (120,000, 72,000), 2019 (100,000, 43,400), 2020 (80,000, 34,600): "
+        "weighted mean 0.5, 2018 exactly +20% → dropped in 2021 (T3), I = 0.4333",
     ),
     Case(
-        "total_shutdown_over_183", "line-year", "§3.3 more than 183 shutdown days (T5a)", "2019",
-        "total line with 165 production days in 2019 (200 > 183 shutdown days) → 2019 dropped (T5a)",
-        Host(("玻璃及玻璃制品制造业",), (0, 2)), 2, (LineEdit(eligible=False, elec_share=0.0), Days(2019, 165)),
+        "total_shutdown_over_183",
+        kind="line-year",
+        rule="§3.3 more than 183 shutdown days (T5a)",
+        host=Host(("玻璃及玻璃制品制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(eligible=False, elec_share=0.0), Days(2019, 165)),
+        years="2019",
+        what="total line with 165 production days in 2019 (200 > 183 shutdown days) → 2019 dropped (T5a)",
     ),
     Case(
-        "total_shutdown_exact_183", "line-year", "§3.3 exactly 183 shutdown days (T5b)", "2020",
-        "total line with exactly 183 shutdown days in leap year 2020 (production_days = 366 − 183 = 183) → "
+        "total_shutdown_exact_183",
+        kind="line-year",
+        rule="§3.3 exactly 183 shutdown days (T5b)",
+        host=Host(("陶瓷生产行业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(eligible=False, elec_share=0.0), Days(2020, 183)),
+        years="2020",
+        what="total line with exactly 183 shutdown days in leap year 2020 (production_days = 366 − 183 = 183) → "
         "kept (T5b)",
-        Host(("陶瓷生产行业",), (0, 2)), 2, (LineEdit(eligible=False, elec_share=0.0), Days(2020, 183)),
     ),
     Case(
-        "equal_enterprise_shutdown", "shutdown", "§2.2 equal method, enterprise-wide (T6)", "2018–2020",
-        "enterprise shutdown_days 183 (2018), 190 (2019), 0 (2020): ≥ 183 in two base years → every line "
+        "equal_enterprise_shutdown",
+        kind="shutdown",
+        rule="§2.2 equal method, enterprise-wide (T6)",
+        host=Host(("其他行业",), (0, 2)),
+        edits=(Shutdown({2018: 183, 2019: 190, 2020: 0}),),
+        shows="lines",
+        years="2018–2020",
+        what="enterprise shutdown_days 183 (2018), 190 (2019), 0 (2020): ≥ 183 in two base years → every line "
         "equal in 2021 (T6)",
-        Host(("其他行业",), (0, 2)), None, (Shutdown({2018: 183, 2019: 190, 2020: 0}),), shows="lines",
     ),
     Case(
-        "intensity_zero_output", "line-year", "§3.2 usable years have output", "2019",
-        "intensity line idle in 2019: output 0, production_days 0, 85.60 t standby CO2 → 2019 unusable",
-        Host(("机械设备制造业",), (0, 2)), 2, (LineEdit(eligible=True, elec_share=0.0), Idle(2019, 8560)),
+        "intensity_zero_output",
+        kind="line-year",
+        rule="§3.2 usable years have output",
+        host=Host(("机械设备制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(eligible=True, elec_share=0.0), Idle(2019, 8560)),
+        years="2019",
+        what="intensity line idle in 2019: output 0, production_days 0, 85.60 t standby CO2 → 2019 unusable",
     ),
     Case(
-        "stopped_2022_11_01", "line", "§2.1 stopped (2023)", "2018–2022",
-        "line stopped_on 2022-11-01: 2022 record (≤ 304 production days), no 2023 record → excluded in 2023",
-        Host(("化工行业",), (0, 2)), 2, (LineEdit(stopped="2022-11-01"),),
+        "stopped_2022_11_01",
+        kind="line",
+        rule="§2.1 stopped (2023)",
+        host=Host(("化工行业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(stopped="2022-11-01"),),
+        years="2018–2022",
+        what="line stopped_on 2022-11-01: 2022 record (≤ 304 production days), no 2023 record → excluded in 2023",
     ),
     Case(
-        "zero_days_2023", "line-year", "§2.1 stopped: no production days (2023)", "2023",
-        "2023 record with production_days 0 (and zero output/emissions) → excluded in 2023",
-        Host(("其他有色金属冶炼和压延加工业",), (0, 2)), 2, (Idle(2023, 0),),
+        "zero_days_2023",
+        kind="line-year",
+        rule="§2.1 stopped: no production days (2023)",
+        host=Host(("其他有色金属冶炼和压延加工业",), (0, 2)),
+        line=2,
+        edits=(Idle(2023, 0),),
+        years="2023",
+        what="2023 record with production_days 0 (and zero output/emissions) → excluded in 2023",
     ),
     Case(
-        "leap_2020_full_year", "line-year", "§3.3 production days of a leap year", "2020",
-        "line producing all 366 days of leap year 2020 (enterprise shutdown 0)",
-        Host(("造纸与纸制品生产业",)), 1, (Shutdown({2020: 0}), Days(2020, 366)),
+        "leap_2020_full_year",
+        kind="line-year",
+        rule="§3.3 production days of a leap year",
+        host=Host(("造纸与纸制品生产业",)),
+        line=1,
+        edits=(Shutdown({2020: 0}), Days(2020, 366)),
+        years="2020",
+        what="line producing all 366 days of leap year 2020 (enterprise shutdown 0)",
     ),
     Case(
-        "closed_missing_verification", "listing", "§6 status missing_verification, §4 pre-allocation cancelled",
-        "2022",
-        "listed 2021,2022 only; closed (line stopped_on 2022-01-01): no 2022 report → status "
+        "closed_missing_verification",
+        kind="listing",
+        rule="§6 status missing_verification, §4 pre-allocation cancelled",
+        host=Host(("其他行业",), (0, 1)),
+        line=1,
+        edits=(LineEdit(stopped="2022-01-01"), Listed("2021,2022"), Attributes2022()),
+        years="2022",
+        what="listed 2021,2022 only; closed (line stopped_on 2022-01-01): no 2022 report → status "
         "missing_verification in 2022; pre-allocation cancelled",
-        Host(("其他行业",), (0, 1)), 1,
-        (LineEdit(stopped="2022-01-01"), Listed("2021,2022"), Attributes2022()),
     ),
     Case(
-        "offsets_t10", "ledger", "§6 offsets: types, locality, hydro (T10)", "2022",
-        "E = 100,000.00 exactly; offsets CQ 7,000, circle 1,500, other 1,000, CQ hydro 500 + 92,000 "
-        "allowances (T10: 8,000 accepted, hydro refused) → cleared on time",
-        Host(("其他行业",), (0, 1)), 1,
-        (
+        "offsets_t10",
+        kind="ledger",
+        rule="§6 offsets: types, locality, hydro (T10)",
+        host=Host(("其他行业",), (0, 1)),
+        line=1,
+        edits=(
             LineEdit(eligible=False, old_line=True, scale_t=100_000.0),
             Co2(2022, 100_000_00),
             Surrender("t10_cq", 2022, "2024-03-15", "cqcer", 7000, **_CHONGQING),
@@ -468,15 +615,19 @@ CASES: tuple[Case, ...] = (
             Surrender("t10_hydro", 2022, "2024-03-15", "ccer", 500, origin="chongqing", hydro=True),
             Surrender("", 2022, "2024-03-10", "allowance", lambda d: d.o - 8000, 2022, "free"),
         ),
-        shows="none", own_ledger=True,
+        shows="none",
+        own_ledger=True,
+        years="2022",
+        what="E = 100,000.00 exactly; offsets CQ 7,000, circle 1,500, other 1,000, CQ hydro 500 + 92,000 "
+        "allowances (T10: 8,000 accepted, hydro refused) → cleared on time",
     ),
     Case(
-        "borrowing_clinker", "ledger", "§4 borrowing, §6 borrowed pre-allocation and green power", "2021–2023",
-        "single clinker line at ~1.0 tCO2/t (allocation = benchmark × output, gap ≈ 17% of E): "
-        "borrowed_preallocation {d.borrowable[2021]:,} t in 2021 (= borrowable), {q[borrow_2022_over]:,} t in "
-        "2022 (borrowable {d.borrowable[2022]:,} + 5,000 above it); 2023 green_power 3,000 t (2,000 accepted)",
-        Host(("水泥制造行业",), (1, 0)), 1,
-        (
+        "borrowing_clinker",
+        kind="ledger",
+        rule="§4 borrowing, §6 borrowed pre-allocation and green power",
+        host=Host(("水泥制造行业",), (1, 0)),
+        line=1,
+        edits=(
             LineEdit(intensity=1.0, trend=0.0, elec_share=0.06, scale_t=Draw(0.5e6, 0.8e6)),
             Surrender("", 2021, "2023-12-15", "allowance", lambda d: d.o - d.borrowable[2021], 2021, "free"),
             Surrender("borrow_2021", 2021, "2023-12-15", "borrowed_preallocation", lambda d: d.borrowable[2021]),
@@ -493,158 +644,212 @@ CASES: tuple[Case, ...] = (
             Attributes2023(grade="C", penalized=False),
         ),
         own_ledger=True,
+        years="2021–2023",
+        what="single clinker line at ~1.0 tCO2/t (allocation = benchmark × output, gap ≈ 17% of E): "
+        "borrowed_preallocation {d.borrowable[2021]:,} t in 2021 (= borrowable), {q[borrow_2022_over]:,} t in "
+        "2022 (borrowable {d.borrowable[2022]:,} + 5,000 above it); 2023 green_power 3,000 t (2,000 accepted)",
     ),
     Case(
-        "gap_exemption_2022", "cap", "§4 gap exemption (2021–2022)", "2022",
-        "single total line whose 2022 emissions are 1.5× the 2021 daily rate: A_raw < 0.8 E → gap exemption "
-        "raises A to 0.8 E",
-        Host(("食品、烟草及酒、饮料和精制茶生产行业",), (0, 1)), 1,
-        (
+        "gap_exemption_2022",
+        kind="cap",
+        rule="§4 gap exemption (2021–2022)",
+        host=Host(("食品、烟草及酒、饮料和精制茶生产行业",), (0, 1)),
+        line=1,
+        edits=(
             LineEdit(eligible=False, old_line=True, scale_t=Draw(40e3, 120e3)),
             YearOnYear(2022, 1.5, same_output=False),
         ),
+        years="2022",
+        what="single total line whose 2022 emissions are 1.5× the 2021 daily rate: A_raw < 0.8 E → gap exemption "
+        "raises A to 0.8 E",
     ),
     Case(
-        "surplus_cap_2023", "cap", "§4 surplus cap (2023)", "2023",
-        "single total line whose 2023 emissions are 0.6× the 2022 daily rate: A_raw > 1.2 E → surplus cap",
-        Host(("造纸与纸制品生产业",), (0, 1)), 1,
-        (
+        "surplus_cap_2023",
+        kind="cap",
+        rule="§4 surplus cap (2023)",
+        host=Host(("造纸与纸制品生产业",), (0, 1)),
+        line=1,
+        edits=(
             LineEdit(eligible=False, old_line=True, scale_t=Draw(40e3, 120e3)),
             YearOnYear(2023, 0.6, same_output=False),
         ),
+        years="2023",
+        what="single total line whose 2023 emissions are 0.6× the 2022 daily rate: A_raw > 1.2 E → surplus cap",
     ),
     Case(
-        "incentive_2023", "incentive", "§4 incentive (2023), energy-efficiency benchmark (2b)", "2022–2023",
-        "single total line whose 2023 emissions are 10% below 2022 (same output); grade A, not penalized → "
-        "synergy incentive; also energy_efficiency_benchmark_met (its increment is the provisional 0 %)",
-        Host(("玻璃及玻璃制品制造业",), (0, 1)), 1,
-        (
+        "incentive_2023",
+        kind="incentive",
+        rule="§4 incentive (2023), energy-efficiency benchmark (2b)",
+        host=Host(("玻璃及玻璃制品制造业",), (0, 1)),
+        line=1,
+        edits=(
             LineEdit(eligible=False, old_line=True, scale_t=Draw(40e3, 120e3)),
             YearOnYear(2023, 0.9, same_output=True),
             Attributes2023(grade="A", penalized=False, efficiency_benchmark_met=True),
         ),
+        years="2022–2023",
+        what="single total line whose 2023 emissions are 10% below 2022 (same output); grade A, not penalized → "
+        "synergy incentive; also energy_efficiency_benchmark_met (its increment is the provisional 0 %)",
     ),
     Case(
-        "incentive_penalized_2023", "incentive", "§4 incentive: none for a penalized unit", "2022–2023",
-        "same improvement and grade A, but penalized = true → no incentive",
-        Host(("陶瓷生产行业",), (0, 1)), 1,
-        (
+        "incentive_penalized_2023",
+        kind="incentive",
+        rule="§4 incentive: none for a penalized unit",
+        host=Host(("陶瓷生产行业",), (0, 1)),
+        line=1,
+        edits=(
             LineEdit(eligible=False, old_line=True, scale_t=Draw(40e3, 120e3)),
             YearOnYear(2023, 0.9, same_output=True),
             Attributes2023(grade="A", penalized=True),
         ),
+        years="2022–2023",
+        what="same improvement and grade A, but penalized = true → no incentive",
     ),
     Case(
-        "vintage_later_than_year", "ledger", "§6 allowances: a later vintage is refused (T20)", "2021",
-        "2021 surrender includes 10,000 t of vintage 2022 (later than the year → refused) → not cleared",
-        Host(("机械设备制造业",)), None,
-        (
+        "vintage_later_than_year",
+        kind="ledger",
+        rule="§6 allowances: a later vintage is refused (T20)",
+        host=Host(("机械设备制造业",)),
+        edits=(
             Surrender("", 2021, "2023-12-01", "allowance", lambda d: d.o - 10000, 2021),
             Surrender("vintage_2022_in_2021", 2021, "2023-12-01", "allowance", 10000, 2022, "free"),
         ),
         own_ledger=True,
+        years="2021",
+        what="2021 surrender includes 10,000 t of vintage 2022 (later than the year → refused) → not cleared",
     ),
     Case(
-        "free_vintage_2019_refused", "ledger", "§6 allowances: free 2013–2020 vintages refused", "2021",
-        "5,000 t free vintage-2019 allowances refused (not carried over); topped up with purchased vintage 2021 "
-        "on 2024-02-20 → cleared late",
-        Host(("化工行业",)), None,
-        (
+        "free_vintage_2019_refused",
+        kind="ledger",
+        rule="§6 allowances: free 2013–2020 vintages refused",
+        host=Host(("化工行业",)),
+        edits=(
             Surrender("", 2021, "2023-12-20", "allowance", lambda d: d.o - 5000, 2021, "free"),
             Surrender("free_2019", 2021, "2023-12-20", "allowance", 5000, 2019, "free"),
             Surrender("late_topup_2021", 2021, "2024-02-20", "allowance", 5000, 2021, "purchase"),
         ),
         own_ledger=True,
+        years="2021",
+        what="5,000 t free vintage-2019 allowances refused (not carried over); topped up with purchased vintage 2021 "
+        "on 2024-02-20 → cleared late",
     ),
     Case(
-        "purchased_vintage_2018", "ledger", "§6 allowances: purchased old vintages accepted", "2022",
-        "8,000 t vintage-2018 allowances acquired by purchase → accepted; cleared on time",
-        Host(("电子设备制造业",)), None,
-        (
+        "purchased_vintage_2018",
+        kind="ledger",
+        rule="§6 allowances: purchased old vintages accepted",
+        host=Host(("电子设备制造业",)),
+        edits=(
             Surrender("purchase_2018", 2022, "2024-03-01", "allowance", 8000, 2018, "purchase"),
             Surrender("", 2022, "2024-03-01", "allowance", lambda d: d.o - 8000, 2022),
         ),
         own_ledger=True,
+        years="2022",
+        what="8,000 t vintage-2018 allowances acquired by purchase → accepted; cleared on time",
     ),
     Case(
-        "offsets_over_limit_2021", "ledger", "§6 offsets: the 8% limit", "2021",
-        "CCER (Chongqing, non-hydro) for 10% of E: only 8% of E accepted → shortfall, not cleared",
-        Host(("其他行业",)), None,
-        (
+        "offsets_over_limit_2021",
+        kind="ledger",
+        rule="§6 offsets: the 8% limit",
+        host=Host(("其他行业",)),
+        edits=(
             Surrender("offsets_10pct", 2021, "2023-11-30", "ccer", lambda d: -(-d.o // 10), **_CHONGQING),
             Surrender("", 2021, "2023-11-30", "allowance", lambda d: d.o - -(-d.o // 10), 2021, "free"),
         ),
         own_ledger=True,
+        years="2021",
+        what="CCER (Chongqing, non-hydro) for 10% of E: only 8% of E accepted → shortfall, not cleared",
     ),
     Case(
-        "green_power_2022_refused", "ledger", "§6 green power only from 2023", "2022",
-        "3,000 t green_power in 2022 (not an eligible instrument before 2023) → refused, not cleared",
-        Host(("机械设备制造业",)), None,
-        (
+        "green_power_2022_refused",
+        kind="ledger",
+        rule="§6 green power only from 2023",
+        host=Host(("机械设备制造业",)),
+        edits=(
             Surrender("green_power_2022", 2022, "2024-03-20", "green_power", 3000, origin="other"),
             Surrender("", 2022, "2024-03-20", "allowance", lambda d: d.o - 3000, 2022, "free"),
         ),
         own_ledger=True,
+        years="2022",
+        what="3,000 t green_power in 2022 (not an eligible instrument before 2023) → refused, not cleared",
     ),
     Case(
-        "ccer_2023_refused", "ledger", "§6 offsets: CQCER only in 2023", "2023",
-        "2,000 t CCER in 2023 refused (CQCER only); CQCER for 4% of E accepted → shortfall 2,000",
-        Host(("化工行业",)), None,
-        (
+        "ccer_2023_refused",
+        kind="ledger",
+        rule="§6 offsets: CQCER only in 2023",
+        host=Host(("化工行业",)),
+        edits=(
             Surrender("ccer_2023", 2023, "2024-12-10", "ccer", 2000, **_CHONGQING),
             Surrender("cqcer_2023_ok", 2023, "2024-12-10", "cqcer", lambda d: d.o * 4 // 100, **_CHONGQING),
             Surrender("", 2023, "2024-12-10", "allowance", lambda d: d.o - d.o * 4 // 100 - 2000, 2023, "free"),
         ),
         own_ledger=True,
+        years="2023",
+        what="2,000 t CCER in 2023 refused (CQCER only); CQCER for 4% of E accepted → shortfall 2,000",
     ),
     Case(
-        "cqcer_over_limit_2023", "ledger", "§6 offsets: the 5% limit (2023)", "2023",
-        "CQCER for 6% of E in 2023: 5% of E accepted, the rest refused → shortfall",
-        Host(("其他行业",)), None,
-        (
+        "cqcer_over_limit_2023",
+        kind="ledger",
+        rule="§6 offsets: the 5% limit (2023)",
+        host=Host(("其他行业",)),
+        edits=(
             Surrender("cqcer_6pct", 2023, "2024-12-05", "cqcer", lambda d: -(-d.o * 6 // 100), **_CHONGQING),
             Surrender("", 2023, "2024-12-05", "allowance", lambda d: d.o - -(-d.o * 6 // 100), 2022),
         ),
         own_ledger=True,
+        years="2023",
+        what="CQCER for 6% of E in 2023: 5% of E accepted, the rest refused → shortfall",
     ),
     Case(
-        "late_2022", "ledger", "§6 deadline, status cleared_late", "2022",
-        "70% surrendered 2024-03-28, the rest on 2024-04-01 (a day after the deadline) → cleared late",
-        Host(("电子设备制造业",)), None,
-        (
+        "late_2022",
+        kind="ledger",
+        rule="§6 deadline, status cleared_late",
+        host=Host(("电子设备制造业",)),
+        edits=(
             Surrender("", 2022, "2024-03-28", "allowance", lambda d: d.o * 7 // 10, 2022, "free"),
             Surrender("late_2022", 2022, "2024-04-01", "allowance", lambda d: d.o - d.o * 7 // 10, 2021, "free"),
         ),
         own_ledger=True,
+        years="2022",
+        what="70% surrendered 2024-03-28, the rest on 2024-04-01 (a day after the deadline) → cleared late",
     ),
     Case(
-        "preallocation_cancelled_2022", "pre-allocation", "§4 pre-allocation cancelled", "2022",
-        "attributes/2022.csv preallocation_cancelled = true (also the closed enterprise and the host of "
+        "preallocation_cancelled_2022",
+        kind="pre-allocation",
+        rule="§4 pre-allocation cancelled",
+        host=Host(("玻璃及玻璃制品制造业",)),
+        edits=(Attributes2022(),),
+        years="2022",
+        what="attributes/2022.csv preallocation_cancelled = true (also the closed enterprise and the host of "
         "borrowing_above_pool) → no 2023 pre-allocation",
-        Host(("玻璃及玻璃制品制造业",)), None, (Attributes2022(),),
     ),
     Case(
-        "excluded_unlisted", "ledger", "§6 status excluded", "2022, 2023",
-        f"{EXCLUDED_NAME}: not on any list, no lines, ledger rows in 2022 and 2023 → status excluded",
-        Unlisted(EXCLUDED_NAME, "渝北区", "其他行业"), None,
-        (
+        "excluded_unlisted",
+        kind="ledger",
+        rule="§6 status excluded",
+        host=Unlisted(EXCLUDED_NAME, "渝北区", "其他行业"),
+        edits=(
             Surrender("excluded_2022", 2022, "2024-03-25", "allowance", 5000, 2022, "purchase"),
             Surrender("excluded_2023", 2023, "2024-12-20", "allowance", 3000, 2023, "purchase"),
         ),
+        years="2022, 2023",
+        what=f"{EXCLUDED_NAME}: not on any list, no lines, ledger rows in 2022 and 2023 → status excluded",
     ),
     Case(
-        "verified_total_blank", "shape", "data contract §1: verified_total_t is optional", "all",
-        "{n_blank} enterprise-year rows leave verified_total_t empty (optional column)",
-        None,
+        "verified_total_blank",
+        kind="shape",
+        rule="data contract §1: verified_total_t is optional",
+        host=None,
+        years="all",
+        what="{n_blank} enterprise-year rows leave verified_total_t empty (optional column)",
     ),
     # added after the first release: hosts with the line counts they need, ledger rows numbered last
     Case(
-        "borrowing_above_pool", "ledger", "§6 borrowed pre-allocation: at most the pool", "2022",
-        "single clinker line at ~1.0 tCO2/t like CQ013 (gap ≈ {d.gap_pct[2022]}% of E, borrowable "
-        "{d.borrowable[2022]:,} t in 2022), 2023 pre-allocation cancelled (attributes/2022.csv): "
-        "borrowed_preallocation {q[above_pool_2022]:,} t (within borrowable) → refused, above borrowing pool (0)",
-        Host(("水泥制造行业",), (1, 0)), 1,
-        (
+        "borrowing_above_pool",
+        kind="ledger",
+        rule="§6 borrowed pre-allocation: at most the pool",
+        host=Host(("水泥制造行业",), (1, 0)),
+        line=1,
+        edits=(
             LineEdit(intensity=1.0, trend=0.0, elec_share=0.06, scale_t=Draw(0.3e6, 0.6e6)),
             Surrender(
                 "above_pool_2022", 2022, "2024-03-26", "borrowed_preallocation",
@@ -653,80 +858,111 @@ CASES: tuple[Case, ...] = (
             Attributes2022(),
         ),
         added=True,
+        years="2022",
+        what="single clinker line at ~1.0 tCO2/t like CQ013 (gap ≈ {d.gap_pct[2022]}% of E, borrowable "
+        "{d.borrowable[2022]:,} t in 2022), 2023 pre-allocation cancelled (attributes/2022.csv): "
+        "borrowed_preallocation {q[above_pool_2022]:,} t (within borrowable) → refused, above borrowing pool (0)",
     ),
     Case(
-        "borrowing_2023_refused", "ledger", "§4 borrowing only for 2021–2022", "2023",
-        "1,000 t borrowed_preallocation in 2023 (borrowing only for 2021–2022) → refused, borrowing not "
+        "borrowing_2023_refused",
+        kind="ledger",
+        rule="§4 borrowing only for 2021–2022",
+        host="borrowing_above_pool",
+        edits=(Surrender("borrowing_2023", 2023, "2024-12-18", "borrowed_preallocation", 1000),),
+        added=True,
+        years="2023",
+        what="1,000 t borrowed_preallocation in 2023 (borrowing only for 2021–2022) → refused, borrowing not "
         "allowed this year",
-        "borrowing_above_pool", None,
-        (Surrender("borrowing_2023", 2023, "2024-12-18", "borrowed_preallocation", 1000),),
-        added=True,
     ),
     Case(
-        "major_change_2023_03_01", "line", "§3.1 major change after the base years (T18)", "2021–2023",
-        "total line with major_change_on 2023-03-01, after the base years of every year: no base year "
+        "major_change_2023_03_01",
+        kind="line",
+        rule="§3.1 major change after the base years (T18)",
+        host=Host(("造纸与纸制品生产业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(major_change="2023-03-01", eligible=False),),
+        added=True,
+        years="2021–2023",
+        what="total line with major_change_on 2023-03-01, after the base years of every year: no base year "
         "unusable, the explanation says the date was outside (before v2: every base year wiped, equal method)",
-        Host(("造纸与纸制品生产业",), (0, 2)), 2, (LineEdit(major_change="2023-03-01", eligible=False),),
-        added=True,
     ),
     Case(
-        "reduction_project_2021_03_01", "line", "§3.1 reduction-project window (T16), §6a 2023 window",
-        "2021–2023",
-        "intensity line with reduction_project_on 2021-03-01: outside the 2018–2020 window of 2021 and 2022 "
+        "reduction_project_2021_03_01",
+        kind="line",
+        rule="§3.1 reduction-project window (T16), §6a 2023 window",
+        host=Host(("电子设备制造业",), (0, 2)),
+        line=2,
+        edits=(LineEdit(reduction_project="2021-03-01", eligible=True),),
+        added=True,
+        years="2021–2023",
+        what="intensity line with reduction_project_on 2021-03-01: outside the 2018–2020 window of 2021 and 2022 "
         "(all base years usable, T16); inside the provisional 2023 window 2020–2022 (2020, 2021 unusable, "
         "2022 kept)",
-        Host(("电子设备制造业",), (0, 2)), 2, (LineEdit(reduction_project="2021-03-01", eligible=True),),
-        added=True,
     ),
     Case(
-        "incentive_under_investigation_2023", "incentive", "§4 incentive: none under investigation",
-        "2022–2023",
-        "same improvement and grade A, not penalized, but under_investigation = true (attributes/2023.csv) → "
-        "no incentive",
-        Host(("陶瓷生产行业",), (0, 1)), 1,
-        (
+        "incentive_under_investigation_2023",
+        kind="incentive",
+        rule="§4 incentive: none under investigation",
+        host=Host(("陶瓷生产行业",), (0, 1)),
+        line=1,
+        edits=(
             YearOnYear(2023, 0.9, same_output=True),
             Attributes2023(grade="A", penalized=False, under_investigation=True),
         ),
         added=True,
+        years="2022–2023",
+        what="same improvement and grade A, not penalized, but under_investigation = true (attributes/2023.csv) → "
+        "no incentive",
     ),
     Case(
-        "green_power_from_city_2023", "ledger", "§6 green power bought inside the city (T19)", "2023",
-        "1,000 t green power bought in Chongqing (origin chongqing) → refused, bought inside the city",
-        "borrowing_clinker", None,
-        (
+        "green_power_from_city_2023",
+        kind="ledger",
+        rule="§6 green power bought inside the city (T19)",
+        host="borrowing_clinker",
+        edits=(
             Surrender(
                 "green_power_city_2023", 2023, "2024-12-19", "green_power", 1000,
                 origin="chongqing", certificate="GEC-2023-CQ-0002",
             ),
         ),
         added=True,
+        years="2023",
+        what="1,000 t green power bought in Chongqing (origin chongqing) → refused, bought inside the city",
     ),
     Case(
-        "certificate_reused_2023", "ledger", "§6 a green-power certificate is used once (T19)", "2023",
-        f"500 t green power on certificate {GREEN_CERTIFICATE}, already presented on 2024-12-16 by the "
-        "3,000 t row → refused, certificate already used",
-        "borrowing_clinker", None,
-        (
+        "certificate_reused_2023",
+        kind="ledger",
+        rule="§6 a green-power certificate is used once (T19)",
+        host="borrowing_clinker",
+        edits=(
             Surrender(
                 "green_power_reused_2023", 2023, "2024-12-20", "green_power", 500,
                 origin="other", certificate=GREEN_CERTIFICATE,
             ),
         ),
         added=True,
+        years="2023",
+        what=f"500 t green power on certificate {GREEN_CERTIFICATE}, already presented on 2024-12-16 by the "
+        "3,000 t row → refused, certificate already used",
     ),
     Case(
-        "ledger_without_verification_2022", "ledger", "§6 status missing_verification", "2022",
-        "the closed enterprise (listed for 2022, no 2022 report) surrenders 2,000 t for 2022 → refused, no "
-        "verified emissions for 2022; status stays missing_verification",
-        "closed_missing_verification", None,
-        (Surrender("no_report_2022", 2022, "2024-03-20", "allowance", 2000, 2021, "purchase"),),
+        "ledger_without_verification_2022",
+        kind="ledger",
+        rule="§6 status missing_verification",
+        host="closed_missing_verification",
+        edits=(Surrender("no_report_2022", 2022, "2024-03-20", "allowance", 2000, 2021, "purchase"),),
         added=True,
+        years="2022",
+        what="the closed enterprise (listed for 2022, no 2022 report) surrenders 2,000 t for 2022 → refused, no "
+        "verified emissions for 2022; status stays missing_verification",
     ),
     Case(
-        "fullwidth_digits", "file", "data contract §1: full-width digits are normalised", "2022",
-        "full-width digits in the 产量 column of `reports/2022/核查数据_生产线.csv` (GB18030)",
-        None,
+        "fullwidth_digits",
+        kind="file",
+        rule="data contract §1: full-width digits are normalised",
+        host=None,
+        years="2022",
+        what="full-width digits in the 产量 column of `reports/2022/核查数据_生产线.csv` (GB18030)",
     ),
 )  # fmt: skip
 CASE = {c.name: c for c in CASES}
@@ -828,44 +1064,9 @@ def edit_shutdown(shutdown: np.ndarray, hosts: dict[str, int]) -> None:
 
 
 def edit_line_years(ly: LineYears, hosts: dict[str, int]) -> None:
-    """Exact values of line-years (`Outlier`, `Exact`, `Days`, `Idle`, `GridFactor`,
-    `NoElectricity`, `YearOnYear`, `Co2`)."""
-    out, co2 = ly.output_c, ly.co2_c
-    for case, e, ed in _edits(hosts, Outlier, Exact, Days, Idle, GridFactor, NoElectricity, YearOnYear, Co2):
-        i = ly.lines.index(e, case.line)
-        if isinstance(ed, Outlier):
-            k, ko = ly.at(i, ed.year), ly.at(i, ed.of)
-            out[k] = round(co2[k] * out[ko] / co2[ko] / ed.factor)
-        elif isinstance(ed, Exact):
-            for y, (q, c) in ed.values.items():
-                k = ly.at(i, y)
-                out[k] = q
-                ly.set_co2(k, c)
-        elif isinstance(ed, Days):
-            k = ly.at(i, ed.year)
-            before = max(int(ly.production_days[k]), 1)
-            ly.production_days[k] = ed.days
-            out[k] = out[k] * ed.days // before
-            ly.set_co2(k, int(co2[k]) * ed.days // before)
-        elif isinstance(ed, Idle):
-            k = ly.at(i, ed.year)
-            out[k], ly.production_days[k] = 0, 0
-            ly.set_co2(k, ed.co2_c)
-        elif isinstance(ed, GridFactor):
-            ly.grid_ef_u[ly.at(i, ed.year)] = ed.micro
-        elif isinstance(ed, NoElectricity):
-            ly.mwh_m[ly.at(i, ed.year)] = -1
-        elif isinstance(ed, YearOnYear):
-            kp, k = ly.at(i, ed.year - 1), ly.at(i, ed.year)
-            if ed.same_output:
-                out[k] = out[kp]
-                ly.set_co2(k, int(co2[kp] * ed.factor))
-            else:
-                days_before = max(int(ly.production_days[kp]), 1)
-                out[k] = out[kp] * ly.production_days[k] // days_before
-                ly.set_co2(k, int(co2[kp] * ly.production_days[k] // days_before * ed.factor))
-        else:
-            ly.set_co2(ly.at(i, ed.year), ed.co2_c)
+    """Exact values of line-years (each `LineYearEdit` applies itself to the case's line)."""
+    for case, e, ed in _edits(hosts, *LINE_YEAR_EDITS):
+        ed.apply(ly, ly.lines.index(e, case.line))
 
 
 def edit_listing(listed: np.ndarray, hosts: dict[str, int]) -> None:
