@@ -646,6 +646,24 @@ def listed_by_year(listed: np.ndarray) -> dict[int, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # Ledger and attributes
 # ---------------------------------------------------------------------------------------------
+# a ledger row while the generator builds it (`tag`: the edge-case row it is; `appended`: see
+# `numbered_ledger`)
+LEDGER_ROW_SCHEMA = {
+    "appended": pl.Boolean,
+    "tag": pl.String,
+    "enterprise_id": pl.String,
+    "compliance_year": pl.Int64,
+    "surrendered_on": pl.Date,
+    "instrument": pl.String,
+    "quantity_t": pl.Int64,
+    "vintage": pl.Int64,
+    "acquired_via": pl.String,
+    "origin": pl.String,
+    "is_hydro": pl.Boolean,
+    "certificate_id": pl.String,
+}
+
+
 def generic_ledger(
     e_ids: pl.Series, years: np.ndarray, oblig: np.ndarray, rng: np.random.Generator
 ) -> pl.DataFrame:
@@ -734,18 +752,7 @@ def generic_ledger(
             }
         )
     )
-    schema = {
-        "tag": pl.String,
-        "enterprise_id": pl.String,
-        "compliance_year": pl.Int64,
-        "surrendered_on": pl.Date,
-        "instrument": pl.String,
-        "quantity_t": pl.Int64,
-        "vintage": pl.Int64,
-        "acquired_via": pl.String,
-        "origin": pl.String,
-        "is_hydro": pl.Boolean,
-    }
+    schema = {c: t for c, t in LEDGER_ROW_SCHEMA.items() if c not in ("appended", "certificate_id")}
     out = pl.concat(
         [
             f.with_columns(pl.col("surrendered_on").cast(pl.Date)).select(
@@ -758,22 +765,6 @@ def generic_ledger(
         tag=pl.lit(""),
         acquired_via=pl.when(pl.col("acquired_via") == "").then(None).otherwise(pl.col("acquired_via")),
     ).filter(pl.col("quantity_t") > 0)
-
-
-LEDGER_ROW_SCHEMA = {
-    "appended": pl.Boolean,
-    "tag": pl.String,
-    "enterprise_id": pl.String,
-    "compliance_year": pl.Int64,
-    "surrendered_on": pl.Date,
-    "instrument": pl.String,
-    "quantity_t": pl.Int64,
-    "vintage": pl.Int64,
-    "acquired_via": pl.String,
-    "origin": pl.String,
-    "is_hydro": pl.Boolean,
-    "certificate_id": pl.String,
-}
 
 
 def numbered_ledger(generic: pl.DataFrame, special: pl.DataFrame) -> pl.DataFrame:
