@@ -266,63 +266,30 @@ def write_inbox(tables: dict[str, pl.DataFrame], out_dir: str | Path, form: str 
 
 
 def _write_sample(tables: dict[str, pl.DataFrame], out: Path) -> dict:
-    files: list[str] = []
+    """The mixed form of `data/sample/` (see `write_inbox`)."""
     ent = tables["enterprises"]
     _write_text(
         out / "enterprises.csv", _csv_frame(ent, zh=True, table=catalog.ENTERPRISES).write_csv(), bom=True
     )
-    files.append("enterprises.csv")
     _write_xlsx(out / "lines.xlsx", [("lines", tables["lines"])])
-    files.append("lines.xlsx")
+    files = ["enterprises.csv", "lines.xlsx"]
 
-    ly_all = tables["line_years"].with_columns(
-        _wb=pl.col("enterprise_id").map_elements(_is_workbook_enterprise, return_dtype=pl.Boolean)
-    )
-    ey_all = tables["enterprise_years"].with_columns(
-        _wb=pl.col("enterprise_id").map_elements(_is_workbook_enterprise, return_dtype=pl.Boolean)
-    )
-    wb_ents = set(ey_all.filter(pl.col("_wb"))["enterprise_id"].to_list())
+    in_workbook = pl.col("enterprise_id").map_elements(_is_workbook_enterprise, return_dtype=pl.Boolean)
+    ly_all = tables["line_years"].with_columns(_wb=in_workbook)
+    ey_all = tables["enterprise_years"].with_columns(_wb=in_workbook)
     edge = tables.get("edge_cases")
     avoid = set(edge["enterprise_id"].to_list()) if edge is not None else set()  # keep edge cases clean
     fullwidth: list[dict] = []
     for y in YEARS:
         ly = ly_all.filter(pl.col("year") == y)
         ey = ey_all.filter(pl.col("year") == y)
-        # (a) one workbook per enterprise
-        ly_wb = ly.filter(pl.col("_wb")).drop("_wb")
-        by_ent = ly_wb.partition_by("enterprise_id", as_dict=True, maintain_order=True)
-        for row in ey.filter(pl.col("_wb")).drop("_wb").sort("enterprise_id").iter_slices(1):
-            e = row["enterprise_id"][0]
-            rel = f"reports/{y}/{e}.xlsx"
-            _write_xlsx(out / rel, [("enterprise", row), ("lines", by_ent[(e,)])])
-            files.append(rel)
-        # (b) flat files for the rest
+        files += _write_report_workbooks(
+            out, y, ly.filter(pl.col("_wb")).drop("_wb"), ey.filter(pl.col("_wb")).drop("_wb")
+        )
         ly_flat = ly.filter(~pl.col("_wb")).drop("_wb")
         ey_flat = ey.filter(~pl.col("_wb")).drop("_wb")
         if y == 2022:
-            lyc = _csv_frame(ly_flat, zh=True, table=catalog.LINE_YEARS)
-            col = catalog.LINE_YEARS.column("output").zh
-            pick = [
-                i
-                for i, (e, lid) in enumerate(zip(ly_flat["enterprise_id"], ly_flat["line_id"], strict=True))
-                if e not in avoid and zlib.crc32(lid.encode()) % 101 == 0
-            ][:3]
-            vals = lyc[col].to_list()
-            for i in pick:
-                vals[i] = vals[i].translate(_FULLWIDTH)
-                fullwidth.append(
-                    {
-                        "file": f"reports/{y}/核查数据_生产线.csv",
-                        "line_id": ly_flat["line_id"][i],
-                        "column": col,
-                        "value": vals[i],
-                    }
-                )
-            lyc = lyc.with_columns(pl.Series(col, vals, dtype=pl.String))
-            _write_text(out / f"reports/{y}/核查数据_生产线.csv", lyc.write_csv(), encoding="gb18030")
-            eyc = _csv_frame(ey_flat, zh=True, table=catalog.ENTERPRISE_YEARS)
-            _write_text(out / f"reports/{y}/核查数据_单位.csv", eyc.write_csv(), encoding="gb18030")
-            files += [f"reports/{y}/核查数据_生产线.csv", f"reports/{y}/核查数据_单位.csv"]
+            files += _write_gb18030_reports(out, y, ly_flat, ey_flat, avoid, fullwidth)
         else:
             _write_text(out / f"reports/{y}/line_years.csv", _csv_frame(ly_flat).write_csv())
             _write_text(out / f"reports/{y}/enterprise_years.csv", _csv_frame(ey_flat).write_csv())
@@ -337,4 +304,41 @@ def _write_sample(tables: dict[str, pl.DataFrame], out: Path) -> dict:
     )
     _write_xlsx(out / "ledger/ledger_2023.xlsx", [("ledger", led.filter(pl.col("compliance_year") >= 2023))])
     files += ["ledger/ledger.csv", "ledger/ledger_2023.xlsx"]
-    return {"files": sorted(files), "fullwidth": fullwidth, "workbook_enterprises": len(wb_ents)}
+    n_workbook = ey_all.filter(pl.col("_wb"))["enterprise_id"].n_unique()
+    return {"files": sorted(files), "fullwidth": fullwidth, "workbook_enterprises": n_workbook}
+
+
+def _write_report_workbooks(out: Path, y: int, ly: pl.DataFrame, ey: pl.DataFrame) -> list[str]:
+    """One workbook per enterprise of `ey`: sheets `enterprise` (its row) and `lines`."""
+    files = []
+    by_ent = ly.partition_by("enterprise_id", as_dict=True, maintain_order=True)
+    for row in ey.sort("enterprise_id").iter_slices(1):
+        e = row["enterprise_id"][0]
+        rel = f"reports/{y}/{e}.xlsx"
+        _write_xlsx(out / rel, [("enterprise", row), ("lines", by_ent[(e,)])])
+        files.append(rel)
+    return files
+
+
+def _write_gb18030_reports(
+    out: Path, y: int, ly: pl.DataFrame, ey: pl.DataFrame, avoid: set[str], fullwidth: list[dict]
+) -> list[str]:
+    """核查数据_生产线.csv and 核查数据_单位.csv: GB18030, Chinese headers, full-width digits in
+    the output of three lines (of enterprises not in `avoid`), recorded in `fullwidth`."""
+    lyc = _csv_frame(ly, zh=True, table=catalog.LINE_YEARS)
+    col = catalog.LINE_YEARS.column("output").zh
+    pick = [
+        i
+        for i, (e, lid) in enumerate(zip(ly["enterprise_id"], ly["line_id"], strict=True))
+        if e not in avoid and zlib.crc32(lid.encode()) % 101 == 0
+    ][:3]
+    vals = lyc[col].to_list()
+    lines_file = f"reports/{y}/核查数据_生产线.csv"
+    for i in pick:
+        vals[i] = vals[i].translate(_FULLWIDTH)
+        fullwidth.append({"file": lines_file, "line_id": ly["line_id"][i], "column": col, "value": vals[i]})
+    lyc = lyc.with_columns(pl.Series(col, vals, dtype=pl.String))
+    _write_text(out / lines_file, lyc.write_csv(), encoding="gb18030")
+    eyc = _csv_frame(ey, zh=True, table=catalog.ENTERPRISE_YEARS)
+    _write_text(out / f"reports/{y}/核查数据_单位.csv", eyc.write_csv(), encoding="gb18030")
+    return [lines_file, f"reports/{y}/核查数据_单位.csv"]
