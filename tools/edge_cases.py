@@ -987,12 +987,12 @@ def place(
         fits = kind == sector_kind(np.array(host.sectors[:1]))[0]
         if case.added:  # on an enterprise that already has the line counts it needs
             fits &= (counts[0] == host.lines[0]) & (counts[1] == host.lines[1])
-        for candidates in (fits & np.isin(sectors, host.sectors), fits):
-            free = order[(candidates & ~taken)[order]]
-            if len(free):
-                hosts[case.name] = int(free[0])
-                taken[free[0]] = True
-                break
+        free = order[(fits & ~taken)[order]]
+        preferred = (int(i) for i in free if sectors[i] in host.sectors)
+        pick = next(preferred, int(free[0]) if len(free) else None)
+        if pick is not None:
+            hosts[case.name] = pick
+            taken[pick] = True
     return hosts
 
 
