@@ -87,7 +87,6 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     cases.edit_attributes(attrs, hosts)
     if ey.n_blank:
         facts["verified_total_blank"] = {"n_blank": ey.n_blank}
-    edge = cases.manifest(hosts, enterprises["enterprise_id"], lines, ledger, facts) if edge_cases else None
 
     out = {
         "enterprises": enterprises,
@@ -100,7 +99,7 @@ def build_inbox(roster: pl.DataFrame, seed: int, *, edge_cases: bool = True) -> 
     for t in catalog.INPUTS:
         if t.name in out:  # review requests (复核) are not part of the synthetic inbox
             out[t.name] = out[t.name].select([pl.col(c.name).cast(c.polars_type) for c in t.columns])
-    out["edge_cases"] = edge if edge is not None else pl.DataFrame(schema=cases.MANIFEST_SCHEMA)
+    out["edge_cases"] = cases.manifest(hosts, enterprises["enterprise_id"], lines, ledger, facts)
     return out
 
 
