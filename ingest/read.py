@@ -409,7 +409,7 @@ class _Piece:
     """One file's or sheet's cells (columns already named as the table's), waiting for its table
     to be built: where it came from, and its manifest entry (whose row count is filled then)."""
 
-    df: pl.DataFrame
+    df: pl.DataFrame | None  # None once its table is built
     source_file: str
     sheet: str | None
     file_hash: str
@@ -440,12 +440,15 @@ def _raw_table(pieces: list[_Piece]) -> pl.DataFrame:
         | {"_folder_year": pl.Int64},
         orient="row",
     )[which]
-    cells = pl.concat([p.df for p in pieces], how="diagonal")
+    cells = pl.concat([p.df for p in pieces], how="diagonal", rechunk=False)  # no copy yet
     data_cols = [c for c in cells.columns if c not in tail]
     row = pl.Series("_row", np.arange(len(which)) - starts[which] + 2, dtype=pl.Int64)
     df = cells.select(pl.col(data_cols).str.strip_chars().replace("", None)).with_columns(
         [row, *(meta[c] for c in tail if c != "_row")]
     )
+    del cells  # the cells as read are let go before the filter copies the table (peak memory)
+    for p in pieces:
+        p.df = None
     keep = ~pl.all_horizontal(pl.col(data_cols).is_null())
     kept = df.select(keep).to_series().to_numpy()
     for p, n in zip(pieces, np.bincount(which[kept], minlength=len(pieces)), strict=True):
@@ -641,7 +644,8 @@ def read_inbox(inbox: Path) -> Inbox:
                     }
                 )
     _raw_table(pieces.pop(None))
-    tables = {t: _raw_table(ps) for t, ps in pieces.items()}
+    # each table's pieces let go once it is built (100,000 enterprises: ~0.4 GiB of read cells)
+    tables = {t: _raw_table(pieces.pop(t)) for t in RAW_TABLES}
     return Inbox(
         tables=tables,
         manifest=pl.DataFrame(manifest, schema=MANIFEST_SCHEMA),
