@@ -35,13 +35,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = REPO / ".venv" / "bin" / "python"
-WORK = REPO / "var" / "bench-sample"  # per inbox: <inbox name>/ (warehouses, changed inbox, Prefect home)
+WORK = REPO / "var" / "bench-sample"  # var/ (Prefect home, shared), <inbox name>/ (warehouses, changed inbox)
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")
 
 
 def _env(checkout: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    return env | {"ETSFLOW_VAR": str(WORK.parent / "var"), "PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"}
+    return env | {"ETSFLOW_VAR": str(WORK / "var"), "PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"}
 
 
 def _run(checkout: Path, inbox: Path, warehouse: Path) -> dict:
@@ -131,18 +131,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--inbox", type=Path, default=REPO / "data" / "sample", help="default: the sample")
     args = ap.parse_args()
-    global WORK
-    WORK = WORK / args.inbox.resolve().name
+    work = WORK / args.inbox.resolve().name
     checkouts = {"this": REPO} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
-    WORK.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     sample = args.inbox.resolve()
-    changed = WORK / "inbox-changed"
+    changed = work / "inbox-changed"
     kinds = ["first", "rerun"] + (["changed"] if _changed_inbox(sample, changed) else [])
-    _run(REPO, sample, WORK / "warmup.duckdb")  # starts the shared Prefect server
+    _run(REPO, sample, work / "warmup.duckdb")  # starts the shared Prefect server
     results: dict[str, dict[str, list]] = {k: {kind: [] for kind in kinds} for k in checkouts}
     for i in range(args.rounds):
         for name, checkout in checkouts.items():
-            wh_dir = WORK / f"{name}-{i}"
+            wh_dir = work / f"{name}-{i}"
             shutil.rmtree(wh_dir, ignore_errors=True)
             wh_dir.mkdir(parents=True)
             wh = wh_dir / "warehouse.duckdb"
