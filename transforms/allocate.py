@@ -115,8 +115,9 @@ SELECT
     provisional, is_improved_on_prior_year,
     -- the facts the explanation cites (model.labels.line_explanation)
     benchmark_text, output_y, production_days_y, co2_y_t, enterprise_shutdown_years, commissioned_on,
-    first_full_year, new_build_years, drop_reasons_zh, drop_reasons_en, restatements_zh, restatements_en,
-    base_year_dates_zh, base_year_dates_en,
+    first_full_year, new_build_years, dropped_reasons, base_year_note, note_years, restatements,
+    reduction_project_on, reduction_in_window, reduction_project_years, major_change_on,
+    major_change_in_window, major_change_years,
     e4, a4
 FROM texts
 ORDER BY compliance_year, line_id
