@@ -264,17 +264,9 @@ def _by_code(col: str, table: dict[str, str]) -> pl.Expr:
 
 def _why(lang: int, ent_days: str) -> pl.Expr:
     """The reason of the line's method with its placeholders filled."""
-    text = _by_code(
-        "method_reason", {k: (r.zh, r.en)[lang].replace("{ent_days}", ent_days) for k, r in REASONS.items()}
-    )
-    for placeholder, value in (
-        ("{enterprise_shutdown_years}", _s("enterprise_shutdown_years")),
-        ("{commissioned_on}", _s("commissioned_on")),
-        ("{first_full_year}", _s("first_full_year")),
-        ("{new_build_years}", _s("new_build_years")),
-    ):
-        text = text.str.replace_all(placeholder, value, literal=True)
-    return text
+    text = _by_code("method_reason", {k: (r.zh, r.en)[lang] for k, r in REASONS.items()})
+    facts = ("enterprise_shutdown_years", "commissioned_on", "first_full_year", "new_build_years")
+    return _filled(text, {"ent_days": ent_days} | {f: pl.col(f) for f in facts})
 
 
 def _filled(template: str | pl.Expr, values: dict[str, pl.Expr | str]) -> pl.Expr:
@@ -515,7 +507,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
     `borrowable_t`, `preallocation_next_t`) and the rules that fired (`adjustment_step`: the
     exemption or cap that bound; `incentive_reason`, with `weather_grade` and
     `lines_not_improved`; `is_energy_efficiency_eligible`; `preallocation_reason`); the pack gives
-    the shares and maxima as it writes them."""
+    the shares and maxima as it writes them, and the weather grades that earn the incentive."""
     p = policy
     year, version = p.year, p.version
     gap_pct, gap_max = pct_text(p.gap_exemption_share.value), str(p.gap_exemption_max_t.value)
@@ -558,6 +550,9 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         }
     )
     not_improved = _s("lines_not_improved")
+    grades = p.incentive_grades.value  # the pack's grades earning the incentive
+    grades_zh = f"重污染天气绩效分级非{'、'.join(grades)}级" if grades else "规则包无享受激励的绩效分级"
+    grades_en = f"weather grade not {' or '.join(grades)}" if grades else "the rule pack lists no grade"
     incentive_zh = (
         pl.when(inc == "eligible")
         .then(
@@ -572,7 +567,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         .when(inc == "under_investigation")
         .then(pl.lit("涉嫌生态环境违法，不享受协同激励；"))
         .when(inc == "weather_grade")
-        .then(pl.lit("重污染天气绩效分级非A、B级，不享受协同激励（绩效条件）；"))
+        .then(pl.lit(f"{grades_zh}，不享受协同激励（绩效条件）；"))
         .when(inc == "no_comparable_line")
         .then(pl.lit("无基准线法、强度法或总量法生产线，不享受协同激励（绩效条件）；"))
         .when(inc == "not_improved")
@@ -592,7 +587,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         .when(inc == "under_investigation")
         .then(pl.lit("no synergy incentive: suspected violation under investigation; "))
         .when(inc == "weather_grade")
-        .then(pl.lit("no synergy incentive (grade criterion): weather grade not A or B; "))
+        .then(pl.lit(f"no synergy incentive (grade criterion): {grades_en}; "))
         .when(inc == "no_comparable_line")
         .then(pl.lit("no synergy incentive (grade criterion): no benchmark, intensity or total line; "))
         .when(inc == "not_improved")
