@@ -264,23 +264,27 @@ def _by_code(col: str, table: dict[str, str]) -> pl.Expr:
 
 def _why(lang: int, ent_days: str) -> pl.Expr:
     """The reason of the line's method with its placeholders filled."""
-    text = _by_code("method_reason", {k: (r.zh, r.en)[lang] for k, r in REASONS.items()})
     facts = ("enterprise_shutdown_years", "commissioned_on", "first_full_year", "new_build_years")
-    return _filled(text, {"ent_days": ent_days} | {f: pl.col(f) for f in facts})
+    words = {k: (r.zh, r.en)[lang] for k, r in REASONS.items()}
+    return _worded(pl.col("method_reason"), words, {"ent_days": ent_days} | {f: pl.col(f) for f in facts})
 
 
-def _filled(template: str | pl.Expr, values: dict[str, pl.Expr | str]) -> pl.Expr:
-    """A template (text, or an expression giving one per row) with its {placeholders} filled;
-    a null value fills in as empty text."""
+def _filled(template: str, values: dict[str, pl.Expr | str]) -> pl.Expr:
+    """A template's text with its {placeholders} filled by `values` (a null value as empty text),
+    concatenated piece by piece."""
     filled = {
         k: (pl.lit(v) if isinstance(v, str) else v).cast(pl.String).fill_null("") for k, v in values.items()
     }
-    if isinstance(template, str):  # text and values, concatenated (a literal cannot take a column)
-        pieces = re.split(r"\{(\w+)\}", template)
-        return _cat(*(filled.get(p, "{" + p + "}") if i % 2 else p for i, p in enumerate(pieces) if p))
-    for name, value in filled.items():
-        template = template.str.replace_all("{" + name + "}", value, literal=True)
-    return template
+    pieces = re.split(r"\{(\w+)\}", template)
+    return _cat(*(filled.get(p, "{" + p + "}") if i % 2 else p for i, p in enumerate(pieces) if p))
+
+
+def _worded(code: pl.Expr, words: dict[str, str], values: dict[str, pl.Expr | str]) -> pl.Expr:
+    """The words of each code, its template filled with `values`; an unknown code as itself."""
+    out = None
+    for k, template in words.items():
+        out = (pl.when if out is None else out.when)(code == k).then(_filled(template, values))
+    return out.otherwise(code)
 
 
 def _deviation(bp: pl.Expr) -> pl.Expr:
@@ -295,16 +299,15 @@ def _deviation(bp: pl.Expr) -> pl.Expr:
 
 
 def _joined(parts: list[pl.Expr], sep: str) -> pl.Expr:
-    """The non-empty parts joined by `sep`; empty text when there is none."""
-    return pl.concat_str(
-        [pl.when(p != "").then(p) for p in parts], separator=sep, ignore_nulls=True
-    ).fill_null("")
+    """The parts that are not null joined by `sep`; null when every part is (each part is
+    evaluated once: the words of a large year cost no second pass)."""
+    return pl.concat_str(parts, separator=sep, ignore_nulls=True).replace("", None)
 
 
 def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """The words of a line's base years in one language (0: 中文, 1: English), from the codes and
     numbers of `transforms.baselines`: (the years not kept with why, and the rule that kept them
-    all; the electricity restatements; what the §3.1 dates did). Each is '' when there is nothing
+    all; the electricity restatements; what the §3.1 dates did). Each is null when there is nothing
     to say (always for a line whose method uses no base year)."""
     year_sep, note_sep, range_sep = SEPARATORS[lang]
     base_years = [int(y) for y in policy.base_years.value]
@@ -313,15 +316,19 @@ def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Exp
         "share_pct": pct_text(policy.intensity_outlier_share.value),
         "drop_days": str(policy.total_drop_shutdown_days.value),
     }
+
+    def words(table: dict[str, tuple[str, str]]) -> dict[str, str]:  # the pack's values written in
+        out = {k: v[lang] for k, v in table.items()}
+        for name, value in pack.items():
+            out = {k: v.replace("{" + name + "}", value) for k, v in out.items()}
+        return out
+
     y = pl.element().struct.field
     year = y("year").cast(pl.String) + ("年" if lang == 0 else " ")
-    reason = y("reason").replace_strict(
-        {k: v[lang] for k, v in BASE_YEAR_REASONS.items()}, default=y("reason")
-    )
-    reason = _filled(
-        reason,
-        pack
-        | {
+    reason = _worded(
+        y("reason"),
+        words(BASE_YEAR_REASONS),
+        {
             "first_full_year": y("first_full_year"),
             "date": y("date"),
             "deviation": _deviation(y("deviation_bp")),
@@ -329,11 +336,9 @@ def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Exp
         },
     )
     dropped = pl.col("dropped_reasons").list.eval(pl.concat_str(year, reason)).list.join(note_sep)
+    dropped = pl.when(pl.col("dropped_reasons").list.len() > 0).then(dropped)
     code = pl.col("base_year_note")
-    note = _filled(
-        code.replace_strict({k: v[lang] for k, v in BASE_YEAR_NOTES.items()}, default=code),
-        pack | {"years": _years("note_years", year_sep)},
-    )
+    note = _worded(code, words(BASE_YEAR_NOTES), {"years": _years("note_years", year_sep)})
     restated = (
         pl.col("restatements")
         .list.eval(
@@ -345,18 +350,20 @@ def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Exp
         )
         .list.join(note_sep)
     )
+    restated = pl.when(pl.col("restatements").list.len() > 0).then(restated)
 
     def dates(prefix: str, on: str, inside: str, years: str, window: str) -> pl.Expr:
-        words = {k: v[lang] for k, v in BASE_YEAR_DATES.items()}
+        texts = words(BASE_YEAR_DATES)
         hit = (
             pl.when(pl.col(years).list.len() == 0)
-            .then(pl.lit(words["no_year_hit"]))
-            .otherwise(_filled(words["years_hit"], {"years": _years(years, year_sep)}))
+            .then(pl.lit(texts["no_year_hit"]))
+            .otherwise(_filled(texts["years_hit"], {"years": _years(years, year_sep)}))
         )
-        template = pl.when(pl.col(inside)).then(pl.lit(words[f"{prefix}_inside"]))
-        template = template.otherwise(pl.lit(words[f"{prefix}_outside"]))
-        text = _filled(template, {"date": pl.col(on), "window": window, "hit": hit})
-        return pl.when(pl.col(on).is_not_null()).then(text).otherwise(pl.lit(""))
+        values = {"date": pl.col(on), "window": window, "hit": hit}
+        text = pl.when(pl.col(inside)).then(_filled(texts[f"{prefix}_inside"], values))
+        return pl.when(pl.col(on).is_not_null()).then(
+            text.otherwise(_filled(texts[f"{prefix}_outside"], values))
+        )
 
     base_window = f"{min(base_years, default=0)}{range_sep}{max(base_years, default=0)}"
     said = _joined(
@@ -367,7 +374,7 @@ def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Exp
         ],
         note_sep,
     )  # fmt: skip
-    return _joined([dropped, note.fill_null("")], note_sep), restated, said
+    return _joined([dropped, note], note_sep), restated, said
 
 
 def pct_text(share: Decimal) -> str:
@@ -391,8 +398,8 @@ def line_explanation(policy: Policy) -> pl.Expr:
     a_co2, a_non, a = _s("allocation_co2_t"), _s("allocation_non_co2_t"), _s("allocation_t")
     improved = pl.col("is_improved_on_prior_year")
 
-    def note(text: pl.Expr, lead: str) -> pl.Expr:
-        return pl.when(text != "").then(_cat(lead, text)).otherwise(pl.lit(""))
+    def note(text: pl.Expr, lead: str) -> pl.Expr:  # null (left out) when there is nothing to say
+        return pl.concat_str(pl.lit(lead), text)
 
     def years(lang: int, head: str, none: str, dropped: str, end: str) -> pl.Expr:
         """The base years kept, the others with why, the restatements and the dates' effect."""
@@ -404,7 +411,7 @@ def line_explanation(policy: Policy) -> pl.Expr:
             .then(
                 _cat(
                     head.replace("{years}", sep.join(map(str, base_years))),
-                    pl.when(kept != "").then(kept).otherwise(pl.lit(none)),
+                    kept.replace("", none),
                     note(why, dropped),
                     note(restated, end),
                     note(dates, end),
