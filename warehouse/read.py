@@ -6,10 +6,7 @@ Every query that reads the published (or work) database lives here, next to the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -18,6 +15,7 @@ from model import catalog
 from model.results import MART_TABLES, YearResults, conform
 from policies import Policy
 from transforms import reported_listed_ids
+from warehouse.store import served_file as served_file  # callers open the served file with it
 
 
 def year_results(
@@ -66,16 +64,6 @@ def year_results(
 # ---------------------------------------------------------------------------------------------
 # What the CLI and the files for people read back from the served file
 # ---------------------------------------------------------------------------------------------
-@contextmanager
-def served_file(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the served file, as BI tools open it (closed on leaving)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, *params) -> pl.DataFrame:
     return con.sql(sql, params=list(params) or None).pl()
 
