@@ -2,7 +2,8 @@
 
 Everything that needs to know a table's shape is generated from here:
 - the header maps of ingest (English name or Chinese label → column),
-- the pandera models of `validations/` (types, ranges, enums, keys),
+- the pandera models of `validations/` (types, ranges, enums, keys), the input references and
+  folder years (`validations/tables.py`), the publish checkpoint's checks of every mart,
 - the DuckDB DDL with `COMMENT ON` of `warehouse/`,
 - `docs/data-dictionary.md` (`python -m model.catalog > docs/data-dictionary.md`).
 
