@@ -114,6 +114,20 @@ STATUSES = (
 # ---------------------------------------------------------------------------------------------
 # Inputs (contract §1). `core.*` holds them clean and typed.
 # ---------------------------------------------------------------------------------------------
+
+
+def _enterprise_ref(description: str) -> Column:
+    """An input table's enterprise: required, and an enterprise of the list (core.enterprises)."""
+    return C(
+        "enterprise_id",
+        "text",
+        "单位编号",
+        description,
+        required=True,
+        references="enterprises.enterprise_id",
+    )
+
+
 ENTERPRISES = Table(
     "core",
     "enterprises",
@@ -135,14 +149,7 @@ LINES = Table(
     "One row per production line or process: the unit of allocation.",
     (
         C("line_id", "text", "生产线编号", "Line identifier.", required=True),
-        C(
-            "enterprise_id",
-            "text",
-            "单位编号",
-            "Owning enterprise.",
-            required=True,
-            references="enterprises.enterprise_id",
-        ),
+        _enterprise_ref("Owning enterprise."),
         C("line_name", "text", "生产线名称", "Name of the line."),
         C("product", "text", "产品", "Main product."),
         C("output_unit", "text", "产品单位", "Unit of output (t for clinker and molten aluminium)."),
@@ -217,14 +224,7 @@ ENTERPRISE_YEARS = Table(
     "核查报告数据（单位）",
     "Verified data of one enterprise in one year.",
     (
-        C(
-            "enterprise_id",
-            "text",
-            "单位编号",
-            "Enterprise.",
-            required=True,
-            references="enterprises.enterprise_id",
-        ),
+        _enterprise_ref("Enterprise."),
         C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100, folder_year=True),
         C(
             "shutdown_days",
@@ -252,14 +252,7 @@ ATTRIBUTES = Table(
     "年度单位属性",
     "Per compliance-year attributes of an enterprise.",
     (
-        C(
-            "enterprise_id",
-            "text",
-            "单位编号",
-            "Enterprise.",
-            required=True,
-            references="enterprises.enterprise_id",
-        ),
+        _enterprise_ref("Enterprise."),
         C("year", "int", "年度", "Compliance year.", required=True, ge=2013, le=2100, folder_year=True),
         C("preallocation_cancelled", "bool", "预分配取消", "Next year's pre-allocation cancelled."),
         C("penalized", "bool", "受到行政处罚", "Administrative penalty in the year."),
@@ -294,14 +287,7 @@ LEDGER = Table(
     "Surrenders recorded by the registry, one row per transaction.",
     (
         C("txn_id", "text", "流水号", "Transaction id.", required=True),
-        C(
-            "enterprise_id",
-            "text",
-            "单位编号",
-            "Surrendering enterprise.",
-            required=True,
-            references="enterprises.enterprise_id",
-        ),
+        _enterprise_ref("Surrendering enterprise."),
         C(
             "compliance_year",
             "int",
@@ -349,14 +335,7 @@ REVIEWS = Table(
     "rules.md §9.2). An empty decision means pending.",
     (
         C("request_id", "text", "申请编号", "Review request identifier.", required=True),
-        C(
-            "enterprise_id",
-            "text",
-            "单位编号",
-            "Enterprise asking for review.",
-            required=True,
-            references="enterprises.enterprise_id",
-        ),
+        _enterprise_ref("Enterprise asking for review."),
         C(
             "compliance_year",
             "int",

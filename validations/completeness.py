@@ -11,7 +11,7 @@ import polars as pl
 
 from policies import Policy
 from transforms import listed_enterprise_ids
-from validations.failures import Checking
+from validations.failures import Checking, where
 
 
 def line_exists(year: pl.Expr) -> pl.Expr:
@@ -50,9 +50,7 @@ def completeness(v: Checking, policy: Policy) -> tuple[pl.DataFrame, list[str]]:
     missing = gaps.select(
         pl.lit("lines").alias("table_name"),
         "enterprise_id",
-        pl.col("_source_file").alias("source_file"),
-        pl.col("_sheet").alias("sheet"),
-        pl.col("_row").alias("row_number"),
+        *where(),
         pl.lit("year").alias("column_name"),
         pl.col("year").cast(pl.String).alias("value"),
         pl.format(

@@ -11,9 +11,22 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from model import catalog
 from model.catalog import Table
 
 FAIL = {"_rid": pl.Int64, "column_name": pl.String, "value": pl.String, "message": pl.String}
+QUARANTINE_SCHEMA = {
+    c.name: c.polars_type for c in catalog.QUARANTINE.columns if c.name not in ("run_id", "seq")
+}
+
+
+def where() -> list[pl.Expr]:
+    """A raw row's file, sheet and row, named as the quarantine names them."""
+    return [
+        pl.col("_source_file").alias("source_file"),
+        pl.col("_sheet").alias("sheet"),
+        pl.col("_row").alias("row_number"),
+    ]
 
 
 def no_failures() -> pl.DataFrame:

@@ -14,17 +14,10 @@ import polars as pl
 from ingest.headers import closest_known, unknown_headers
 from ingest.read import Inbox
 from model.catalog import Table
-from validations.failures import FAIL, Checking
+from validations.failures import FAIL, QUARANTINE_SCHEMA, Checking, where
 
-FILE_ROW = {  # a quarantine row of this kind: no enterprise (its file, not a row, is at fault)
-    "table_name": pl.String,
-    "source_file": pl.String,
-    "sheet": pl.String,
-    "row_number": pl.Int64,
-    "column_name": pl.String,
-    "value": pl.String,
-    "message": pl.String,
-}
+# a quarantine row of this kind names no enterprise: its file, not a row, is at fault
+FILE_ROW = {k: v for k, v in QUARANTINE_SCHEMA.items() if k != "enterprise_id"}
 
 
 def admit(inbox: Inbox, tables: dict[str, Table]) -> Checking:
@@ -111,12 +104,6 @@ def _read_problems(raw: pl.DataFrame, problems: pl.DataFrame) -> tuple[pl.DataFr
         raw.select("_rid", *keys), on=keys, how="left", nulls_equal=True
     )
     unplaced = placed.filter(pl.col("_rid").is_null()).select(
-        "table_name",
-        pl.col("_source_file").alias("source_file"),
-        pl.col("_sheet").alias("sheet"),
-        pl.col("_row").alias("row_number"),
-        "column_name",
-        "value",
-        "message",
+        "table_name", *where(), "column_name", "value", "message"
     )
     return placed.filter(pl.col("_rid").is_not_null()).select(*FAIL).cast(FAIL), [unplaced]

@@ -27,15 +27,11 @@ from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from validations.cells import nfkc_strip, typed
 from validations.completeness import completeness
-from validations.failures import Checking
+from validations.failures import QUARANTINE_SCHEMA, Checking, where
 from validations.files import admit
 from validations.schemas import row_failures
 from validations.tables import table_rules
 
-QUARANTINE_COLUMNS = [c.name for c in catalog.QUARANTINE.columns if c.name not in ("run_id", "seq")]
-QUARANTINE_SCHEMA = {
-    c.name: c.polars_type for c in catalog.QUARANTINE.columns if c.name not in ("run_id", "seq")
-}
 # what a table's core frame reads where a cell was left empty
 _EMPTY_MEANS = {
     "line_years": ("verified_non_co2_t", 0),
@@ -133,9 +129,7 @@ def _quarantine(v: Checking, missing: pl.DataFrame) -> pl.DataFrame:
             f.join(src, on="_rid", how="left").select(
                 pl.lit(name).alias("table_name"),
                 "enterprise_id",
-                pl.col("_source_file").alias("source_file"),
-                pl.col("_sheet").alias("sheet"),
-                pl.col("_row").alias("row_number"),
+                *where(),
                 "column_name",
                 "value",
                 "message",
@@ -149,9 +143,7 @@ def _quarantine(v: Checking, missing: pl.DataFrame) -> pl.DataFrame:
                 in_rejected_file.select(
                     pl.lit(name).alias("table_name"),
                     pl.col("enterprise_id").str.normalize("NFKC"),
-                    pl.col("_source_file").alias("source_file"),
-                    pl.col("_sheet").alias("sheet"),
-                    pl.col("_row").alias("row_number"),
+                    *where(),
                     pl.lit(None, pl.String).alias("column_name"),
                     pl.lit(None, pl.String).alias("value"),
                     pl.lit(
@@ -165,7 +157,7 @@ def _quarantine(v: Checking, missing: pl.DataFrame) -> pl.DataFrame:
     q.append(missing.with_columns(pl.lit(2).alias("_rank")))
     schema = QUARANTINE_SCHEMA | {"_rank": pl.Int32}
     return (
-        pl.concat([x.select(*QUARANTINE_COLUMNS, "_rank").cast(schema) for x in q])
+        pl.concat([x.select(*QUARANTINE_SCHEMA, "_rank").cast(schema) for x in q])
         .sort("_rank", "source_file", "sheet", "row_number", "column_name", nulls_last=True)
         .drop("_rank")
         .with_row_index("seq", offset=1)
