@@ -55,6 +55,11 @@ class Column:
     # the year of the folder the file was read from (reports/<year>/, attributes/<year>/,
     # reviews/<year>/): a row giving another year is quarantined
     folder_year: bool = False
+    # an identifier or a code: its text is NFKC-normalised when typed (full-width letters and
+    # digits become ASCII); names and labels are kept as written
+    code: bool = False
+    # what an empty cell of an input means in core (None: it stays null)
+    if_empty: str | int | bool | None = None
     # DuckDB storage compression, where DuckDB's own choice is poor: for the long bilingual
     # explanations (~1 KB a line) its dictionary/FSST analysis took 3.1 s per 221,760 lines and
     # 130 MiB; zstd 0.9 s and 27 MiB (docs/scaling.md). DuckDB 1.5 readers read it.
@@ -125,6 +130,7 @@ def _enterprise_ref(description: str) -> Column:
         description,
         required=True,
         references="enterprises.enterprise_id",
+        code=True,
     )
 
 
@@ -134,11 +140,17 @@ ENTERPRISES = Table(
     "重点排放单位名录",
     "One row per enterprise (unit) with the compliance years it is listed for.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise identifier.", required=True),
+        C("enterprise_id", "text", "单位编号", "Enterprise identifier.", required=True, code=True),
         C("name", "text", "单位名称", "Registered name.", required=True),
         C("district", "text", "所属区县", "District or county; inner whitespace removed."),
         C("sector_label", "text", "行业", "Sector label of the list (e.g. 水泥制造行业).", required=True),
-        C("listed_years", "text", "纳入年度", "Comma-separated compliance years, e.g. 2021,2022,2023."),
+        C(
+            "listed_years",
+            "text",
+            "纳入年度",
+            "Comma-separated compliance years, e.g. 2021,2022,2023.",
+            code=True,
+        ),
     ),
     key=("enterprise_id",),
 )
@@ -148,11 +160,17 @@ LINES = Table(
     "生产线/工序台账",
     "One row per production line or process: the unit of allocation.",
     (
-        C("line_id", "text", "生产线编号", "Line identifier.", required=True),
+        C("line_id", "text", "生产线编号", "Line identifier.", required=True, code=True),
         _enterprise_ref("Owning enterprise."),
         C("line_name", "text", "生产线名称", "Name of the line."),
         C("product", "text", "产品", "Main product."),
-        C("output_unit", "text", "产品单位", "Unit of output (t for clinker and molten aluminium)."),
+        C(
+            "output_unit",
+            "text",
+            "产品单位",
+            "Unit of output (t for clinker and molten aluminium).",
+            code=True,
+        ),
         C(
             "activity",
             "text",
@@ -160,8 +178,15 @@ LINES = Table(
             "Activity, decides benchmark/equal methods.",
             required=True,
             isin=ACTIVITIES,
+            code=True,
         ),
-        C("intensity_eligible", "bool", "适用强度法", "Regulator's judgement: intensity method applies."),
+        C(
+            "intensity_eligible",
+            "bool",
+            "适用强度法",
+            "Regulator's judgement: intensity method applies.",
+            if_empty=False,
+        ),
         C("commissioned_on", "date", "投产日期", "Commissioning date (new builds)."),
         C("reduction_project_on", "date", "减排工程投产日期", "Reduction project in operation from."),
         C("major_change_on", "date", "重大变化日期", "Major change (expansion, equipment) from."),
@@ -175,8 +200,8 @@ LINE_YEARS = Table(
     "核查报告数据（生产线）",
     "Verified data of one line in one year.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise of the line.", required=True),
-        C("line_id", "text", "生产线编号", "Line.", required=True, references="lines.line_id"),
+        C("enterprise_id", "text", "单位编号", "Enterprise of the line.", required=True, code=True),
+        C("line_id", "text", "生产线编号", "Line.", required=True, references="lines.line_id", code=True),
         C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100, folder_year=True),
         C(
             "verified_co2_t",
@@ -194,6 +219,7 @@ LINE_YEARS = Table(
             "Verified non-CO2 emissions (0 if empty).",
             "tCO2e",
             ge=0,
+            if_empty=0,
         ),
         C(
             "output",
@@ -262,6 +288,7 @@ ATTRIBUTES = Table(
             "重污染天气绩效分级",
             "Heavy-pollution weather performance grade.",
             isin=("A", "B", "C", "D"),
+            code=True,
         ),
         C(
             "under_investigation",
@@ -286,7 +313,7 @@ LEDGER = Table(
     "清缴记录",
     "Surrenders recorded by the registry, one row per transaction.",
     (
-        C("txn_id", "text", "流水号", "Transaction id.", required=True),
+        C("txn_id", "text", "流水号", "Transaction id.", required=True, code=True),
         _enterprise_ref("Surrendering enterprise."),
         C(
             "compliance_year",
@@ -298,7 +325,7 @@ LEDGER = Table(
             le=2100,
         ),
         C("surrendered_on", "date", "提交日期", "Date of surrender.", required=True),
-        C("instrument", "text", "品种", "What was surrendered.", required=True, isin=INSTRUMENTS),
+        C("instrument", "text", "品种", "What was surrendered.", required=True, isin=INSTRUMENTS, code=True),
         C("quantity_t", "int", "数量", "Whole tonnes surrendered.", "t", required=True, gt=0),
         C("vintage", "int", "配额年度", "Vintage of allowances.", ge=2013, le=2100),
         C(
@@ -307,6 +334,7 @@ LEDGER = Table(
             "取得方式",
             "How allowances were acquired.",
             isin=("free", "purchase", "paid_reserve"),
+            code=True,
         ),
         C(
             "origin",
@@ -315,6 +343,7 @@ LEDGER = Table(
             "Where offsets were generated, or green power bought (required on green power, v2; "
             "green power from chongqing is a valid row that clearance refuses).",
             isin=("chongqing", "chengdu_chongqing_circle", "other"),
+            code=True,
         ),
         C("is_hydro", "bool", "水电项目", "Offset from a hydro project."),
         C(
@@ -322,6 +351,7 @@ LEDGER = Table(
             "text",
             "绿证编号",
             "Green-power certificate (v2, optional): a certificate counts once across all rows and years.",
+            code=True,
         ),
     ),
     key=("txn_id",),
@@ -334,7 +364,7 @@ REVIEWS = Table(
     "Review requests (复核) of units against a notified allocation (inbox reviews/<year>.csv|xlsx; "
     "rules.md §9.2). An empty decision means pending.",
     (
-        C("request_id", "text", "申请编号", "Review request identifier.", required=True),
+        C("request_id", "text", "申请编号", "Review request identifier.", required=True, code=True),
         _enterprise_ref("Enterprise asking for review."),
         C(
             "compliance_year",
@@ -354,6 +384,8 @@ REVIEWS = Table(
             "复核结论",
             "pending, upheld (allocation confirmed), changed (inputs corrected), rejected; empty = pending.",
             isin=DECISIONS,
+            if_empty="pending",
+            code=True,
         ),
         C("decided_on", "date", "决定日期", "Date of the decision (required once decided)."),
     ),
@@ -1049,6 +1081,8 @@ def data_dictionary() -> str:
                 rule.append(f"references `{c.references}`")
             if c.folder_year:
                 rule.append("= the year of the file's folder")
+            if c.if_empty is not None:
+                rule.append(f"empty = `{str(c.if_empty).lower()}`")
             out.append(
                 f"| {c.name} | {c.zh} | {c.duckdb_type} | {c.unit} | {c.description} | {'; '.join(rule)} |"
             )

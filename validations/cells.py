@@ -14,22 +14,6 @@ import polars as pl
 from model.catalog import DECIMAL_PLACES, Column, Table
 from validations.failures import FAIL, no_failures
 
-# columns normalised with NFKC (identifiers and codes); names and labels are kept as written
-_CODE_COLUMNS = {
-    "enterprise_id",
-    "line_id",
-    "txn_id",
-    "activity",
-    "weather_grade",
-    "instrument",
-    "acquired_via",
-    "origin",
-    "certificate_id",
-    "output_unit",
-    "listed_years",
-    "request_id",
-    "decision",
-}
 _TRUE = ["true", "t", "yes", "y", "1", "是", "√"]
 _FALSE = ["false", "f", "no", "n", "0", "否"]
 
@@ -64,7 +48,7 @@ def _normalisation(c: Column) -> tuple[str, Callable[[pl.Expr], pl.Expr]] | None
         return _NOT_PLAIN_NUMBER, _number_text
     if c.type in ("date", "bool"):
         return _NOT_PLAIN_TEXT, nfkc_strip
-    if c.name in _CODE_COLUMNS:
+    if c.code:
         return _NOT_PLAIN_TEXT, _nfkc
     return None
 

@@ -32,13 +32,6 @@ from validations.files import admit
 from validations.schemas import row_failures
 from validations.tables import table_rules
 
-# what a table's core frame reads where a cell was left empty
-_EMPTY_MEANS = {
-    "line_years": ("verified_non_co2_t", 0),
-    "lines": ("intensity_eligible", False),
-    "reviews": ("decision", "pending"),
-}
-
 
 @dataclass(frozen=True)
 class Validated:
@@ -97,14 +90,12 @@ def _in(failures: pl.DataFrame) -> pl.Expr:
 
 
 def _core(v: Checking) -> CoreFrames:
-    """The valid rows of every table, in catalog columns."""
+    """The valid rows of every table, in catalog columns, empty cells as the catalog says."""
     core = {}
     for name, t in v.tables.items():
-        g = v.good(name).select(t.names)
-        if name in _EMPTY_MEANS:
-            column, value = _EMPTY_MEANS[name]
-            g = g.with_columns(pl.col(column).fill_null(value))
-        core[name] = g
+        core[name] = v.good(name).select(
+            pl.col(c.name) if c.if_empty is None else pl.col(c.name).fill_null(c.if_empty) for c in t.columns
+        )
     return CoreFrames.from_tables(core)
 
 
