@@ -85,8 +85,9 @@ def validate_inbox(inbox: Inbox, policy: Policy) -> Validated:
     return Validated(_core(v), _quarantine(v, missing), missing_reports, _line_owners(v))
 
 
-def _in(failures: pl.DataFrame) -> pl.Expr:
-    return pl.col("_rid").is_in(failures["_rid"].implode())
+def _in(rows: pl.DataFrame) -> pl.Expr:
+    """A row is one of `rows` (failures or rows, by `_rid`)."""
+    return pl.col("_rid").is_in(rows["_rid"].implode())
 
 
 def _core(v: Checking) -> CoreFrames:

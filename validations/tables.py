@@ -10,10 +10,10 @@ Then the rules of one table (`OWN_RULES`): days within the year, the line's ente
 enterprise-year of a line-year, the verified total, the ledger's fields by instrument, a review's
 decision date.
 
-Every rule of a table reads the rows that passed the cell and row rules and the table rules of the
-tables before it (`Checking.good` as the table's turn starts); the two rules that compare a row
-with its table's other rows read the rows without any failure so far, so that a row wrong for one
-reason is not also reported for another it only seems to break.
+Every rule of a table reads the table's rows that passed its cell and row rules (`rows`, taken as
+the table's turn starts) and the valid rows of the tables before it. Two rules read the rows
+without any failure so far instead (`enterprise_year_given`, `total_reconciles`), so that a row
+wrong for one reason is not also reported for another it only seems to break.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 import polars as pl
 
-from model import catalog
 from model.catalog import Column, Table
 from validations.failures import Checking, fail, no_failures
 
@@ -31,7 +30,7 @@ Rule = Callable[[pl.DataFrame, Table, Checking], pl.DataFrame]
 
 def table_rules(v: Checking) -> None:
     """Append the failures of every table rule to `v.failures`, table by table, rule by rule."""
-    for t in catalog.INPUTS:
+    for t in v.tables.values():  # catalog.INPUTS: a table after the tables it refers to
         rows = v.good(t.name)
         for rule in (duplicates, references, folder_year, *OWN_RULES.get(t.name, ())):
             v.failures[t.name].append(rule(rows, t, v))
