@@ -11,7 +11,7 @@ import polars as pl
 
 from policies import Policy
 from transforms import listed_enterprise_ids
-from validations.failures import Checking, where
+from validations.failures import Checking, place_columns
 
 
 def line_exists(year: pl.Expr) -> pl.Expr:
@@ -50,7 +50,7 @@ def completeness(v: Checking, policy: Policy) -> tuple[pl.DataFrame, list[str]]:
     missing = gaps.select(
         pl.lit("lines").alias("table_name"),
         "enterprise_id",
-        *where(),
+        *place_columns(),
         pl.lit("year").alias("column_name"),
         pl.col("year").cast(pl.String).alias("value"),
         pl.format(

@@ -20,7 +20,7 @@ QUARANTINE_SCHEMA = {
 }
 
 
-def where() -> list[pl.Expr]:
+def place_columns() -> list[pl.Expr]:
     """A raw row's file, sheet and row, named as the quarantine names them."""
     return [
         pl.col("_source_file").alias("source_file"),

@@ -14,7 +14,7 @@ import polars as pl
 from ingest.headers import closest_known, unknown_headers
 from ingest.read import Inbox
 from model.catalog import Table
-from validations.failures import FAIL, QUARANTINE_SCHEMA, Checking, where
+from validations.failures import FAIL, QUARANTINE_SCHEMA, Checking, place_columns
 
 # a quarantine row of this kind names no enterprise: its file, not a row, is at fault
 FILE_ROW = {k: v for k, v in QUARANTINE_SCHEMA.items() if k != "enterprise_id"}
@@ -55,10 +55,10 @@ def _rejected_files(manifest: pl.DataFrame, tables: dict[str, Table]) -> tuple[l
     rows: list[dict] = []
     rejected: set[tuple[str, str | None]] = set()
     for m in manifest.iter_rows(named=True):
-        where = {"source_file": m["source_file"], "sheet": m["sheet"], "value": None}
+        place = {"source_file": m["source_file"], "sheet": m["sheet"], "value": None}
         if m["error"]:
             rows.append(
-                where
+                place
                 | {
                     "table_name": m["table_name"],
                     "row_number": 1 if m["columns"] else None,
@@ -82,7 +82,7 @@ def _rejected_files(manifest: pl.DataFrame, tables: dict[str, Table]) -> tuple[l
                     if k and k[1] == c.name
                 )
                 rows.append(
-                    where
+                    place
                     | {
                         "table_name": t.name,
                         "row_number": 1,
@@ -104,6 +104,6 @@ def _read_problems(raw: pl.DataFrame, problems: pl.DataFrame) -> tuple[pl.DataFr
         raw.select("_rid", *keys), on=keys, how="left", nulls_equal=True
     )
     unplaced = placed.filter(pl.col("_rid").is_null()).select(
-        "table_name", *where(), "column_name", "value", "message"
+        "table_name", *place_columns(), "column_name", "value", "message"
     )
     return placed.filter(pl.col("_rid").is_not_null()).select(*FAIL).cast(FAIL), [unplaced]

@@ -27,7 +27,7 @@ from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 from validations.cells import nfkc_strip, typed
 from validations.completeness import completeness
-from validations.failures import QUARANTINE_SCHEMA, Checking, where
+from validations.failures import QUARANTINE_SCHEMA, Checking, place_columns
 from validations.files import admit
 from validations.schemas import row_failures
 from validations.tables import table_rules
@@ -121,7 +121,7 @@ def _quarantine(v: Checking, missing: pl.DataFrame) -> pl.DataFrame:
             f.join(src, on="_rid", how="left").select(
                 pl.lit(name).alias("table_name"),
                 "enterprise_id",
-                *where(),
+                *place_columns(),
                 "column_name",
                 "value",
                 "message",
@@ -135,7 +135,7 @@ def _quarantine(v: Checking, missing: pl.DataFrame) -> pl.DataFrame:
                 in_rejected_file.select(
                     pl.lit(name).alias("table_name"),
                     pl.col("enterprise_id").str.normalize("NFKC"),
-                    *where(),
+                    *place_columns(),
                     pl.lit(None, pl.String).alias("column_name"),
                     pl.lit(None, pl.String).alias("value"),
                     pl.lit(
