@@ -390,57 +390,34 @@ def explain(
     from exports.explain import base_year_rows, enterprise_sentence, normalise_id
     from model.labels import METHODS, label, reason_label
     from policies import PolicyError, load_policy
-    from warehouse import read_published
+    from warehouse import read
 
     wh = _served(warehouse)
     wanted = normalise_id(enterprise_id)
-    ent = read_published(
-        wh,
-        "SELECT * FROM mart.allocation_enterprise WHERE compliance_year = $1 AND upper(enterprise_id) = $2",
-        [year, wanted],
-    )
-    if ent.height == 0:
-        left = read_published(
-            wh,
-            "SELECT 1 FROM mart.clearance_status WHERE compliance_year = $1 AND upper(enterprise_id) = $2 "
-            "AND status = 'not_allocated'",
-            [year, wanted],
-        )
-        if left.height:
+    with read.served_file(wh) as con:
+        e = read.enterprise_allocation(con, year, wanted)
+        if e is None:
+            if read.is_left_out(con, year, wanted):
+                _fail(
+                    1,
+                    f"{wanted} was left out of the {year} publication (partial, --allow-quarantine): an "
+                    f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
+                )
+            years = read.allocated_years(con, wanted)
             _fail(
                 1,
-                f"{wanted} was left out of the {year} publication (partial, --allow-quarantine): an "
-                f"input row that could belong to it was quarantined; see audit.quarantine in {wh}.",
+                f"{wanted} has no published allocation for {year} in {wh}"
+                + (f"; it has one for {', '.join(map(str, years))}." if years else "."),
             )
-        years = read_published(
-            wh,
-            "SELECT DISTINCT compliance_year FROM mart.allocation_enterprise WHERE upper(enterprise_id) = $1 "
-            "ORDER BY 1",
-            [wanted],
-        )["compliance_year"].to_list()
-        _fail(
-            1,
-            f"{wanted} has no published allocation for {year} in {wh}"
-            + (f"; it has one for {', '.join(map(str, years))}." if years else "."),
-        )
-    e = ent.row(0, named=True)
-    eid = e["enterprise_id"]
-    lines = read_published(
-        wh,
-        "SELECT * FROM mart.allocation_line WHERE compliance_year = $1 AND enterprise_id = $2 ORDER BY line_id",
-        [year, eid],
-    )
-    records = read_published(
-        wh, "SELECT * FROM core.line_years WHERE enterprise_id = $1 ORDER BY line_id, year", [eid]
-    )
-    run = read_published(
-        wh,
-        "SELECT policy_path, policy_version FROM audit.pipeline_run WHERE compliance_year = $1 AND status = "
-        "'succeeded' ORDER BY finished_at DESC LIMIT 1",
-        [year],
-    )
+        eid = e["enterprise_id"]
+        lines = read.line_allocations(con, year, eid)
+        records = read.line_records(con, eid)
+        pack = read.last_run_pack(con, year)
+        version = read.current_version(con, year)
+        changes = read.version_changes(con, year, version["version"], eid) if version else None
+        clearance = read.enterprise_clearance(con, year, eid)
     try:
-        policy = load_policy(run["policy_path"][0]) if run.height else None
+        policy = load_policy(pack) if pack else None
     except PolicyError:
         policy = None
     out.print(
@@ -448,7 +425,7 @@ def explain(
         + ("  [yellow]provisional[/]" if e["provisional"] else ""),
         highlight=False,
     )
-    _explain_version(wh, year, eid)
+    _explain_version(version, changes)
     for ln in lines.iter_rows(named=True):
         out.print(
             f"\n[bold]{ln['line_id']}[/] {label(METHODS, ln['method'])}: allocation {ln['allocation_t']} t "
@@ -505,44 +482,25 @@ def explain(
         t.add_row(text, str(e[key]))
     out.print(t)
     out.print(enterprise_sentence(e), highlight=False, markup=False)
-    st = read_published(
-        wh,
-        "SELECT status, as_of, deadline, surrendered_t, shortfall_t FROM mart.clearance_status "
-        "WHERE compliance_year = $1 AND enterprise_id = $2",
-        [year, eid],
-    )
-    if st.height:
-        s0 = st.row(0, named=True)
+    if clearance:
         out.print(
-            f"Clearance 清缴 as of {s0['as_of']}: {s0['status'].replace('_', ' ')} — surrendered "
-            f"{s0['surrendered_t']} t, shortfall {s0['shortfall_t']} t, deadline {s0['deadline']}",
+            f"Clearance 清缴 as of {clearance['as_of']}: {clearance['status'].replace('_', ' ')} — surrendered "
+            f"{clearance['surrendered_t']} t, shortfall {clearance['shortfall_t']} t, deadline {clearance['deadline']}",
             highlight=False,
         )
 
 
-def _explain_version(wh: Path, year: int, enterprise_id: str) -> None:
+def _explain_version(version: dict | None, changes) -> None:
     """The version shown (mart.* = the current one) and, when it changed this unit, the change."""
-    from warehouse import read_published
-
-    v = read_published(
-        wh,
-        "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version DESC LIMIT 1",
-        [year],
-    )
-    if not v.height:
+    if version is None:
         return
-    r = v.row(0, named=True)
+    r = version
     out.print(
         f"version {r['version']} 版本: notified {r['notified_on']}, review until {r['review_deadline']}, "
         f"{r['status']} as of {r['status_as_of']}",
         highlight=False,
     )
-    ch = read_published(
-        wh,
-        "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 AND enterprise_id = $3",
-        [year, r["version"], enterprise_id],
-    )
-    for c in ch.iter_rows(named=True):
+    for c in changes.iter_rows(named=True):
         out.print(
             f"changed since version {c['previous_version']}: {c['previous_final_t']} → {c['allocation_final_t']} t; "
             f"inputs: {c['changed_inputs']}; rules: {c['changed_rules']}",
@@ -568,20 +526,11 @@ def runs(
     interrupted), duration, rows and error. A run in progress shows once it has finished."""
     from rich.table import Table as RichTable
 
-    from warehouse import read_published
+    from warehouse import read
 
     wh = _served(warehouse)
-    where = "WHERE compliance_year = $2" if year else ""
-    params = [limit, year] if year else [limit]
-    recent = read_published(
-        wh, f"SELECT * FROM audit.pipeline_run {where} ORDER BY started_at DESC LIMIT $1", params
-    )
-    stages = read_published(
-        wh,
-        "SELECT * FROM audit.stage_run WHERE run_id IN (SELECT run_id FROM audit.pipeline_run "
-        f"{where} ORDER BY started_at DESC LIMIT $1)",
-        params,
-    )
+    with read.served_file(wh) as con:
+        recent, stages = read.recent_runs(con, limit, year)
     if recent.height == 0:
         out.print(f"No runs recorded in {wh}" + (f" for {year}." if year else "."))
         return
@@ -626,20 +575,17 @@ def diff(
     warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
 ) -> None:
     """The enterprises whose allocation changed between two versions of a year, and why."""
-    import duckdb
     from rich.table import Table as RichTable
 
-    from exports.versions import NoSuchVersion, version_diff, versions
+    from exports.versions import NoSuchVersion, version_diff
+    from warehouse import read
 
-    con = duckdb.connect(str(_served(warehouse)), read_only=True)
-    try:
+    with read.served_file(_served(warehouse)) as con:
         try:
             n, m, rows = version_diff(con, year, frm, to)
         except NoSuchVersion as e:
             _fail(1, f"Nothing to compare: {e}.")
-        vs = {r["version"]: r for r in versions(con, year).iter_rows(named=True)}
-    finally:
-        con.close()
+        vs = {r["version"]: r for r in read.versions(con, year).iter_rows(named=True)}
 
     def head(v: int) -> str:
         r = vs[v]
@@ -697,26 +643,16 @@ def export(
 
 def export_year(wh: Path, year: int, out_dir: Path | None = None) -> dict:
     """Rewrite every file for people of the year's current publication (`exports.people`)."""
-    import duckdb
-
     from exports.people import Publication, write_files_for_people
+    from warehouse import read
 
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        pv = con.sql(
-            "SELECT r.policy_version, r.policy_path, s.run_id, s.input_hash, r.as_of "
-            "FROM audit.stage_run s JOIN audit.pipeline_run r USING (run_id) "
-            "WHERE r.compliance_year = $1 AND r.status = 'succeeded' AND s.stage = 'publish' "
-            "AND s.status = 'succeeded' ORDER BY s.finished_at DESC LIMIT 1",
-            params=[year],
-        ).fetchall()
-    finally:
-        con.close()
-    if not pv:
+    with read.served_file(wh) as con:
+        last = read.last_publication(con, year)
+    if last is None:
         _fail(1, f"{year} has no successful run in {wh}: nothing to export.")
-    version, path, published_by, fingerprint, as_of = pv[0]
-    policy = _policy_of_run(path, version, year)
-    publication = Publication(year, published_by, fingerprint, str(as_of), version)
+    version, published_by = last["policy_version"], last["run_id"]
+    policy = _policy_of_run(last["policy_path"], version, year)
+    publication = Publication(year, published_by, last["input_hash"], str(last["as_of"]), version)
     files = write_files_for_people(wh, year, policy, publication, out_dir, force=True)
     return files | {"publication_run": published_by}
 

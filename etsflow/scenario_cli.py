@@ -160,23 +160,14 @@ def list_(
     warehouse: Path = typer.Option(None, "--warehouse", help="Served DuckDB file [var/warehouse.duckdb]."),
 ) -> None:
     """The scenario runs in the served warehouse."""
-    from warehouse import read_published
+    from warehouse import read
 
     served = _warehouse(warehouse)
     if not served.exists():
         _fail(1, f"No warehouse at {served}: run `etsflow run` (or `etsflow demo`) first.")
-    has = read_published(served, "SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'scenario'")
-    rows = (
-        read_published(
-            served,
-            "SELECT name, compliance_year, count(*) AS scenarios, min(created_at) AS created_at, "
-            "any_value(official_run_id) AS official_run_id, bool_or(provisional) AS provisional "
-            "FROM scenario.run GROUP BY name, compliance_year ORDER BY created_at DESC",
-        )
-        if has["n"][0]
-        else None
-    )
-    if rows is None or rows.height == 0:
+    with read.served_file(served) as con:
+        rows = read.scenario_names(con)
+    if rows.height == 0:
         out.print(f"No scenarios in {served}.", highlight=False)
         return
     for r in rows.iter_rows(named=True):
@@ -223,34 +214,25 @@ def report(
     """One offline HTML page: cap, reserve and gap against the swept parameters, winners and losers
     by sector, a row per scenario."""
     from exports.scenario_report import render_scenario_report, write_scenario_report
-    from warehouse import read_published
+    from warehouse import read
 
     served = _warehouse(warehouse)
     if not served.exists():
         _fail(1, f"No warehouse at {served}.")
-    has = read_published(served, "SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'scenario'")
-    run_rows = (
-        read_published(
-            served, "SELECT * FROM scenario.run WHERE name = ? ORDER BY created_at, scenario_id", [name]
-        )
-        if has["n"][0]
-        else None
-    )
-    if run_rows is None or run_rows.height == 0:
-        _fail(2, f"No scenario named {name!r} in {served} (see `etsflow scenario list`).")
-    year = int(run_rows["compliance_year"][0])
-    summary = read_published(served, "SELECT * FROM scenario.summary WHERE scenario_name = ?", [name])
-    delta = read_published(served, "SELECT * FROM scenario.delta_enterprise WHERE scenario_name = ?", [name])
-    cap = read_published(served, "SELECT * FROM mart.cap_summary WHERE compliance_year = ?", [year])
-    gap = read_published(
-        served,
-        "SELECT coalesce(sum(gap_t) FILTER (WHERE gap_t > 0), 0) AS g FROM mart.allocation_enterprise "
-        "WHERE compliance_year = ?",
-        [year],
-    )["g"][0]
-    run_rows = run_rows.sort(pl_index(run_rows))
+    with read.served_file(served) as con:
+        scenario = read.scenario_tables(con, name)
+        if scenario is None:
+            _fail(2, f"No scenario named {name!r} in {served} (see `etsflow scenario list`).")
+        year = int(scenario["run"]["compliance_year"][0])
+        cap = read.cap_summary(con, year)
+        gap = read.total_gap(con, year)
     html = render_scenario_report(
-        name, run_rows, summary, delta, cap.row(0, named=True) if cap.height else {}, gap
+        name,
+        scenario["run"].sort(pl_index(scenario["run"])),
+        scenario["summary"],
+        scenario["delta_enterprise"],
+        cap or {},
+        gap,
     )
     path = out_file or settings.var_dir() / "out" / "scenarios" / f"{name}.html"
     write_scenario_report(html, path)

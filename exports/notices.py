@@ -249,9 +249,10 @@ def _years(years: list[int] | None) -> str:
 def _dropped(years: list[int] | None, reasons: str | None) -> str:
     """The dropped base years with their reasons.
 
-    `drop_reasons` (a column the engine may add) is printed alone when it names every dropped
-    year, as the engine's "2020: 理由 / reason; …" does; otherwise after the years. Without it the
-    reasons are in the explanation column.
+    `drop_reasons` (text a caller may add to the line, e.g. "2020: 理由 / reason; …") is printed
+    alone when it names every dropped year, otherwise after the years. Without it (the published
+    lines: the engine gives the reasons as codes, `model.labels.base_year_texts` words them in the
+    explanation column) the notice points to the explanation.
     """
     years = list(years or [])
     if not years:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from policies import Policy
 
 STAMP = "publication.json"
@@ -101,12 +99,8 @@ def write_files_for_people(
     from exports.notices import notice_settings, write_notices, write_unallocated_notices
     from exports.parquet import write_parquet
     from exports.report import write_report
-    from exports.versions import (
-        add_version_section,
-        versions,
-        write_changed_notices,
-    )
-    from warehouse.read import year_results
+    from exports.versions import add_version_section, write_changed_notices
+    from warehouse import read
 
     out_dir = Path(out_dir or Path(served).parent / "out" / str(year))
     report = out_dir / f"report-{year}.html"
@@ -124,19 +118,11 @@ def write_files_for_people(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / STAMP).unlink(missing_ok=True)  # from here on the folder claims no publication
 
-    con = duckdb.connect(str(served), read_only=True)
-    try:
-        results = year_results(con, year, policy)
-        vs = versions(con, year)
-        current = vs.row(-1, named=True) if vs.height else None
-        changes = con.sql(
-            "SELECT * FROM mart.allocation_change WHERE compliance_year = $1 AND version = $2 "
-            "ORDER BY enterprise_id",
-            params=[year, current["version"] if current else 0],
-        ).pl()
-        names = con.sql("SELECT enterprise_id, name, sector_label FROM core.enterprises").pl()
-    finally:
-        con.close()
+    with read.served_file(served) as con:
+        results = read.year_results(con, year, policy)
+        current = read.current_version(con, year)
+        changes = read.version_changes(con, year, current["version"] if current else 0)
+        names = read.enterprise_names(con)
     settings = notice_settings(policy)
     digests = notice_digests(results, _digest(settings, current))  # the version block is on every notice
     previous = {} if force else old.get("notices", {})

@@ -24,6 +24,7 @@ from exports.notices import save_workbook
 from model import catalog
 from model.results import YearResults
 from transforms import cycle as cy
+from warehouse import read
 
 _BOLD = Font(bold=True)
 _SECTION_FILL = PatternFill("solid", fgColor="F2F2F2")
@@ -37,18 +38,12 @@ class NoSuchVersion(Exception):
     """The requested version does not exist; the message lists the versions there are."""
 
 
-def versions(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
-    return con.sql(
-        "SELECT * FROM mart.allocation_version WHERE compliance_year = $1 ORDER BY version", params=[year]
-    ).pl()
-
-
 def version_diff(
     con: duckdb.DuckDBPyConnection, year: int, frm: int | None = None, to: int | None = None
 ) -> tuple[int, int, pl.DataFrame]:
     """(from, to, rows of `mart.allocation_change`'s shape) between two versions of `year`;
     default: the previous version → the current one."""
-    vs = versions(con, year)["version"].to_list()
+    vs = read.versions(con, year)["version"].to_list()
     if not vs:
         raise NoSuchVersion(f"{year} has no published version")
     to = vs[-1] if to is None else to
@@ -57,21 +52,19 @@ def version_diff(
         if v not in vs:
             raise NoSuchVersion(f"{year} has no version {v}; versions: {', '.join(map(str, vs))}")
 
-    def hist(t: catalog.Table) -> pl.DataFrame:
-        return con.sql(
-            f"SELECT * FROM {t.qualified} WHERE compliance_year = $1 AND version IN ($2, $3)",
-            params=[year, frm, to],
-        ).pl()
-
-    requests = con.sql("SELECT * FROM mart.review_request WHERE compliance_year = $1", params=[year]).pl()
     rows = cy.compare_versions(
         year,
         frm,
         to,
-        hist(catalog.HISTORY_ALLOCATION_LINE),
-        hist(catalog.HISTORY_ALLOCATION_ENTERPRISE),
-        hist(catalog.HISTORY_ALLOCATION_INPUT),
-        requests,
+        *(
+            read.version_history(con, t, year, (frm, to))
+            for t in (
+                catalog.HISTORY_ALLOCATION_LINE,
+                catalog.HISTORY_ALLOCATION_ENTERPRISE,
+                catalog.HISTORY_ALLOCATION_INPUT,
+            )
+        ),
+        read.review_requests(con, year),
     )
     return frm, to, rows
 

@@ -16,6 +16,7 @@ or a rule-pack value as the pack writes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -123,6 +124,64 @@ REASONS: dict[str, ReasonText] = {
     ),
 }
 
+# What the base-year rules did (rules.md §3.1–§3.3), from the codes and numbers of
+# `transforms.baselines`: code → (中文, English); {placeholders} are filled with the numbers that
+# fired ({share_pct}, {drop_days} and the windows are the pack's).
+BASE_YEAR_REASONS: dict[str, tuple[str, str]] = {  # why a base year was not kept (`dropped_reasons`)
+    "no_record": ("无核查数据", "no verified record"),
+    "before_first_full_year": (
+        "早于新建生产线首个完整生产年度{first_full_year}",
+        "before the first full year {first_full_year} of the new line",
+    ),
+    "before_reduction_project": ("早于减排工程投产（{date}）", "before the reduction project ({date})"),
+    "before_major_change": ("早于排放重大变化（{date}）", "before the major change ({date})"),
+    "zero_output": ("产量为0", "zero output"),
+    "intensity_outlier": (
+        "强度偏离加权平均值 {deviation} ≥ {share_pct}%",
+        "intensity {deviation} ≥ ±{share_pct}% of the weighted mean",
+    ),
+    "long_shutdown": (
+        "生产线停产{shutdown_days}天 > {drop_days}天",
+        "line shut down {shutdown_days} days > {drop_days}",
+    ),
+}
+BASE_YEAR_NOTES: dict[str, tuple[str, str]] = {  # a rule that kept the years (`base_year_note`)
+    "all_outliers": (
+        "{years}年强度均偏离加权平均值 ≥ {share_pct}%，基准年保持不变",
+        "{years} all deviate ≥ ±{share_pct}% from the weighted mean: all years kept",
+    ),
+    "all_long_shutdowns": (
+        "{years}年生产线停产均 > {drop_days}天，基准年全部保留并标记",
+        "{years} all have > {drop_days} line shutdown days: all years kept, line flagged",
+    ),
+    "no_production_day": ("可用年度生产天数合计为0", "the usable years have no production day"),
+}
+RESTATEMENT = (  # §3.1: one restated base year (`restatements`)
+    "{year}年电力排放因子{grid_ef}→{grid_ef_y}，外购电{mwh} MWh，排放量修正{restatement_t} t",
+    "{year} grid factor {grid_ef}→{grid_ef_y} on {mwh} MWh: CO2 restated by {restatement_t} t",
+)
+BASE_YEAR_DATES: dict[str, tuple[str, str]] = {  # §3.1 (v2): what a line's dates did
+    "reduction_outside": (
+        "减排工程完成投产日期{date}不在{window}年窗口内，不影响基准年",
+        "reduction project completed {date}, outside the window {window}: no base year made unusable",
+    ),
+    "reduction_inside": (
+        "减排工程完成投产日期{date}在{window}年窗口内，{hit}",
+        "reduction project completed {date}, inside the window {window}: {hit}",
+    ),
+    "major_change_outside": (
+        "排放重大变化日期{date}不在历史基准年度{window}年内，不影响基准年",
+        "major change on {date}, outside the base years {window}: no base year made unusable",
+    ),
+    "major_change_inside": (
+        "排放重大变化日期{date}在历史基准年度{window}年内，{hit}",
+        "major change on {date}, inside the base years {window}: {hit}",
+    ),
+    "no_year_hit": ("无基准年早于该日期", "no base year starts before it"),
+    "years_hit": ("{years}年不可用", "{years} unusable"),
+}
+SEPARATORS = (("、", "；", "—"), (", ", "; ", "–"))  # (years, notes, ranges): 中文, English
+
 # adjustment_rule is "none" or parts joined by "+", e.g. "gap_exemption_share+rounding".
 ADJUSTMENTS: dict[str, tuple[str, str]] = {
     "none": ("无调整", "none"),
@@ -205,17 +264,117 @@ def _by_code(col: str, table: dict[str, str]) -> pl.Expr:
 
 def _why(lang: int, ent_days: str) -> pl.Expr:
     """The reason of the line's method with its placeholders filled."""
-    text = _by_code(
-        "method_reason", {k: (r.zh, r.en)[lang].replace("{ent_days}", ent_days) for k, r in REASONS.items()}
+    facts = ("enterprise_shutdown_years", "commissioned_on", "first_full_year", "new_build_years")
+    words = {k: (r.zh, r.en)[lang] for k, r in REASONS.items()}
+    return _worded(pl.col("method_reason"), words, {"ent_days": ent_days} | {f: pl.col(f) for f in facts})
+
+
+def _filled(template: str, values: dict[str, pl.Expr | str]) -> pl.Expr:
+    """A template's text with its {placeholders} filled by `values` (a null value as empty text),
+    concatenated piece by piece."""
+    filled = {
+        k: (pl.lit(v) if isinstance(v, str) else v).cast(pl.String).fill_null("") for k, v in values.items()
+    }
+    pieces = re.split(r"\{(\w+)\}", template)
+    return _cat(*(filled.get(p, "{" + p + "}") if i % 2 else p for i, p in enumerate(pieces) if p))
+
+
+def _worded(code: pl.Expr, words: dict[str, str], values: dict[str, pl.Expr | str]) -> pl.Expr:
+    """The words of each code, its template filled with `values`; an unknown code as itself."""
+    out = None
+    for k, template in words.items():
+        out = (pl.when if out is None else out.when)(code == k).then(_filled(template, values))
+    return out.otherwise(code)
+
+
+def _deviation(bp: pl.Expr) -> pl.Expr:
+    """Hundredths of a percent, signed → '+20.37%'."""
+    return pl.concat_str(
+        pl.when(bp >= 0).then(pl.lit("+")).otherwise(pl.lit("-")),
+        (bp.abs() // 100).cast(pl.String),
+        pl.lit("."),
+        (bp.abs() % 100).cast(pl.String).str.zfill(2),
+        pl.lit("%"),
     )
-    for placeholder, value in (
-        ("{enterprise_shutdown_years}", _s("enterprise_shutdown_years")),
-        ("{commissioned_on}", _s("commissioned_on")),
-        ("{first_full_year}", _s("first_full_year")),
-        ("{new_build_years}", _s("new_build_years")),
-    ):
-        text = text.str.replace_all(placeholder, value, literal=True)
-    return text
+
+
+def _joined(parts: list[pl.Expr], sep: str) -> pl.Expr:
+    """The parts that are not null joined by `sep`; null when every part is (each part is
+    evaluated once: the words of a large year cost no second pass)."""
+    return pl.concat_str(parts, separator=sep, ignore_nulls=True).replace("", None)
+
+
+def base_year_texts(policy: Policy, lang: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """The words of a line's base years in one language (0: 中文, 1: English), from the codes and
+    numbers of `transforms.baselines`: (the years not kept with why, and the rule that kept them
+    all; the electricity restatements; what the §3.1 dates did). Each is null when there is nothing
+    to say (always for a line whose method uses no base year)."""
+    year_sep, note_sep, range_sep = SEPARATORS[lang]
+    base_years = [int(y) for y in policy.base_years.value]
+    rp_first, rp_last = policy.reduction_project_window.value
+    pack = {
+        "share_pct": pct_text(policy.intensity_outlier_share.value),
+        "drop_days": str(policy.total_drop_shutdown_days.value),
+    }
+
+    def words(table: dict[str, tuple[str, str]]) -> dict[str, str]:  # the pack's values written in
+        out = {k: v[lang] for k, v in table.items()}
+        for name, value in pack.items():
+            out = {k: v.replace("{" + name + "}", value) for k, v in out.items()}
+        return out
+
+    y = pl.element().struct.field
+    year = y("year").cast(pl.String) + ("年" if lang == 0 else " ")
+    reason = _worded(
+        y("reason"),
+        words(BASE_YEAR_REASONS),
+        {
+            "first_full_year": y("first_full_year"),
+            "date": y("date"),
+            "deviation": _deviation(y("deviation_bp")),
+            "shutdown_days": y("shutdown_days"),
+        },
+    )
+    dropped = pl.col("dropped_reasons").list.eval(pl.concat_str(year, reason)).list.join(note_sep)
+    dropped = pl.when(pl.col("dropped_reasons").list.len() > 0).then(dropped)
+    code = pl.col("base_year_note")
+    note = _worded(code, words(BASE_YEAR_NOTES), {"years": _years("note_years", year_sep)})
+    restated = (
+        pl.col("restatements")
+        .list.eval(
+            _filled(
+                RESTATEMENT[lang],
+                {k: y(k) for k in ("year", "grid_ef", "grid_ef_y", "mwh")}
+                | {"restatement_t": y("restatement_t").cast(pl.String).str.replace(r"\.?0+$", "")},
+            )
+        )
+        .list.join(note_sep)
+    )
+    restated = pl.when(pl.col("restatements").list.len() > 0).then(restated)
+
+    def dates(prefix: str, on: str, inside: str, years: str, window: str) -> pl.Expr:
+        texts = words(BASE_YEAR_DATES)
+        hit = (
+            pl.when(pl.col(years).list.len() == 0)
+            .then(pl.lit(texts["no_year_hit"]))
+            .otherwise(_filled(texts["years_hit"], {"years": _years(years, year_sep)}))
+        )
+        values = {"date": pl.col(on), "window": window, "hit": hit}
+        text = pl.when(pl.col(inside)).then(_filled(texts[f"{prefix}_inside"], values))
+        return pl.when(pl.col(on).is_not_null()).then(
+            text.otherwise(_filled(texts[f"{prefix}_outside"], values))
+        )
+
+    base_window = f"{min(base_years, default=0)}{range_sep}{max(base_years, default=0)}"
+    said = _joined(
+        [
+            dates("reduction", "reduction_project_on", "reduction_in_window", "reduction_project_years",
+                  f"{rp_first}{range_sep}{rp_last}"),
+            dates("major_change", "major_change_on", "major_change_in_window", "major_change_years", base_window),
+        ],
+        note_sep,
+    )  # fmt: skip
+    return _joined([dropped, note], note_sep), restated, said
 
 
 def pct_text(share: Decimal) -> str:
@@ -227,8 +386,8 @@ def line_explanation(policy: Policy) -> pl.Expr:
     """The `explanation` of `mart.allocation_line` (Chinese, then English).
 
     Columns used: the line's codes (`method`, `method_reason`), its facts (`enterprise_shutdown_years`,
-    `commissioned_on`, `first_full_year`, `new_build_years`, `kept_years`, the base-year notes
-    `drop_reasons_*`, `restatements_*`, `base_year_dates_*`), its numbers (`benchmark_text`: the
+    `commissioned_on`, `first_full_year`, `new_build_years`, `kept_years`, and the base-year codes
+    and numbers of `base_year_texts`), its numbers (`benchmark_text`: the
     benchmark as the pack writes it, `baseline`, `output_y`, `production_days_y`, `co2_y_t`, the
     three allocations) and `is_improved_on_prior_year`; the other values are the pack's."""
     base_years = [int(y) for y in policy.base_years.value]
@@ -239,41 +398,31 @@ def line_explanation(policy: Policy) -> pl.Expr:
     a_co2, a_non, a = _s("allocation_co2_t"), _s("allocation_non_co2_t"), _s("allocation_t")
     improved = pl.col("is_improved_on_prior_year")
 
-    def note(col: str, lead: str) -> pl.Expr:
-        return pl.when(_s(col) != "").then(_cat(lead, _s(col))).otherwise(pl.lit(""))
+    def note(text: pl.Expr, lead: str) -> pl.Expr:  # null (left out) when there is nothing to say
+        return pl.concat_str(pl.lit(lead), text)
 
-    years_zh = (
-        pl.when(historical)
-        .then(
-            _cat(
-                "基准年" + "、".join(map(str, base_years)) + "中采用",
-                pl.when(_years("kept_years", "、") != "")
-                .then(_years("kept_years", "、"))
-                .otherwise(pl.lit("无")),
-                note("drop_reasons_zh", "，剔除："),
-                note("restatements_zh", "；"),
-                note("base_year_dates_zh", "；"),
-                "；",
+    def years(lang: int, head: str, none: str, dropped: str, end: str) -> pl.Expr:
+        """The base years kept, the others with why, the restatements and the dates' effect."""
+        sep = SEPARATORS[lang][0]
+        kept = _years("kept_years", sep)
+        why, restated, dates = base_year_texts(policy, lang)
+        return (
+            pl.when(historical)
+            .then(
+                _cat(
+                    head.replace("{years}", sep.join(map(str, base_years))),
+                    kept.replace("", none),
+                    note(why, dropped),
+                    note(restated, end),
+                    note(dates, end),
+                    end,
+                )
             )
+            .otherwise(pl.lit(""))
         )
-        .otherwise(pl.lit(""))
-    )
-    years_en = (
-        pl.when(historical)
-        .then(
-            _cat(
-                "of base years " + ", ".join(map(str, base_years)) + " kept ",
-                pl.when(_years("kept_years", ", ") != "")
-                .then(_years("kept_years", ", "))
-                .otherwise(pl.lit("none")),
-                note("drop_reasons_en", ", dropped: "),
-                note("restatements_en", "; "),
-                note("base_year_dates_en", "; "),
-                "; ",
-            )
-        )
-        .otherwise(pl.lit(""))
-    )
+
+    years_zh = years(0, "基准年{years}中采用", "无", "，剔除：", "；")
+    years_en = years(1, "of base years {years} kept ", "none", ", dropped: ", "; ")
     ki, kt = str(policy.k_intensity.value), str(policy.k_total.value)
     bc = policy.benchmark_correction.value
     corrected_zh, corrected_en = ("", "") if bc == 1 else (f" × 修正系数 {bc}", f" × correction {bc}")
@@ -365,7 +514,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
     `borrowable_t`, `preallocation_next_t`) and the rules that fired (`adjustment_step`: the
     exemption or cap that bound; `incentive_reason`, with `weather_grade` and
     `lines_not_improved`; `is_energy_efficiency_eligible`; `preallocation_reason`); the pack gives
-    the shares and maxima as it writes them."""
+    the shares and maxima as it writes them, and the weather grades that earn the incentive."""
     p = policy
     year, version = p.year, p.version
     gap_pct, gap_max = pct_text(p.gap_exemption_share.value), str(p.gap_exemption_max_t.value)
@@ -408,6 +557,9 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         }
     )
     not_improved = _s("lines_not_improved")
+    grades = p.incentive_grades.value  # the pack's grades earning the incentive
+    grades_zh = f"重污染天气绩效分级非{'、'.join(grades)}级" if grades else "规则包无享受激励的绩效分级"
+    grades_en = f"weather grade not {' or '.join(grades)}" if grades else "the rule pack lists no grade"
     incentive_zh = (
         pl.when(inc == "eligible")
         .then(
@@ -422,7 +574,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         .when(inc == "under_investigation")
         .then(pl.lit("涉嫌生态环境违法，不享受协同激励；"))
         .when(inc == "weather_grade")
-        .then(pl.lit("重污染天气绩效分级非A、B级，不享受协同激励（绩效条件）；"))
+        .then(pl.lit(f"{grades_zh}，不享受协同激励（绩效条件）；"))
         .when(inc == "no_comparable_line")
         .then(pl.lit("无基准线法、强度法或总量法生产线，不享受协同激励（绩效条件）；"))
         .when(inc == "not_improved")
@@ -442,7 +594,7 @@ def enterprise_explanation(policy: Policy) -> pl.Expr:
         .when(inc == "under_investigation")
         .then(pl.lit("no synergy incentive: suspected violation under investigation; "))
         .when(inc == "weather_grade")
-        .then(pl.lit("no synergy incentive (grade criterion): weather grade not A or B; "))
+        .then(pl.lit(f"no synergy incentive (grade criterion): {grades_en}; "))
         .when(inc == "no_comparable_line")
         .then(pl.lit("no synergy incentive (grade criterion): no benchmark, intensity or total line; "))
         .when(inc == "not_improved")

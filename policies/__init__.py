@@ -18,7 +18,8 @@ section (`[baselines.k_intensity]`). A parameter the pack leaves out takes its n
 review windows) and what the pack's line methods need (`policies/methods.py`), which are refused
 when missing, with the key and the file named. `extends = "2022.toml"` (a path relative to the
 pack) starts from another pack: the pack's own parameters replace the other's, `[pack]` entries
-too. `jurisdiction.toml` next to the packs gives the jurisdiction's names (notice title).
+too. `jurisdiction.toml` next to the packs gives the jurisdiction's names (notice title) and where
+the ledger's origins lie for it (`Origins`); the pack's version hash covers it.
 
 `load_policy` turns the file into an immutable `Policy`; unknown keys are refused. Code reads
 `policy.k_intensity.value`, never a literal.
@@ -34,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from policies.methods import LINE_METHODS
 
@@ -72,14 +73,31 @@ class Pack(_Frozen):
     sources: dict[str, str]
 
 
+class Origins(_Frozen):
+    """Where the ledger's `origin` codes (data contract) lie for the jurisdiction's locality rules
+    (rules.md §6): `home` inside it (offsets' minimum share; green power bought there is refused),
+    `region` the neighbouring region (offsets' maximum share), `elsewhere` the rest. A jurisdiction
+    that names no home cannot switch the offset locality rule on."""
+
+    home: str | None = None
+    region: str | None = None
+    elsewhere: tuple[str, ...] = ()
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return tuple(o for o in (self.home, self.region, *self.elsewhere) if o is not None)
+
+
 class Place(_Frozen):
-    """The jurisdiction in words (`<jurisdiction>/jurisdiction.toml`)."""
+    """The jurisdiction (`<jurisdiction>/jurisdiction.toml`): its names and titles, and where the
+    ledger's origins lie for it."""
 
     name_zh: str
     name_en: str
     notice_title: str  # {year} is replaced by the compliance year
     report_title: str
     report_title_en: str
+    origins: Origins = Origins()
 
     def title(self, which: Literal["notice_title", "report_title", "report_title_en"], year: int) -> str:
         return getattr(self, which).replace("{year}", str(year))
@@ -121,6 +139,7 @@ class Policy(_Frozen):
     surplus_cap_share: Param[Decimal]
     surplus_cap_max_t: Param[Decimal]
     incentive_enabled: Param[bool]
+    incentive_grades: Param[tuple[str, ...]]  # weather grades (data contract codes) earning the incentive
     incentive_grade_a_pct: Param[Decimal]
     incentive_grade_b_pct: Param[Decimal]
     incentive_max_t: Param[Decimal]
@@ -177,9 +196,35 @@ class Policy(_Frozen):
             raise ValueError("'equal' must be listed: every other method falls back to it (rules.md §2.8)")
         return v
 
+    @field_validator("incentive_grades")
+    @classmethod
+    def _graded(cls, v: Param) -> Param:
+        missing = [g for g in v.value if _grade_param(g) not in cls.model_fields]
+        if missing:
+            raise ValueError(
+                f"no parameter {', '.join(_grade_param(g) for g in missing)} for grade(s) {missing} "
+                "(the grades with a percentage: A, B)"
+            )
+        return v
+
+    @field_validator("place")
+    @classmethod
+    def _home(cls, v: Place, info: ValidationInfo) -> Place:
+        locality = info.data.get("offset_locality_enabled")
+        if locality is not None and locality.value and v.origins.home is None:
+            raise ValueError(
+                "offset_locality_enabled is true, but the jurisdiction names no home origin "
+                "([origins] home in its jurisdiction.toml)"
+            )
+        return v
+
     @property
     def year(self) -> int:
         return self.pack.compliance_year
+
+    def grade_pct(self, grade: str) -> Param[Decimal]:
+        """The incentive percentage of a weather grade listed in `incentive_grades`."""
+        return getattr(self, _grade_param(grade))
 
     @property
     def version(self) -> str:
@@ -229,6 +274,7 @@ LABELS: dict[str, str] = {
     "surplus_cap_share": "盈余上限比例 / surplus cap share",
     "surplus_cap_max_t": "盈余上限 / surplus cap maximum",
     "incentive_enabled": "减污降碳协同激励 / synergy incentive",
+    "incentive_grades": "享受激励的绩效分级 / weather grades earning the incentive",
     "incentive_grade_a_pct": "绩效A级激励比例 / incentive for weather grade A",
     "incentive_grade_b_pct": "绩效B级激励比例 / incentive for weather grade B",
     "incentive_max_t": "激励上限 / incentive maximum per unit",
@@ -261,6 +307,10 @@ LABELS: dict[str, str] = {
 }
 
 
+def _grade_param(grade: str) -> str:
+    return f"incentive_grade_{grade.lower()}_pct"
+
+
 def label(name: str) -> str:
     """A parameter in words (its name when no label is written)."""
     return LABELS.get(name, name)
@@ -291,7 +341,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "enterprise_adjustments": (
         "gap_exemption_enabled", "gap_exemption_share", "gap_exemption_max_t", "surplus_cap_enabled",
-        "surplus_cap_share", "surplus_cap_max_t", "incentive_enabled", "incentive_grade_a_pct",
+        "surplus_cap_share", "surplus_cap_max_t", "incentive_enabled", "incentive_grades", "incentive_grade_a_pct",
         "incentive_grade_b_pct", "incentive_max_t", "energy_efficiency_incentive_pct", "cost_control_enabled",
         "preallocation_enabled", "preallocation_share", "preallocation_excluded_sectors", "borrowing_enabled",
         "borrowing_threshold_share", "borrowing_pool_years",
@@ -371,19 +421,21 @@ def _read_pack(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict, bytes]:
     return merged, base_raw + raw
 
 
-def _place(path: Path, jurisdiction: object) -> dict:
-    """The jurisdiction's names from `jurisdiction.toml` next to the pack (or its folder's name)."""
-    file = path.parent / "jurisdiction.toml"
-    if file.is_file():
-        return _toml(file)[0]
+def _place(path: Path, jurisdiction: object) -> tuple[dict, bytes]:
+    """The jurisdiction from `jurisdiction.toml` next to the pack, else from the folder of the
+    jurisdiction the pack names (a pack copied elsewhere to edit its values keeps its titles and
+    origins), else its name only and no origin; and the bytes it was read from."""
     name = str(jurisdiction)
+    for folder in (path.parent, *(d / name for d in policy_dirs())):
+        if (folder / "jurisdiction.toml").is_file():
+            return _toml(folder / "jurisdiction.toml")
     return {
         "name_zh": name,
         "name_en": name,
         "notice_title": name + " {year}",
         "report_title": name + " {year}",
         "report_title_en": name + " {year}",
-    }
+    }, b""
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -399,12 +451,14 @@ def load_policy(path: str | Path) -> Policy:
     ]  # fmt: skip
     if needed:
         raise PolicyError(f"rule pack {path}: " + "; ".join(dict.fromkeys(needed)))
+    place, place_raw = _place(path, data.get("pack", {}).get("jurisdiction"))
     try:
         policy = Policy(
             **({k: defaults[k] for k in defaulted} | data),
-            place=_place(path, data.get("pack", {}).get("jurisdiction")),
+            place=place,
             source_path=str(path),
-            content_hash=hashlib.sha256(raw).hexdigest(),
+            # the jurisdiction's file shapes results (origins) and words (titles): the version covers it
+            content_hash=hashlib.sha256(raw + place_raw).hexdigest(),
             defaulted=defaulted,
         )
     except ValidationError as e:
@@ -523,6 +577,13 @@ def rule_pack_docs(jurisdiction: str = "chongqing") -> str:
         "|---|---|---|",
     ]
     out += [f"| `{p.pack.id}` | {p.pack.title} | `{p.version}` |" for p in packs]
+    o = packs[0].place.origins if packs else None
+    if o is not None:
+        out += [
+            "",
+            f"Origins of the ledger (`jurisdiction.toml` `[origins]`, rules.md §6): home `{o.home or '—'}`, "
+            f"region `{o.region or '—'}`, elsewhere {', '.join(f'`{x}`' for x in o.elsewhere) or '—'}.",
+        ]
     out += ["", "## Sections", ""]
     out += [f"- **{name}**: " + ", ".join(f"`{k}`" for k in keys) for name, keys in SECTIONS.items()]
     out += ["", "## Parameters", ""]

@@ -61,7 +61,9 @@ def test_zero_output_year_is_unusable_and_disables_the_outlier_test():
     b, a = run_year(frames, 2022)
     bl = row(b, line_id="L1")
     assert bl["usable_years"] == [2020, 2021] and bl["dropped_years"] == [2019]
-    assert "2019: 产量为0 / zero output" in bl["drop_reasons"]
+    assert [(r["year"], r["reason"]) for r in bl["dropped_reasons"]] == [(2019, "zero_output")]
+    assert "2019年产量为0" in row(a.lines, line_id="L1")["explanation"]
+    assert "dropped: 2019 zero output" in row(a.lines, line_id="L1")["explanation"]
     assert row(a.lines, line_id="L1")["baseline"] == D("0.5000")
 
 
@@ -202,7 +204,9 @@ def test_no_base_year_record_falls_back_to_equal():
     assert (ln["method"], ln["method_reason"]) == ("equal", "fallback_total_to_equal")
     assert ln["baseline"] is None and ln["allocation_t"] == D("20000")
     assert ln["dropped_years"] == [2019, 2020, 2021]
-    assert "2019: 无核查数据 / no verified record" in row(b, line_id="L1")["drop_reasons"]
+    assert [r["reason"] for r in row(b, line_id="L1")["dropped_reasons"]] == ["no_record"] * 3
+    assert "2019年无核查数据；2020年无核查数据" in ln["explanation"]
+    assert "2019 no verified record; 2020 no verified record" in ln["explanation"]
 
 
 def test_kept_years_without_production_days_fall_back_to_equal():
@@ -238,7 +242,8 @@ def test_electricity_factor_restatement():
     ln = row(a.lines, line_id="L1")
     assert ln["baseline"] == D("1000.0000") and ln["allocation_t"] == D("365000.0000")
     assert "CO2 restated by -10.7 t" in ln["explanation"]
-    assert "0.581000→0.570300" in row(b, line_id="L1")["restatements_en"]
+    assert "0.581000→0.570300" in ln["explanation"]
+    assert [r["restatement_t"] for r in row(b, line_id="L1")["restatements"]] == [D("-10.7")]
 
 
 def test_no_restatement_without_the_factor_of_the_year():
@@ -268,7 +273,13 @@ def test_reduction_project_and_major_change_dates(field, on, kept):
     b, a = run_year(frames, 2022)
     ln = row(a.lines, line_id="L1")
     assert ln["kept_years"] == kept and ln["baseline"] == D("100.0000")
-    assert "before the" in row(b, line_id="L1")["drop_reasons_en"]
+    assert {r["reason"] for r in row(b, line_id="L1")["dropped_reasons"]} == {
+        "before_reduction_project" if field == "reduction_project_on" else "before_major_change"
+    }
+    assert (
+        f"before the {'reduction project' if field == 'reduction_project_on' else 'major change'} ({on})"
+        in (ln["explanation"])
+    )
 
 
 # ---- §2 rule 1: stopped lines (2023) -------------------------------------------------------------
@@ -575,7 +586,7 @@ def test_dates_count_only_inside_their_window(year, field, on, kept, inside):
             assert "no base year starts before it" in expl
     else:
         assert "outside the" in expl and "no base year made unusable" in expl
-        assert "早于" not in row(b, line_id="L1")["drop_reasons_zh"]
+        assert not row(b, line_id="L1")["dropped_reasons"] and "早于" not in expl
 
 
 def test_2023_reduction_window_is_the_base_years_and_provisional():

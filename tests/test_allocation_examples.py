@@ -53,9 +53,12 @@ def test_t2_2022_intensity_drops_the_2020_outlier():
     b, a = run_year(frames, 2022)
     bl = row(b, line_id="L1")
     assert bl["kept_years"] == [2019, 2021] and bl["dropped_years"] == [2020]
-    assert "2020: 强度偏离加权平均值 +20.37% ≥ 20%" in bl["drop_reasons"]
-    assert "+20.37% ≥ ±20% of the weighted mean" in bl["drop_reasons"]
+    assert [(r["year"], r["reason"], r["deviation_bp"]) for r in bl["dropped_reasons"]] == [
+        (2020, "intensity_outlier", 2037)
+    ]
     ln = row(a.lines, line_id="L1")
+    assert "剔除：2020年强度偏离加权平均值 +20.37% ≥ 20%；" in ln["explanation"]
+    assert "dropped: 2020 intensity +20.37% ≥ ±20% of the weighted mean; " in ln["explanation"]
     assert ln["baseline"] == D("0.5000") and ln["coefficient"] == D("0.9450")
     assert ln["allocation_t"] == D("51975.0000")
     ent = row(a.enterprises, enterprise_id="E1")
@@ -95,7 +98,12 @@ def test_t4_two_outliers_keep_all_three_years():
     ln = row(a.lines, line_id="L1")
     assert ln["kept_years"] == [2019, 2020, 2021] and ln["dropped_years"] == []
     assert ln["baseline"] == D("0.5000") and ln["allocation_t"] == D("42525.0000")
-    assert "2019、2021年强度均偏离加权平均值 ≥ 20%，基准年保持不变" in row(b, line_id="L1")["drop_reasons"]
+    bl = row(b, line_id="L1")
+    assert bl["base_year_note"] == "all_outliers" and bl["note_years"] == [2019, 2021]
+    assert "剔除：2019、2021年强度均偏离加权平均值 ≥ 20%，基准年保持不变" in ln["explanation"]
+    assert (
+        "dropped: 2019, 2021 all deviate ≥ ±20% from the weighted mean: all years kept" in ln["explanation"]
+    )
 
 
 def _t5(e_2019, days_2019):
@@ -115,10 +123,11 @@ def test_t5a_total_drops_the_year_with_more_than_183_shutdown_days():
     b, a = run_year(_t5(10_000, 165), 2021)
     ln = row(a.lines, line_id="L1")
     assert ln["method"] == "total" and ln["dropped_years"] == [2019]
-    assert (
-        "2019: 生产线停产200天 > 183天 / line shut down 200 days > 183"
-        in row(b, line_id="L1")["drop_reasons"]
-    )
+    assert [
+        (r["year"], r["reason"], r["shutdown_days"]) for r in row(b, line_id="L1")["dropped_reasons"]
+    ] == [(2019, "long_shutdown", 200)]
+    assert "2019年生产线停产200天 > 183天" in ln["explanation"]
+    assert "2019 line shut down 200 days > 183" in ln["explanation"]
     assert ln["baseline"] == D("100.0000") and ln["activity_value"] == D("300")
     assert ln["allocation_t"] == D("30000.0000")
     assert row(a.enterprises, enterprise_id="E1")["allocation_final_t"] == 30_000
@@ -250,7 +259,11 @@ def test_t15_new_line_equal_until_two_full_years_then_historical():
     b, a = run_year(frames, 2023)
     ln = row(a.lines, line_id="L1")
     assert ln["method"] == "total" and ln["kept_years"] == [2021, 2022] and ln["dropped_years"] == [2020]
-    assert "2020: 早于新建生产线首个完整生产年度2021" in row(b, line_id="L1")["drop_reasons"]
+    r = row(b, line_id="L1")["dropped_reasons"]
+    assert [(x["year"], x["reason"], x["first_full_year"]) for x in r] == [
+        (2020, "before_first_full_year", 2021)
+    ]
+    assert "2020年早于新建生产线首个完整生产年度2021" in ln["explanation"]
     assert ln["baseline"] == D("100.0000") and ln["allocation_t"] == D("30000.0000")
 
 

@@ -211,7 +211,7 @@ def test_outputs_follow_the_catalog_and_baselines_persist(tmp_path):
         "baseline",
         "kept_years",
         "dropped_years",
-        "drop_reasons",
+        "dropped_reasons",
         "usable_years",
     ):
         assert column in b.columns

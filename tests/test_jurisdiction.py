@@ -1,9 +1,9 @@
 """The seams of the rule packs: sections, defaults, `extends`, line methods, another jurisdiction.
 
 `tests/jurisdictions/testland/` is a made-up jurisdiction (allocation = benchmark × output × a
-correction factor, every other line its emissions, a surplus cap, no reserve, no offsets) found
-through ETSFLOW_POLICY_PATH: it runs end to end through the real CLI with no Chongqing file or rule
-touched.
+correction factor, every other line its emissions, a surplus cap, no reserve, no offsets; in 2023
+an incentive for weather grade A only; no ledger origin inside it) found through
+ETSFLOW_POLICY_PATH: it runs end to end through the real CLI with no Chongqing file or rule touched.
 """
 
 from __future__ import annotations
@@ -120,3 +120,62 @@ def test_testland_runs_end_to_end(cli, tmp_path, monkeypatch):
             assert "× correction 0.95" in text
     assert cap[1] == 0 and cap[0] == cap[2]  # no reserve
     assert versions[0][0].startswith("testland-2022@")
+
+
+@pytest.mark.parametrize(("grade", "incentive"), [("A", 720), ("B", 0), (None, 0)])
+def test_testland_grades_come_from_its_pack(monkeypatch, grade, incentive):
+    """Testland 2023 gives the incentive to grade A only (Chongqing: A and B): 1% × 72,000 t."""
+    from tests.test_allocation_frames import attribute, core, enterprise, line, line_year, row, run_year
+
+    monkeypatch.setenv(POLICY_PATH_ENV, str(JURISDICTIONS))
+    policy = policy_for_year(2023, jurisdiction="testland")
+    assert policy.incentive_grades.value == ("A",)
+    frames = core(
+        [enterprise()],
+        [line("C1", activity="cement_clinker")],
+        [line_year("C1", 2022, 100_000, output=100_000), line_year("C1", 2023, 90_000, output=100_000)],
+        attributes=[attribute("E1", 2023, grade=grade)],
+    )
+    _, a = run_year(frames, 2023, policy)
+    ent = row(a.enterprises, enterprise_id="E1")
+    assert ent["allocation_raw_t"] == Decimal("72000") and ent["incentive_t"] == incentive
+    if incentive:
+        assert ent["adjustment_rule"] == "incentive_grade_A" and "weather grade A" in ent["explanation"]
+    else:
+        assert (
+            "weather grade not A; " in ent["explanation"] and "重污染天气绩效分级非A级" in ent["explanation"]
+        )
+
+
+def test_testland_has_no_home_origin(monkeypatch):
+    """Green power from `chongqing` is not "bought inside the city" in Testland, which names no
+    home among the ledger's origins; its packs cannot switch the offset locality rule on."""
+    from tests.test_clearance import P23, acc, green, ledger, obligations, run
+
+    monkeypatch.setenv(POLICY_PATH_ENV, str(JURISDICTIONS))
+    testland = policy_for_year(2023, jurisdiction="testland").place
+    assert testland.origins.home is None and "chongqing" in testland.origins.elsewhere
+    for place, reason in (
+        (P23.place, "bought inside the city"),
+        (testland, "green power origin not accepted"),
+    ):
+        policy = P23.model_copy(update={"place": place})
+        c = run(
+            ledger(green(5, "chongqing"), year=2023), obligations(("E1", 300_000, 280_000, 0)), policy=policy
+        )
+        assert acc(c, "t01") == (0, 5, reason)
+
+
+def test_grades_without_a_percentage_and_locality_without_a_home_are_refused(tmp_path):
+    f = tmp_path / "2022.toml"
+    needed = _param("line_methods", '["benchmark", "equal"]') + _param("line_allocation_decimals", "4")
+    needed += _param("deadline", "2023-12-31") + _param("review_window_working_days", "7")
+    needed += _param("review_decision_working_days", "10")
+    f.write_text(MINIMAL + needed + _param("incentive_grades", '["A", "C"]'), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"key 'incentive_grades'.*no parameter incentive_grade_c_pct"):
+        load_policy(f)
+    f.write_text(MINIMAL + needed + _param("offset_locality_enabled", "true"), encoding="utf-8")
+    with pytest.raises(
+        PolicyError, match=r"offset_locality_enabled is true, but the jurisdiction names no home"
+    ):
+        load_policy(f)

@@ -30,8 +30,8 @@ from transforms import CoreFrames
 from transforms.baselines import exact_connection, ratio, reasons_frame, run, scaled
 
 # Enterprise-level rule-pack parameters an enterprise's numbers use, by step (→ `provisional`).
-# "always" is used by every enterprise; the others when their switch is on (incentive grades:
-# when the enterprise is eligible with that grade).
+# "always" is used by every enterprise; the others when their switch is on (incentive grade:
+# when the enterprise is eligible with a grade of `incentive_grades`, with that grade's percentage).
 ENTERPRISE_PARAMS: dict[str, tuple[str, ...]] = {
     "always": (
         "cost_control_enabled",
@@ -45,8 +45,7 @@ ENTERPRISE_PARAMS: dict[str, tuple[str, ...]] = {
     "surplus_cap": ("surplus_cap_share", "surplus_cap_max_t"),
     "preallocation": ("preallocation_share", "preallocation_excluded_sectors"),
     "borrowing": ("borrowing_threshold_share",),
-    "incentive_A": ("incentive_grade_a_pct", "incentive_max_t"),
-    "incentive_B": ("incentive_grade_b_pct", "incentive_max_t"),
+    "incentive_grade": ("incentive_grades", "incentive_max_t"),
     "incentive_energy_efficiency": ("energy_efficiency_incentive_pct", "incentive_max_t"),
 }
 SWITCHES = {
@@ -54,8 +53,7 @@ SWITCHES = {
     "surplus_cap": "surplus_cap_enabled",
     "preallocation": "preallocation_enabled",
     "borrowing": "borrowing_enabled",
-    "incentive_A": "incentive_enabled",
-    "incentive_B": "incentive_enabled",
+    "incentive_grade": "incentive_enabled",
     "incentive_energy_efficiency": "incentive_enabled",
 }
 
@@ -115,8 +113,9 @@ SELECT
     provisional, is_improved_on_prior_year,
     -- the facts the explanation cites (model.labels.line_explanation)
     benchmark_text, output_y, production_days_y, co2_y_t, enterprise_shutdown_years, commissioned_on,
-    first_full_year, new_build_years, drop_reasons_zh, drop_reasons_en, restatements_zh, restatements_en,
-    base_year_dates_zh, base_year_dates_en,
+    first_full_year, new_build_years, dropped_reasons, base_year_note, note_years, restatements,
+    reduction_project_on, reduction_in_window, reduction_project_years, major_change_on,
+    major_change_in_window, major_change_years,
     e4, a4
 FROM texts
 ORDER BY compliance_year, line_id
@@ -133,12 +132,14 @@ agg AS (
 facts AS (
     SELECT a.*, e.name, e.sector_label,
            coalesce(t.penalized, false) AS is_penalized, t.weather_grade,
+           g.weather_grade IS NOT NULL AS is_incentive_grade, g.grade_n, g.grade_d, g.grade_provisional,
            coalesce(t.under_investigation, false) AS is_under_investigation,
            coalesce(t.energy_efficiency_benchmark_met, false) AS is_energy_efficiency_met,
            coalesce(t.preallocation_cancelled, false) AS is_preallocation_cancelled
     FROM agg AS a
     JOIN enterprises AS e USING (enterprise_id)
     LEFT JOIN attributes AS t ON t.enterprise_id = a.enterprise_id AND t.year = $year
+    LEFT JOIN grades AS g ON g.weather_grade = t.weather_grade
 ),
 candidates AS (  -- A_raw and the adjusted values, as numerators over ADJ_D
     SELECT *,
@@ -161,16 +162,14 @@ adjusted AS (
            rhu(adj_n, $adj_d) AS a_base,
            -- §4 (v2): neither criterion for a unit penalized or under investigation
            $incentive_on AND NOT is_penalized AND NOT is_under_investigation AS is_incentive_open,
-           -- criterion 1: weather grade A/B and every benchmark/intensity/total line improved
-           -- (a unit with none of those lines has nothing to compare: no incentive)
-           is_incentive_open AND coalesce(weather_grade IN ('A', 'B'), false)
+           -- criterion 1: a weather grade of the pack's incentive_grades and every benchmark/
+           -- intensity/total line improved (a unit with none of those lines has nothing to compare)
+           is_incentive_open AND is_incentive_grade
                AND n_compared > 0 AND n_improved = n_compared AS is_incentive_eligible,
            -- criterion 2: single-product energy efficiency at the benchmark level
            is_incentive_open AND is_energy_efficiency_met AS is_energy_efficiency_eligible,
-           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN $a_n ELSE $b_n END
-                ELSE 0 END AS pct_n,
-           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN $a_d ELSE $b_d END
-                ELSE 1 END AS pct_d,
+           CASE WHEN is_incentive_eligible THEN grade_n ELSE 0 END AS pct_n,
+           CASE WHEN is_incentive_eligible THEN grade_d ELSE 1 END AS pct_d,
            CASE WHEN is_energy_efficiency_eligible THEN $ee_n ELSE 0 END AS ee_n
     FROM candidates
 ),
@@ -195,8 +194,7 @@ final AS (
                      AND NOT list_contains($pre_excluded, sector_label)
                 THEN rhu((a_base + incentive) * $pre_n, $pre_d) ELSE 0 END AS preallocation,
            lines_provisional OR $prov_always
-               OR (is_incentive_eligible AND weather_grade = 'A' AND $prov_a)
-               OR (is_incentive_eligible AND weather_grade = 'B' AND $prov_b)
+               OR (is_incentive_eligible AND grade_provisional)
                OR (is_energy_efficiency_eligible AND $prov_ee) AS provisional,
            coalesce(nullif(concat_ws('+', adj_rule,
                CASE WHEN a_base * $adj_d <> adj_n THEN 'rounding' END,
@@ -218,7 +216,7 @@ SELECT
          WHEN is_incentive_eligible THEN 'eligible'
          WHEN is_penalized THEN 'penalized'
          WHEN is_under_investigation THEN 'under_investigation'
-         WHEN NOT coalesce(weather_grade IN ('A', 'B'), false) THEN 'weather_grade'
+         WHEN NOT is_incentive_grade THEN 'weather_grade'
          WHEN n_compared = 0 THEN 'no_comparable_line'
          ELSE 'not_improved' END AS incentive_reason,
     weather_grade, n_compared - n_improved AS lines_not_improved, is_energy_efficiency_eligible,
@@ -271,8 +269,6 @@ def allocation_params(policy: Policy) -> dict:
     bc_n, bc_d = ratio(p.benchmark_correction.value)
     gap_n, gap_d = ratio(p.gap_exemption_share.value)
     sur_n, sur_d = ratio(p.surplus_cap_share.value)
-    a_n, a_d = ratio(p.incentive_grade_a_pct.value.scaleb(-2))  # percent → share
-    b_n, b_d = ratio(p.incentive_grade_b_pct.value.scaleb(-2))
     ee_n, ee_d = ratio(p.energy_efficiency_incentive_pct.value.scaleb(-2))
     bor_n, bor_d = ratio(p.borrowing_threshold_share.value)
     pre_n, pre_d = ratio(p.preallocation_share.value)
@@ -300,10 +296,6 @@ def allocation_params(policy: Policy) -> dict:
         "sur_max4": scaled(p.surplus_cap_max_t.value, 4, "surplus_cap_max_t"),
         "adj_d": 10000 * gap_d * sur_d,
         "incentive_on": p.incentive_enabled.value,
-        "a_n": a_n,
-        "a_d": a_d,
-        "b_n": b_n,
-        "b_d": b_d,
         "inc_max4": scaled(p.incentive_max_t.value, 4, "incentive_max_t"),
         "ee_n": ee_n,
         "ee_d": ee_d,
@@ -321,10 +313,34 @@ def allocation_params(policy: Policy) -> dict:
             _step_provisional(p, s)
             for s in ("always", "gap_exemption", "surplus_cap", "preallocation", "borrowing")
         ),
-        "prov_a": _step_provisional(p, "incentive_A"),
-        "prov_b": _step_provisional(p, "incentive_B"),
         "prov_ee": _step_provisional(p, "incentive_energy_efficiency"),
     }
+
+
+def incentive_grades(policy: Policy) -> pl.DataFrame:
+    """The weather grades earning the synergy incentive (rules.md §4, the pack's `incentive_grades`),
+    each with its percentage as an exact share grade_n / grade_d and whether an enterprise earning
+    it uses a provisional parameter."""
+    grades = policy.incentive_grades.value
+    shares = [ratio(policy.grade_pct(g).value.scaleb(-2)) for g in grades]  # percent → share
+    return pl.DataFrame(
+        {
+            "weather_grade": list(grades),
+            "grade_n": [n for n, _ in shares],
+            "grade_d": [d for _, d in shares],
+            "grade_provisional": [
+                _step_provisional(policy, "incentive_grade")
+                or (policy.incentive_enabled.value and policy.grade_pct(g).provisional)
+                for g in grades
+            ],
+        },
+        schema={
+            "weather_grade": pl.String,
+            "grade_n": pl.Int64,
+            "grade_d": pl.Int64,
+            "grade_provisional": pl.Boolean,
+        },
+    )
 
 
 def _benchmarks(policy: Policy) -> pl.DataFrame:
@@ -369,6 +385,7 @@ def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy, left_out
         con.register("prior", core.line_years.filter(pl.col("year") == policy.year - 1))
         con.register("enterprises", core.enterprises)
         con.register("attributes", core.attributes)
+        con.register("grades", incentive_grades(policy))
         lines = run(con, LINES_SQL, params).with_columns(line_explanation(policy))
         con.register("line_alloc", lines)
         enterprises = run(con, ENTERPRISES_SQL, params).with_columns(enterprise_explanation(policy))

@@ -26,7 +26,6 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from model.labels import pct_text
 from policies import Policy
 from transforms import CoreFrames, listed_enterprise_ids
 
@@ -44,9 +43,6 @@ CREATE MACRO rhu(a, b) AS fdiv(2 * CAST(a AS HUGEINT) + CAST(b AS HUGEINT), 2 * 
 CREATE MACRO i4(x) AS CAST(CAST(x AS DECIMAL(38, 4)) * 10000 AS HUGEINT);
 CREATE MACRO i6(x) AS CAST(CAST(x AS DECIMAL(38, 6)) * 1000000 AS HUGEINT);
 CREATE MACRO d4(n) AS CAST(CAST(n AS DECIMAL(38, 0)) * CAST(0.0001 AS DECIMAL(38, 4)) AS DECIMAL(18, 4));
--- text of a scaled integer n / 10^10 without trailing zeros (explanations only)
-CREATE MACRO txt10(n) AS regexp_replace(
-    CAST(CAST(n AS DECIMAL(38, 0)) * CAST(0.0000000001 AS DECIMAL(38, 10)) AS VARCHAR), '\\.?0+$', '');
 CREATE MACRO days_in_year(y) AS CAST(make_date(CAST(y AS INTEGER) + 1, 1, 1)
     - make_date(CAST(y AS INTEGER), 1, 1) AS BIGINT);
 """
@@ -229,49 +225,31 @@ counted AS (
            count(*) FILTER (WHERE is_long_shutdown) OVER (PARTITION BY line_id) AS n_long_shutdowns
     FROM tests
 ),
-years AS (  -- kept years and, for each year not kept, why (Chinese and English)
+years AS (  -- kept years and, for each year not kept, the rule that dropped it (a code)
     SELECT *,
            usable_intensity AND NOT (is_outlier AND n_outliers = 1) AS kept_intensity,
            usable_total AND NOT (is_long_shutdown AND n_long_shutdowns = 1) AS kept_total,
            CASE
-               WHEN NOT has_record THEN '无核查数据'
-               WHEN before_first_full_year THEN '早于新建生产线首个完整生产年度' || first_full_year
-               WHEN before_reduction THEN '早于减排工程投产（' || reduction_project_on || '）'
-               WHEN before_major_change THEN '早于排放重大变化（' || major_change_on || '）'
-           END AS unusable_zh,
-           CASE
-               WHEN NOT has_record THEN 'no verified record'
-               WHEN before_first_full_year THEN 'before the first full year ' || first_full_year
-                   || ' of the new line'
-               WHEN before_reduction THEN 'before the reduction project (' || reduction_project_on || ')'
-               WHEN before_major_change THEN 'before the major change (' || major_change_on || ')'
-           END AS unusable_en,
-           -- deviation of the year's intensity from the weighted mean, truncated to 0.01 % (only
-           -- an outlier's reason cites it)
-           CASE WHEN is_outlier AND dev_den > 0 THEN (CASE WHEN dev_num >= 0 THEN '+' ELSE '-' END)
-               || CAST(fdiv(abs(dev_num) * 10000, dev_den) // 100 AS VARCHAR) || '.'
-               || lpad(CAST(fdiv(abs(dev_num) * 10000, dev_den) % 100 AS VARCHAR), 2, '0') || '%'
-           END AS deviation,
-           CASE WHEN is_restated THEN year || '年电力排放因子' || grid_ef || '→' || grid_ef_y || '，外购电'
-               || mwh || ' MWh，排放量修正' || txt10(restatement10) || ' t' END AS restated_zh,
-           CASE WHEN is_restated THEN year || ' grid factor ' || grid_ef || '→' || grid_ef_y || ' on '
-               || mwh || ' MWh: CO2 restated by ' || txt10(restatement10) || ' t' END AS restated_en
+               WHEN NOT has_record THEN 'no_record'
+               WHEN before_first_full_year THEN 'before_first_full_year'
+               WHEN before_reduction THEN 'before_reduction_project'
+               WHEN before_major_change THEN 'before_major_change'
+           END AS unusable
     FROM counted
 ),
-why AS (
+why AS (  -- the code per method path, and the numbers its words cite (model.labels)
     SELECT *,
-           coalesce(unusable_zh, CASE
-               WHEN q4 <= 0 THEN '产量为0'
-               WHEN is_outlier AND n_outliers = 1 THEN '强度偏离加权平均值 ' || deviation || ' ≥ '
-                   || $share_pct || '%' END) AS why_i_zh,
-           coalesce(unusable_en, CASE
-               WHEN q4 <= 0 THEN 'zero output'
-               WHEN is_outlier AND n_outliers = 1 THEN 'intensity ' || deviation || ' ≥ ±' || $share_pct
-                   || '% of the weighted mean' END) AS why_i_en,
-           coalesce(unusable_zh, CASE WHEN is_long_shutdown AND n_long_shutdowns = 1
-               THEN '生产线停产' || line_shutdown_days || '天 > ' || $drop_days || '天' END) AS why_t_zh,
-           coalesce(unusable_en, CASE WHEN is_long_shutdown AND n_long_shutdowns = 1
-               THEN 'line shut down ' || line_shutdown_days || ' days > ' || $drop_days END) AS why_t_en
+           coalesce(unusable, CASE
+               WHEN q4 <= 0 THEN 'zero_output'
+               WHEN is_outlier AND n_outliers = 1 THEN 'intensity_outlier' END) AS why_i,
+           coalesce(unusable, CASE WHEN is_long_shutdown AND n_long_shutdowns = 1
+               THEN 'long_shutdown' END) AS why_t,
+           -- deviation of the year's intensity from the weighted mean in hundredths of a percent,
+           -- truncated towards zero (only an outlier's reason cites it)
+           CASE WHEN is_outlier AND dev_den > 0 THEN (CASE WHEN dev_num >= 0 THEN 1 ELSE -1 END)
+               * fdiv(abs(dev_num) * 10000, dev_den) END AS deviation_bp,
+           CASE unusable WHEN 'before_reduction_project' THEN reduction_project_on
+                         WHEN 'before_major_change' THEN major_change_on END AS reason_date
     FROM years
 ),
 per_line_years AS (  -- one ordered list of the base years per line (one sort, not one per output)
@@ -282,20 +260,21 @@ per_line_years AS (  -- one ordered list of the base years per line (one sort, n
            any_value(n_long_shutdowns) AS n_long_shutdowns,
            list_sort(list({'year': year, 'usable_i': usable_intensity, 'kept_i': kept_intensity,
                  'usable_t': usable_total, 'kept_t': kept_total, 'outlier': is_outlier,
-                 'long_shutdown': is_long_shutdown,
-                 'reason_i': year || ': ' || why_i_zh || ' / ' || why_i_en,
-                 'reason_i_zh': year || '年' || why_i_zh, 'reason_i_en': year || ' ' || why_i_en,
-                 'reason_t': year || ': ' || why_t_zh || ' / ' || why_t_en,
-                 'reason_t_zh': year || '年' || why_t_zh, 'reason_t_en': year || ' ' || why_t_en,
-                 'restated_zh': restated_zh, 'restated_en': restated_en})) AS ys,  -- years are distinct
+                 'long_shutdown': is_long_shutdown, 'why_i': why_i, 'why_t': why_t,
+                 'first_full_year': CAST(first_full_year AS BIGINT), 'date': reason_date,
+                 'deviation_bp': CAST(deviation_bp AS BIGINT),
+                 'shutdown_days': CAST(line_shutdown_days AS BIGINT),
+                 'restated': is_restated, 'grid_ef': grid_ef, 'grid_ef_y': grid_ef_y, 'mwh': mwh,
+                 'restatement_t': CAST(CAST(restatement10 AS DECIMAL(38, 0))
+                     * CAST(0.0000000001 AS DECIMAL(38, 10)) AS DECIMAL(38, 10))})) AS ys,  -- years are distinct
            sum(e10) FILTER (WHERE kept_intensity) AS sum_e10_i,
            sum(q4) FILTER (WHERE kept_intensity) AS sum_q4_i,
            sum(e10) FILTER (WHERE kept_total) AS sum_e10_t,
            sum(days) FILTER (WHERE kept_total) AS sum_days_t
     FROM why GROUP BY line_id
 ),
-per_line AS (  -- year lists ([] when none) and reasons in year order (string_agg: NULL when none)
-    SELECT * EXCLUDE (ys),
+per_line AS (  -- year lists ([] when none)
+    SELECT *,
            list_transform(ys, lambda y: y.year) AS all_years,
            list_transform(list_filter(ys, lambda y: y.usable_i), lambda y: y.year) AS usable_i,
            list_transform(list_filter(ys, lambda y: y.kept_i), lambda y: y.year) AS kept_i,
@@ -304,15 +283,7 @@ per_line AS (  -- year lists ([] when none) and reasons in year order (string_ag
            list_transform(list_filter(ys, lambda y: y.kept_t), lambda y: y.year) AS kept_t,
            list_transform(list_filter(ys, lambda y: NOT y.kept_t), lambda y: y.year) AS dropped_t,
            list_transform(list_filter(ys, lambda y: y.outlier), lambda y: y.year) AS outlier_years,
-           list_transform(list_filter(ys, lambda y: y.long_shutdown), lambda y: y.year) AS long_shutdown_years,
-           list_aggr(list_transform(ys, lambda y: y.reason_i), 'string_agg', '; ') AS reasons_i,
-           list_aggr(list_transform(ys, lambda y: y.reason_i_zh), 'string_agg', '；') AS reasons_i_zh,
-           list_aggr(list_transform(ys, lambda y: y.reason_i_en), 'string_agg', '; ') AS reasons_i_en,
-           list_aggr(list_transform(ys, lambda y: y.reason_t), 'string_agg', '; ') AS reasons_t,
-           list_aggr(list_transform(ys, lambda y: y.reason_t_zh), 'string_agg', '；') AS reasons_t_zh,
-           list_aggr(list_transform(ys, lambda y: y.reason_t_en), 'string_agg', '; ') AS reasons_t_en,
-           list_aggr(list_transform(ys, lambda y: y.restated_zh), 'string_agg', '；') AS restated_zh,
-           list_aggr(list_transform(ys, lambda y: y.restated_en), 'string_agg', '; ') AS restated_en
+           list_transform(list_filter(ys, lambda y: y.long_shutdown), lambda y: y.year) AS long_shutdown_years
     FROM per_line_years
 ),
 decided AS (
@@ -347,59 +318,13 @@ chosen AS (
            END AS path
     FROM decided AS d JOIN reasons_table AS r USING (method_reason)
 ),
-dated AS (  -- §3.1 (v2): the reduction-project and major-change dates, their window, the years hit
+dated AS (  -- §3.1 (v2): the base years the reduction-project and major-change dates make unusable
     SELECT *,
            list_filter($base_years, lambda y: make_date(CAST(y AS INTEGER), 1, 1) < reduction_project_on)
                AS rp_years,
            list_filter($base_years, lambda y: make_date(CAST(y AS INTEGER), 1, 1) < major_change_on)
                AS mc_years
     FROM chosen
-),
-dated_notes AS (
-    SELECT *,
-           concat_ws('；',
-               CASE WHEN reduction_project_on IS NULL THEN NULL
-                    WHEN NOT reduction_in_window THEN '减排工程完成投产日期' || reduction_project_on || '不在'
-                        || $rp_window_zh || '内，不影响基准年'
-                    ELSE '减排工程完成投产日期' || reduction_project_on || '在' || $rp_window_zh || '内，'
-                        || CASE WHEN len(rp_years) = 0 THEN '无基准年早于该日期'
-                           ELSE array_to_string(rp_years, '、') || '年不可用' END END,
-               CASE WHEN major_change_on IS NULL THEN NULL
-                    WHEN NOT major_change_in_window THEN '排放重大变化日期' || major_change_on || '不在历史基准年度'
-                        || $base_window_zh || '内，不影响基准年'
-                    ELSE '排放重大变化日期' || major_change_on || '在历史基准年度' || $base_window_zh || '内，'
-                        || CASE WHEN len(mc_years) = 0 THEN '无基准年早于该日期'
-                           ELSE array_to_string(mc_years, '、') || '年不可用' END END) AS dates_zh,
-           concat_ws('; ',
-               CASE WHEN reduction_project_on IS NULL THEN NULL
-                    WHEN NOT reduction_in_window THEN 'reduction project completed ' || reduction_project_on
-                        || ', outside the window ' || $rp_window_en || ': no base year made unusable'
-                    ELSE 'reduction project completed ' || reduction_project_on || ', inside the window '
-                        || $rp_window_en || ': ' || CASE WHEN len(rp_years) = 0 THEN 'no base year starts before it'
-                           ELSE array_to_string(rp_years, ', ') || ' unusable' END END,
-               CASE WHEN major_change_on IS NULL THEN NULL
-                    WHEN NOT major_change_in_window THEN 'major change on ' || major_change_on
-                        || ', outside the base years ' || $base_window_en || ': no base year made unusable'
-                    ELSE 'major change on ' || major_change_on || ', inside the base years ' || $base_window_en
-                        || ': ' || CASE WHEN len(mc_years) = 0 THEN 'no base year starts before it'
-                           ELSE array_to_string(mc_years, ', ') || ' unusable' END END) AS dates_en
-    FROM dated
-),
-notes AS (  -- line-level notes on the base years, Chinese and English
-    SELECT *,
-           CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN array_to_string(outlier_years, '、')
-               || '年强度均偏离加权平均值 ≥ ' || $share_pct || '%，基准年保持不变'
-               WHEN path = 'total' AND n_long_shutdowns >= 2 THEN array_to_string(long_shutdown_years, '、')
-               || '年生产线停产均 > ' || $drop_days || '天，基准年全部保留并标记'
-               WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0
-               THEN '可用年度生产天数合计为0' END AS note_zh,
-           CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN array_to_string(outlier_years, ', ')
-               || ' all deviate ≥ ±' || $share_pct || '% from the weighted mean: all years kept'
-               WHEN path = 'total' AND n_long_shutdowns >= 2 THEN array_to_string(long_shutdown_years, ', ')
-               || ' all have > ' || $drop_days || ' line shutdown days: all years kept, line flagged'
-               WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0
-               THEN 'the usable years have no production day' END AS note_en
-    FROM dated_notes
 )
 SELECT
     CAST($year AS BIGINT) AS compliance_year, enterprise_id, line_id, activity, method, method_reason,
@@ -416,23 +341,33 @@ SELECT
         WHEN path = 'total' THEN all_years ELSE [] END AS INTEGER[]) AS dropped_years,
     CAST(CASE path WHEN 'intensity' THEN coalesce(usable_i, []) WHEN 'total' THEN coalesce(usable_t, [])
         ELSE [] END AS INTEGER[]) AS usable_years,
-    concat_ws('; ', CASE path WHEN 'intensity' THEN reasons_i WHEN 'total' THEN reasons_t END,
-              note_zh || ' / ' || note_en) AS drop_reasons,
-    concat_ws('；', CASE path WHEN 'intensity' THEN reasons_i_zh WHEN 'total' THEN reasons_t_zh END,
-              note_zh) AS drop_reasons_zh,
-    concat_ws('; ', CASE path WHEN 'intensity' THEN reasons_i_en WHEN 'total' THEN reasons_t_en END,
-              note_en) AS drop_reasons_en,
-    -- §3.1 (v2): what the line's dates did (empty when it has none or its method uses no base year)
-    CASE WHEN path IS NOT NULL THEN dates_zh ELSE '' END AS base_year_dates_zh,
-    CASE WHEN path IS NOT NULL THEN dates_en ELSE '' END AS base_year_dates_en,
-    CASE WHEN path IS NOT NULL THEN coalesce(restated_zh, '') ELSE '' END AS restatements_zh,
-    CASE WHEN path IS NOT NULL THEN coalesce(restated_en, '') ELSE '' END AS restatements_en,
+    -- the base years' notes as codes and numbers (words: model.labels.base_year_texts); empty
+    -- when the line's method uses no base year
+    CASE WHEN path IS NOT NULL THEN coalesce(list_filter(list_transform(ys, lambda y: {
+        'year': y.year, 'reason': CASE path WHEN 'intensity' THEN y.why_i ELSE y.why_t END,
+        'first_full_year': y.first_full_year, 'date': y.date, 'deviation_bp': y.deviation_bp,
+        'shutdown_days': y.shutdown_days}), lambda r: r.reason IS NOT NULL), []) ELSE [] END AS dropped_reasons,
+    CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN 'all_outliers'
+         WHEN path = 'total' AND n_long_shutdowns >= 2 THEN 'all_long_shutdowns'
+         WHEN method_reason = 'fallback_total_to_equal' AND n_usable_total > 0 THEN 'no_production_day'
+    END AS base_year_note,
+    CAST(CASE WHEN path = 'intensity' AND n_outliers >= 2 THEN outlier_years
+              WHEN path = 'total' AND n_long_shutdowns >= 2 THEN long_shutdown_years
+              ELSE [] END AS INTEGER[]) AS note_years,
+    CASE WHEN path IS NOT NULL THEN coalesce(list_transform(list_filter(ys, lambda y: y.restated),
+        lambda y: {'year': y.year, 'grid_ef': y.grid_ef, 'grid_ef_y': y.grid_ef_y, 'mwh': y.mwh,
+                   'restatement_t': y.restatement_t}), []) ELSE [] END AS restatements,
+    -- §3.1 (v2): the line's dates, whether their window holds them, the base years they hit
+    CASE WHEN path IS NOT NULL THEN reduction_project_on END AS reduction_project_on,
+    reduction_in_window, CAST(rp_years AS INTEGER[]) AS reduction_project_years,
+    CASE WHEN path IS NOT NULL THEN major_change_on END AS major_change_on,
+    major_change_in_window, CAST(mc_years AS INTEGER[]) AS major_change_years,
     CASE WHEN path = 'total' AND n_long_shutdowns >= 2 THEN 'multiple_long_shutdowns' ELSE '' END
         AS flags,
     output_y, production_days_y, co2_y_t, non_co2_y_t, intensity_eligible, commissioned_on,
     CAST(first_full_year AS BIGINT) AS first_full_year, CAST(new_build_years AS BIGINT) AS new_build_years,
     stopped_on, CAST(coalesce(n_shutdown_years, 0) AS BIGINT) AS enterprise_shutdown_years
-FROM notes
+FROM dated
 ORDER BY line_id
 """
 
@@ -465,15 +400,10 @@ def baseline_params(policy: Policy) -> dict:
         "total_on": "total" in policy.line_methods.value,
         "outlier_n": share_n,
         "outlier_d": share_d,
-        "share_pct": pct_text(policy.intensity_outlier_share.value),
         "rp_first": rp_first,
         "rp_last": rp_last,
         "base_first": min(base_years, default=0),
         "base_last": max(base_years, default=0),
-        "rp_window_zh": f"{rp_first}—{rp_last}年窗口",
-        "rp_window_en": f"{rp_first}–{rp_last}",
-        "base_window_zh": f"{min(base_years, default=0)}—{max(base_years, default=0)}年",
-        "base_window_en": f"{min(base_years, default=0)}–{max(base_years, default=0)}",
         "drop_days": policy.total_drop_shutdown_days.value,
         "i_div": 10 ** (6 - bd),
         "t_div": 10 ** (10 - bd),
@@ -486,8 +416,12 @@ def compute_baselines(core: CoreFrames, policy: Policy) -> pl.DataFrame:
 
     One row per line of an enterprise listed for Y that has a line-year record for Y, sorted by
     line_id. `baseline` is I (intensity) or D (total, per production day), Decimal(18,4), null for
-    the other methods; `drop_reasons` gives one reason per dropped base year. The columns after
-    `flags` carry the Y record (Q_Y, N_Y, CO2, non-CO2) and the facts the explanation cites.
+    the other methods. What the base years' rules did is given as codes and the numbers that fired,
+    never as words (those are `model.labels.base_year_texts`): `dropped_reasons` (per base year not
+    kept: the year, the reason code and its figures), `base_year_note` and `note_years` (the rule
+    that kept every year), `restatements` (per restated year: the grid factors, MWh, tonnes) and the
+    §3.1 dates with their windows' verdicts. The columns after `flags` carry the Y record (Q_Y, N_Y,
+    CO2, non-CO2) and the facts the explanation cites.
     """
     con = exact_connection()
     try:

@@ -34,11 +34,6 @@ from policies import Policy
 
 SCALE = 10 ** catalog.DECIMAL_PLACES["decimal"]  # E is carried as an integer number of 1/SCALE t
 OFFSET_INSTRUMENTS = ("ccer", "cqcer", "other_offset")
-ORIGIN_CATEGORY = {
-    "chongqing": "offset_chongqing",
-    "chengdu_chongqing_circle": "offset_circle",
-    "other": "offset_other",
-}
 INSTRUMENT_KIND = {  # status column each accepted instrument adds to
     "allowance": "allowances_t",
     **{i: "offsets_accepted_t" for i in OFFSET_INSTRUMENTS},
@@ -92,6 +87,8 @@ class _Rules:
     borrowing: bool
     later_vintages: bool
     green_origins: tuple[str, ...]
+    origin_category: dict[str, str]  # offset origin → its locality category (the jurisdiction's)
+    home: str | None  # the jurisdiction's own origin (green power bought there is refused)
     certificate_once: bool
     provisional: bool
     offset_limit_reason: str
@@ -129,10 +126,23 @@ class _Rules:
             borrowing=policy.borrowing_enabled.value,
             later_vintages=policy.later_vintages_accepted.value,
             green_origins=tuple(policy.green_power_origins_accepted.value),
+            origin_category=_origin_categories(policy),
+            home=policy.place.origins.home,
             certificate_once=policy.green_power_certificate_once.value,
             provisional=any(getattr(policy, k).provisional for k in used),
             offset_limit_reason=f"offset limit {_pct(policy.offset_limit_share.value)}% of obligation",
         )
+
+
+def _origin_categories(policy: Policy) -> dict[str, str]:
+    """The jurisdiction's origins (`jurisdiction.toml` [origins]) → the offset locality categories:
+    home (minimum share), region (maximum share), other."""
+    o = policy.place.origins
+    return (
+        {origin: "offset_other" for origin in o.elsewhere}
+        | ({o.region: "offset_region"} if o.region else {})
+        | ({o.home: "offset_home"} if o.home else {})
+    )
 
 
 def _floor_share(x: pl.Expr, share: tuple[int, int], scale: int = 1) -> pl.Expr:
@@ -231,20 +241,17 @@ def _classify(rows: pl.LazyFrame, r: _Rules, cutoff: date) -> pl.LazyFrame:
             .then(pl.lit("hydro offset"))
         )
     if r.locality:
-        offset = offset.when(~pl.col("origin").is_in(list(ORIGIN_CATEGORY)).fill_null(False)).then(
+        offset = offset.when(~pl.col("origin").is_in(list(r.origin_category)).fill_null(False)).then(
             pl.lit("offset origin missing")
         )
     eligible = pl.lit(None, pl.String)
     if r.green_power:  # rules.md §6 (v2): bought outside the city, each certificate once
         origin = pl.col("origin")
-        green = (
-            pl.when(origin.is_null())
-            .then(pl.lit("green power origin missing"))
-            .when(~origin.is_in(r.green_origins) & (origin == "chongqing"))
-            .then(pl.lit("bought inside the city"))
-            .when(~origin.is_in(r.green_origins))
-            .then(pl.lit("green power origin not accepted"))
-        )
+        green = pl.when(origin.is_null()).then(pl.lit("green power origin missing"))
+        if r.home is not None:
+            green = green.when(~origin.is_in(r.green_origins) & (origin == r.home))
+            green = green.then(pl.lit("bought inside the city"))
+        green = green.when(~origin.is_in(r.green_origins)).then(pl.lit("green power origin not accepted"))
         if r.certificate_once:
             green = green.when(pl.col("is_certificate_reused")).then(pl.lit(CERTIFICATE_USED))
         green = green.otherwise(eligible)
@@ -272,7 +279,7 @@ def _classify(rows: pl.LazyFrame, r: _Rules, cutoff: date) -> pl.LazyFrame:
         .then(pl.lit("unknown instrument"))
     )
     offset_category = (
-        pl.col("origin").replace_strict(ORIGIN_CATEGORY, default=None) if r.locality else pl.lit("offset")
+        pl.col("origin").replace_strict(r.origin_category, default=None) if r.locality else pl.lit("offset")
     )
     category = (
         pl.when(inst == "allowance")
@@ -296,8 +303,9 @@ def _caps(rows: pl.DataFrame, ents: pl.DataFrame, r: _Rules) -> tuple[pl.DataFra
     """Per enterprise and category: the tonnes the limits accept on the eligible rows, and why they
     stop (`cap_t` null: no limit); and per enterprise the caps of the status columns.
 
-    Offsets with locality (rules.md §6): with CQ, CI, OT the eligible tonnes from Chongqing, the
-    circle and elsewhere, c the minimum Chongqing share and m the maximum circle share, the largest
+    Offsets with locality (rules.md §6): with CQ, CI, OT the eligible tonnes from the jurisdiction's
+    home origin (Chongqing), its region (the circle) and elsewhere (`Origins`), c the minimum home
+    share and m the maximum region share, the largest
     integer X with a split x_CQ ≤ CQ, x_CI ≤ CI, x_OT ≤ OT, x_CQ ≥ c·X, x_CI ≤ m·X is
     X = floor(min(share·E, CQ/c, (CQ+OT)/(1−m), CQ+CI+OT)), split x_CQ = min(CQ, X),
     x_CI = min(CI, floor(m·X), X − x_CQ), x_OT = the rest. (Each bound is necessary; with X at the
@@ -309,11 +317,11 @@ def _caps(rows: pl.DataFrame, ents: pl.DataFrame, r: _Rules) -> tuple[pl.DataFra
     def offered(cat: str) -> pl.Expr:
         return q.filter(pl.col("category") == cat).sum().alias(cat)
 
-    cats = ["offset_chongqing", "offset_circle", "offset_other", "offset", "green_power", "borrowing"]
+    cats = ["offset_home", "offset_region", "offset_other", "offset", "green_power", "borrowing"]
     sums = eligible.group_by("enterprise_id").agg([offered(c) for c in cats])
     e = ents.join(sums, on="enterprise_id", how="left").with_columns(pl.col(cats).fill_null(0).cast(I128))
 
-    cq, ci, ot = pl.col("offset_chongqing"), pl.col("offset_circle"), pl.col("offset_other")
+    cq, ci, ot = pl.col("offset_home"), pl.col("offset_region"), pl.col("offset_other")
     share_cap = _floor_share(pl.col("e4"), r.offset_share, SCALE)
     (pc, qc), (pm, qm) = r.min_cq, r.max_circle
     if r.locality:
@@ -359,8 +367,8 @@ def _caps(rows: pl.DataFrame, ents: pl.DataFrame, r: _Rules) -> tuple[pl.DataFra
         )
 
     parts = [
-        cap("offset_chongqing", pl.col("x_cq"), pl.col("reason_x")),
-        cap("offset_circle", pl.col("x_ci"), pl.col("circle_reason")),
+        cap("offset_home", pl.col("x_cq"), pl.col("reason_x")),
+        cap("offset_region", pl.col("x_ci"), pl.col("circle_reason")),
         cap("offset_other", pl.col("x_ot"), pl.col("reason_x")),
         cap("offset", pl.col("x"), pl.col("reason_x")),
         cap("green_power", pl.col("green_power_cap_t"), pl.lit("green power limit")),

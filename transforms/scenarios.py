@@ -30,7 +30,7 @@ import polars as pl
 from model import catalog
 from policies import Policy, PolicyError, with_changes
 from transforms import CoreFrames
-from transforms.allocate import _benchmarks, allocation_params, co2_allocation_sql
+from transforms.allocate import _benchmarks, allocation_params, co2_allocation_sql, incentive_grades
 from transforms.baselines import baseline_params, exact_connection, reasons_frame
 from transforms.engine import baselines_of
 
@@ -38,12 +38,11 @@ MAX_SCENARIOS = 100_000
 # the parameters of allocation_params the SQL below reads, per scenario (integers as text → HUGEINT)
 INT_PARAMS = (
     "f", "ki_n", "ki_d", "kt_n", "kt_d", "bc_n", "bc_d", "gap_n", "gap_d", "gap_max4", "sur_n", "sur_d", "sur_max4", "adj_d",
-    "a_n", "a_d", "b_n", "b_d", "ee_n", "ee_d", "inc_max4", "bor_n", "bor_d", "pre_n", "pre_d", "res_n",
+    "ee_n", "ee_d", "inc_max4", "bor_n", "bor_d", "pre_n", "pre_d", "res_n",
     "res_d",
 )  # fmt: skip
 BOOL_PARAMS = (
-    "gap_on", "sur_on", "incentive_on", "borrow_on", "pre_on", "res_prov", "prov_always", "prov_a", "prov_b",
-    "prov_ee",
+    "gap_on", "sur_on", "incentive_on", "borrow_on", "pre_on", "res_prov", "prov_always", "prov_ee",
 )  # fmt: skip
 ENTERPRISE_COLUMNS = [
     c.name for c in catalog.ALLOCATION_ENTERPRISE.columns if c.name not in ("compliance_year", "explanation")
@@ -143,7 +142,10 @@ def _reads(policy: Policy) -> str:
     """Everything of a pack the allocation reads (the rule-pack version aside)."""
     alloc = {k: v for k, v in allocation_params(policy).items() if k != "version"}
     reasons = reasons_frame(policy).select("method_reason", "provisional").rows()
-    return json.dumps([baseline_params(policy), alloc, reasons, _benchmarks(policy).rows()], default=str)
+    grades = incentive_grades(policy).rows()
+    return json.dumps(
+        [baseline_params(policy), alloc, reasons, _benchmarks(policy).rows(), grades], default=str
+    )
 
 
 def unused_keys(base: Policy, scenarios: list[Scenario]) -> list[str]:
@@ -194,7 +196,7 @@ SCENARIO_SQL = r"""
 WITH
 p AS (
     SELECT scenario_index, pre_excluded, gap_on, sur_on, incentive_on, borrow_on, pre_on, res_prov,
-           prov_always, prov_a, prov_b, prov_ee,
+           prov_always, prov_ee,
            COLUMNS(lambda c: c IN ({int_params})) :: HUGEINT
     FROM params
 ),
@@ -229,12 +231,14 @@ agg AS (
 facts AS (
     SELECT a.*, e.name, e.sector_label,
            coalesce(t.penalized, false) AS is_penalized, t.weather_grade,
+           g.weather_grade IS NOT NULL AS is_incentive_grade, g.grade_n, g.grade_d, g.grade_provisional,
            coalesce(t.under_investigation, false) AS is_under_investigation,
            coalesce(t.energy_efficiency_benchmark_met, false) AS is_energy_efficiency_met,
            coalesce(t.preallocation_cancelled, false) AS is_preallocation_cancelled
     FROM agg AS a
     JOIN enterprises AS e USING (enterprise_id)
     LEFT JOIN attributes AS t ON t.enterprise_id = a.enterprise_id AND t.year = {year}
+    LEFT JOIN grades AS g ON g.scenario_index = a.scenario_index AND g.weather_grade = t.weather_grade
 ),
 candidates AS (  -- transforms.allocate ENTERPRISES_SQL, per scenario
     SELECT f.*, p.* EXCLUDE (scenario_index),
@@ -255,13 +259,11 @@ adjusted AS (
                 WHEN adj_n = sur_max_n THEN 'surplus_cap_max' END AS adj_rule,
            rhu(adj_n, adj_d) AS a_base,
            incentive_on AND NOT is_penalized AND NOT is_under_investigation AS is_incentive_open,
-           is_incentive_open AND coalesce(weather_grade IN ('A', 'B'), false)
+           is_incentive_open AND is_incentive_grade
                AND n_compared > 0 AND n_improved = n_compared AS is_incentive_eligible,
            is_incentive_open AND is_energy_efficiency_met AS is_energy_efficiency_eligible,
-           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN a_n ELSE b_n END
-                ELSE 0 END AS pct_n,
-           CASE WHEN is_incentive_eligible THEN CASE weather_grade WHEN 'A' THEN a_d ELSE b_d END
-                ELSE 1 END AS pct_d,
+           CASE WHEN is_incentive_eligible THEN grade_n ELSE 0 END AS pct_n,
+           CASE WHEN is_incentive_eligible THEN grade_d ELSE 1 END AS pct_d,
            CASE WHEN is_energy_efficiency_eligible THEN ee_n ELSE 0 END AS ee_share_n
     FROM candidates
 ),
@@ -282,8 +284,7 @@ final AS (
            CASE WHEN pre_on AND NOT is_preallocation_cancelled AND NOT list_contains(pre_excluded, sector_label)
                 THEN rhu((a_base + incentive) * pre_n, pre_d) ELSE 0 END AS preallocation,
            lines_provisional OR prov_always
-               OR (is_incentive_eligible AND weather_grade = 'A' AND prov_a)
-               OR (is_incentive_eligible AND weather_grade = 'B' AND prov_b)
+               OR (is_incentive_eligible AND grade_provisional)
                OR (is_energy_efficiency_eligible AND prov_ee) AS provisional,
            coalesce(nullif(concat_ws('+', adj_rule,
                CASE WHEN a_base * adj_d <> adj_n THEN 'rounding' END,
@@ -365,6 +366,7 @@ def allocate_many(baselines: pl.DataFrame, core: CoreFrames, scenarios: list[Sce
             _per_scenario(scenarios, lambda p: reasons_frame(p).select("method_reason", "provisional")),
         )
         con.register("benchmarks", _per_scenario(scenarios, _benchmarks))
+        con.register("grades", _per_scenario(scenarios, incentive_grades))
         sql = SCENARIO_SQL.format(int_params=", ".join(f"'{k}'" for k in INT_PARAMS), year=int(year))
         ents = con.sql(sql).pl()
         con.register("ents", ents)

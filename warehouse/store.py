@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -649,10 +650,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def read_published(served: str | Path, sql: str, params: list | None = None) -> pl.DataFrame:
-    """Run a query on the served file with a read-only connection (as BI tools do)."""
-    con = duckdb.connect(str(served), read_only=True)
+@contextmanager
+def served_file(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the served file, as BI tools open it (closed on leaving)."""
+    con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.sql(sql, params=params or None).pl()
+        yield con
     finally:
         con.close()
+
+
+def read_published(served: str | Path, sql: str, params: list | None = None) -> pl.DataFrame:
+    """Run a query on the served file with a read-only connection (as BI tools do); the named
+    queries of the CLI and the exports are `warehouse.read`'s."""
+    with served_file(served) as con:
+        return con.sql(sql, params=params or None).pl()
