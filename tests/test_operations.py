@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from flows.fingerprints import code_files, describe_difference, fingerprints, inbox_files
-from flows.stages import STAGES, RunContext
+from flows.stages import STAGES, RunSettings
 from model import catalog
 from policies import load_policy, policy_for_year
 from warehouse import Warehouse, read_published
@@ -132,7 +132,7 @@ def run(cli, s: Setup, year: int = 2022, *extra):
 # Fingerprints (unit, no engine)
 # ---------------------------------------------------------------------------------------------
 def _ctx(year=2022, as_of=date(2024, 4, 1), allow_quarantine=False, policy=None):
-    return RunContext(
+    return RunSettings(
         run_id="t",
         year=year,
         inbox=SAMPLE,
