@@ -123,7 +123,7 @@ def annual_run(
             )
             summary["files"] = _pipeline(run, RunBook(run, from_stage, TASKS, summary, log), allow_shrink)
     except (Exception, KeyboardInterrupt) as e:
-        summary["exit_code"], summary["error"] = bookkeeping.failure(e, summary, Path(warehouse), log)
+        summary["exit_code"], summary["error"] = bookkeeping.exit_and_error(e, summary, Path(warehouse), log)
     if summary["exit_code"]:
         log.write(f"exit {summary['exit_code']}: {summary['error']}")
         return Failed(message=summary["error"], data=summary)
@@ -138,6 +138,7 @@ def _pipeline(run: RunSettings, book: RunBook, allow_shrink: bool) -> dict:
         with book.stages() as checkpoint:
             inbox = book.do("ingest", run)
             inputs = book.do("validate", run, inbox)
+            del inbox  # the raw tables, read by validate only: not held through the run (memory, at scale)
             baselines = book.do("baselines", run, inputs)
             allocation = book.do("allocate", run, inputs, baselines)
             clearance = book.do("clearance", run, inputs, allocation)

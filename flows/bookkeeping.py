@@ -4,8 +4,8 @@
 `flows.resume` per stage (`do`: run, skip, reuse or leave out — with the audit rows, the cache
 records around a stage that runs, the timing, the summary entry and the log line), records how
 the stages ended (`stages`), refreshes the served file (`serve`) and names the publication the
-files for people are written for (`publication`). `failure` turns what stopped a run into its
-exit code and one-paragraph error.
+files for people are written for (`publication`). `exit_and_error` turns what stopped a run into
+its exit code and one-paragraph error.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def failure_message(e: BaseException) -> str:
     return str(e) if isinstance(e, InvalidInput | NotImplementedError) else f"{type(e).__name__}: {e}"
 
 
-def failure(e: BaseException, summary: dict, warehouse: Path, log: RunLog) -> tuple[int, str]:
+def exit_and_error(e: BaseException, summary: dict, warehouse: Path, log: RunLog) -> tuple[int, str]:
     """The exit code and one-paragraph error of a run stopped by `e`; an unexpected failure's
     traceback goes to the run log."""
     year, run_id = summary["year"], summary["run_id"]

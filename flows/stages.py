@@ -119,7 +119,6 @@ def validate(run: RunSettings, inbox: Inbox) -> Done[ValidInputs]:
     from validations.inputs import validate_inbox  # pandera (and pandas): imported by the stages that check
 
     result = validate_inbox(inbox, run.policy)
-    del inbox
     q = result.quarantine
     core = result.without_affected() if run.allow_quarantine else result.core
     left_out = result.left_out(run.year) if run.allow_quarantine else []
