@@ -80,7 +80,7 @@ class RunBook:
         files = inbox_files(run.inbox)
         self.fps, self.cache = fingerprints(run, files), wh.cache_entries(run.year)
         self.plan: dict[str, str] = {}
-        self.status, self.message = "failed", None
+        self.status = "failed"  # the run's outcome, once the stages ended
         self.failure: BaseException | None = None
         self.audit = RunAudit(wh, run.con, run.run_id)
         self.audit.run_started(run.year, run.inbox, run.policy, files, run.as_of, from_stage)
@@ -115,7 +115,7 @@ class RunBook:
                 message = failure_message(e)
             raise
         finally:
-            self.status, self.message = status, message
+            self.status = status
             self.summary["notes"] = list(self.notes)
             if self.summary["stages"].get("validate", {}).get("status") in ("succeeded", "skipped", "reused"):
                 self.summary["left_out"] = list(load_left_out(self.run))
