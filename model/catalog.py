@@ -2,7 +2,8 @@
 
 Everything that needs to know a table's shape is generated from here:
 - the header maps of ingest (English name or Chinese label → column),
-- the pandera models of `validations/` (types, ranges, enums, keys),
+- the pandera models of `validations/` (types, ranges, enums, keys), the input references and
+  folder years (`validations/tables.py`), the publish checkpoint's checks of every mart,
 - the DuckDB DDL with `COMMENT ON` of `warehouse/`,
 - `docs/data-dictionary.md` (`python -m model.catalog > docs/data-dictionary.md`).
 
@@ -39,11 +40,26 @@ class Column:
     zh: str
     description: str
     unit: str = ""
-    required: bool = False  # null/empty is an error (inputs)
-    ge: float | int | None = None  # inclusive lower bound (inputs)
-    gt: float | int | None = None  # exclusive lower bound (inputs)
+    # Rules on the column's values, checked on inputs (a failing row is quarantined) and on
+    # published tables (at every stage boundary and by the publish checkpoint).
+    required: bool = False  # null/empty is an error
+    ge: float | int | None = None  # inclusive lower bound
+    gt: float | int | None = None  # exclusive lower bound
     le: float | int | None = None
     isin: tuple[str, ...] | None = None
+    # Rules of input tables that read other rows (validations/tables.py):
+    # "<input table>.<column>": every value is that column's value on a valid row of that table
+    # (an earlier table of INPUTS); the rows of a value given nowhere and of a value whose own row
+    # is quarantined are quarantined, each with its reason.
+    references: str | None = None
+    # the year of the folder the file was read from (reports/<year>/, attributes/<year>/,
+    # reviews/<year>/): a row giving another year is quarantined
+    folder_year: bool = False
+    # an identifier or a code: its text is NFKC-normalised when typed (full-width letters and
+    # digits become ASCII); names and labels are kept as written
+    code: bool = False
+    # what an empty cell of an input means in core (None: it stays null)
+    if_empty: str | int | bool | None = None
     # DuckDB storage compression, where DuckDB's own choice is poor: for the long bilingual
     # explanations (~1 KB a line) its dictionary/FSST analysis took 3.1 s per 221,760 lines and
     # 130 MiB; zstd 0.9 s and 27 MiB (docs/scaling.md). DuckDB 1.5 readers read it.
@@ -103,17 +119,38 @@ STATUSES = (
 # ---------------------------------------------------------------------------------------------
 # Inputs (contract §1). `core.*` holds them clean and typed.
 # ---------------------------------------------------------------------------------------------
+
+
+def _enterprise_ref(description: str) -> Column:
+    """An input table's enterprise: required, and an enterprise of the list (core.enterprises)."""
+    return C(
+        "enterprise_id",
+        "text",
+        "单位编号",
+        description,
+        required=True,
+        references="enterprises.enterprise_id",
+        code=True,
+    )
+
+
 ENTERPRISES = Table(
     "core",
     "enterprises",
     "重点排放单位名录",
     "One row per enterprise (unit) with the compliance years it is listed for.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise identifier.", required=True),
+        C("enterprise_id", "text", "单位编号", "Enterprise identifier.", required=True, code=True),
         C("name", "text", "单位名称", "Registered name.", required=True),
         C("district", "text", "所属区县", "District or county; inner whitespace removed."),
         C("sector_label", "text", "行业", "Sector label of the list (e.g. 水泥制造行业).", required=True),
-        C("listed_years", "text", "纳入年度", "Comma-separated compliance years, e.g. 2021,2022,2023."),
+        C(
+            "listed_years",
+            "text",
+            "纳入年度",
+            "Comma-separated compliance years, e.g. 2021,2022,2023.",
+            code=True,
+        ),
     ),
     key=("enterprise_id",),
 )
@@ -123,11 +160,17 @@ LINES = Table(
     "生产线/工序台账",
     "One row per production line or process: the unit of allocation.",
     (
-        C("line_id", "text", "生产线编号", "Line identifier.", required=True),
-        C("enterprise_id", "text", "单位编号", "Owning enterprise.", required=True),
+        C("line_id", "text", "生产线编号", "Line identifier.", required=True, code=True),
+        _enterprise_ref("Owning enterprise."),
         C("line_name", "text", "生产线名称", "Name of the line."),
         C("product", "text", "产品", "Main product."),
-        C("output_unit", "text", "产品单位", "Unit of output (t for clinker and molten aluminium)."),
+        C(
+            "output_unit",
+            "text",
+            "产品单位",
+            "Unit of output (t for clinker and molten aluminium).",
+            code=True,
+        ),
         C(
             "activity",
             "text",
@@ -135,8 +178,15 @@ LINES = Table(
             "Activity, decides benchmark/equal methods.",
             required=True,
             isin=ACTIVITIES,
+            code=True,
         ),
-        C("intensity_eligible", "bool", "适用强度法", "Regulator's judgement: intensity method applies."),
+        C(
+            "intensity_eligible",
+            "bool",
+            "适用强度法",
+            "Regulator's judgement: intensity method applies.",
+            if_empty=False,
+        ),
         C("commissioned_on", "date", "投产日期", "Commissioning date (new builds)."),
         C("reduction_project_on", "date", "减排工程投产日期", "Reduction project in operation from."),
         C("major_change_on", "date", "重大变化日期", "Major change (expansion, equipment) from."),
@@ -150,9 +200,9 @@ LINE_YEARS = Table(
     "核查报告数据（生产线）",
     "Verified data of one line in one year.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise of the line.", required=True),
-        C("line_id", "text", "生产线编号", "Line.", required=True),
-        C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100),
+        C("enterprise_id", "text", "单位编号", "Enterprise of the line.", required=True, code=True),
+        C("line_id", "text", "生产线编号", "Line.", required=True, references="lines.line_id", code=True),
+        C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100, folder_year=True),
         C(
             "verified_co2_t",
             "decimal",
@@ -169,6 +219,7 @@ LINE_YEARS = Table(
             "Verified non-CO2 emissions (0 if empty).",
             "tCO2e",
             ge=0,
+            if_empty=0,
         ),
         C(
             "output",
@@ -199,8 +250,8 @@ ENTERPRISE_YEARS = Table(
     "核查报告数据（单位）",
     "Verified data of one enterprise in one year.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise.", required=True),
-        C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100),
+        _enterprise_ref("Enterprise."),
+        C("year", "int", "年度", "Year of the data.", required=True, ge=2013, le=2100, folder_year=True),
         C(
             "shutdown_days",
             "int",
@@ -227,8 +278,8 @@ ATTRIBUTES = Table(
     "年度单位属性",
     "Per compliance-year attributes of an enterprise.",
     (
-        C("enterprise_id", "text", "单位编号", "Enterprise.", required=True),
-        C("year", "int", "年度", "Compliance year.", required=True, ge=2013, le=2100),
+        _enterprise_ref("Enterprise."),
+        C("year", "int", "年度", "Compliance year.", required=True, ge=2013, le=2100, folder_year=True),
         C("preallocation_cancelled", "bool", "预分配取消", "Next year's pre-allocation cancelled."),
         C("penalized", "bool", "受到行政处罚", "Administrative penalty in the year."),
         C(
@@ -237,6 +288,7 @@ ATTRIBUTES = Table(
             "重污染天气绩效分级",
             "Heavy-pollution weather performance grade.",
             isin=("A", "B", "C", "D"),
+            code=True,
         ),
         C(
             "under_investigation",
@@ -261,8 +313,8 @@ LEDGER = Table(
     "清缴记录",
     "Surrenders recorded by the registry, one row per transaction.",
     (
-        C("txn_id", "text", "流水号", "Transaction id.", required=True),
-        C("enterprise_id", "text", "单位编号", "Surrendering enterprise.", required=True),
+        C("txn_id", "text", "流水号", "Transaction id.", required=True, code=True),
+        _enterprise_ref("Surrendering enterprise."),
         C(
             "compliance_year",
             "int",
@@ -273,7 +325,7 @@ LEDGER = Table(
             le=2100,
         ),
         C("surrendered_on", "date", "提交日期", "Date of surrender.", required=True),
-        C("instrument", "text", "品种", "What was surrendered.", required=True, isin=INSTRUMENTS),
+        C("instrument", "text", "品种", "What was surrendered.", required=True, isin=INSTRUMENTS, code=True),
         C("quantity_t", "int", "数量", "Whole tonnes surrendered.", "t", required=True, gt=0),
         C("vintage", "int", "配额年度", "Vintage of allowances.", ge=2013, le=2100),
         C(
@@ -282,6 +334,7 @@ LEDGER = Table(
             "取得方式",
             "How allowances were acquired.",
             isin=("free", "purchase", "paid_reserve"),
+            code=True,
         ),
         C(
             "origin",
@@ -290,6 +343,7 @@ LEDGER = Table(
             "Where offsets were generated, or green power bought (required on green power, v2; "
             "green power from chongqing is a valid row that clearance refuses).",
             isin=("chongqing", "chengdu_chongqing_circle", "other"),
+            code=True,
         ),
         C("is_hydro", "bool", "水电项目", "Offset from a hydro project."),
         C(
@@ -297,6 +351,7 @@ LEDGER = Table(
             "text",
             "绿证编号",
             "Green-power certificate (v2, optional): a certificate counts once across all rows and years.",
+            code=True,
         ),
     ),
     key=("txn_id",),
@@ -309,8 +364,8 @@ REVIEWS = Table(
     "Review requests (复核) of units against a notified allocation (inbox reviews/<year>.csv|xlsx; "
     "rules.md §9.2). An empty decision means pending.",
     (
-        C("request_id", "text", "申请编号", "Review request identifier.", required=True),
-        C("enterprise_id", "text", "单位编号", "Enterprise asking for review.", required=True),
+        C("request_id", "text", "申请编号", "Review request identifier.", required=True, code=True),
+        _enterprise_ref("Enterprise asking for review."),
         C(
             "compliance_year",
             "int",
@@ -319,6 +374,7 @@ REVIEWS = Table(
             required=True,
             ge=2013,
             le=2100,
+            folder_year=True,
         ),
         C("received_on", "date", "收到日期", "Date the regulator received the request.", required=True),
         C("claim", "text", "申请事项", "What the unit claims (free text)."),
@@ -328,6 +384,8 @@ REVIEWS = Table(
             "复核结论",
             "pending, upheld (allocation confirmed), changed (inputs corrected), rejected; empty = pending.",
             isin=DECISIONS,
+            if_empty="pending",
+            code=True,
         ),
         C("decided_on", "date", "决定日期", "Date of the decision (required once decided)."),
     ),
@@ -359,9 +417,16 @@ ALLOCATION_LINE = Table(
         C("dropped_years", "int_list", "剔除基准年", "Base years dropped (reasons in explanation)."),
         C("coefficient", "decimal", "基准值或调节系数", "Benchmark BM or adjustment coefficient k."),
         C("activity_value", "decimal", "活动水平", "Q_Y (output), N_Y (days) or E (equal)."),
-        C("allocation_co2_t", "decimal", "二氧化碳配额", "CO2 component of the allocation.", "tCO2"),
-        C("allocation_non_co2_t", "decimal", "非二氧化碳配额", "Non-CO2 component (equal method).", "tCO2e"),
-        C("allocation_t", "decimal", "生产线配额", "Line allocation.", "tCO2e"),
+        C("allocation_co2_t", "decimal", "二氧化碳配额", "CO2 component of the allocation.", "tCO2", ge=0),
+        C(
+            "allocation_non_co2_t",
+            "decimal",
+            "非二氧化碳配额",
+            "Non-CO2 component (equal method).",
+            "tCO2e",
+            ge=0,
+        ),
+        C("allocation_t", "decimal", "生产线配额", "Line allocation.", "tCO2e", required=True, ge=0),
         C(
             "explanation",
             "text",
@@ -391,11 +456,19 @@ ALLOCATION_ENTERPRISE = Table(
         C("name", "text", "单位名称", "Name."),
         C("sector_label", "text", "行业", "Sector label."),
         C("verified_emissions_t", "decimal", "经核查排放量", "E: Σ lines' verified CO2 + non-CO2.", "tCO2e"),
-        C("allocation_raw_t", "decimal", "核算配额", "A_raw: Σ line allocations.", "tCO2e"),
+        C(
+            "allocation_raw_t",
+            "decimal",
+            "核算配额",
+            "A_raw: Σ line allocations.",
+            "tCO2e",
+            required=True,
+            ge=0,
+        ),
         C("adjustment_t", "decimal", "调整量", "A_final − A_raw.", "tCO2e"),
         C("adjustment_rule", "text", "调整依据", "Rule that caused the adjustment (or none)."),
-        C("incentive_t", "int", "激励配额", "Synergy incentive (2023).", "tCO2e"),
-        C("allocation_final_t", "int", "年度配额", "A_final, whole tonnes.", "tCO2e"),
+        C("incentive_t", "int", "激励配额", "Synergy incentive (2023).", "tCO2e", ge=0),
+        C("allocation_final_t", "int", "年度配额", "A_final, whole tonnes.", "tCO2e", required=True, ge=0),
         C("gap_t", "decimal", "配额缺口", "E − A_final (negative: surplus).", "tCO2e"),
         C(
             "borrowable_t",
@@ -403,8 +476,9 @@ ALLOCATION_ENTERPRISE = Table(
             "可预支量",
             "Gap above 10% of E clearable with next pre-allocation.",
             "tCO2e",
+            ge=0,
         ),
-        C("preallocation_next_t", "int", "下年度预分配", "Pre-allocation of Y+1 (frozen).", "tCO2e"),
+        C("preallocation_next_t", "int", "下年度预分配", "Pre-allocation of Y+1 (frozen).", "tCO2e", ge=0),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
         C(
             "explanation",
@@ -423,15 +497,17 @@ CAP_SUMMARY = Table(
     "Total cap of the year: enterprise total plus the government reserve.",
     (
         C("compliance_year", "int", "履约年度", "Compliance year."),
-        C("enterprise_count", "int", "单位数量", "Enterprises allocated."),
-        C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e"),
-        C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e"),
+        C("enterprise_count", "int", "单位数量", "Enterprises allocated.", ge=0),
+        C("enterprise_total_t", "int", "单位配额总量", "Σ A_final.", "tCO2e", required=True, ge=0),
+        C("reserve_t", "int", "政府预留配额", "total_cap − enterprise_total.", "tCO2e", required=True, ge=0),
         C(
             "total_cap_t",
             "int",
             "配额总量",
             "round_half_up(enterprise_total / (1 − reserve share)).",
             "tCO2e",
+            required=True,
+            ge=0,
         ),
         C("provisional", "bool", "含临时参数", "Computed with a provisional rule-pack parameter."),
         C(
@@ -460,13 +536,13 @@ CLEARANCE_STATUS = Table(
         C("enterprise_id", "text", "单位编号", "Enterprise."),
         C("as_of", "date", "统计日期", "Status evaluated as of this date."),
         C("deadline", "date", "清缴期限", "Clearance deadline of the rule pack."),
-        C("obligation_t", "decimal", "应清缴配额量", "E, verified emissions.", "tCO2e"),
+        C("obligation_t", "decimal", "应清缴配额量", "E, verified emissions.", "tCO2e", ge=0),
         C("allowances_t", "decimal", "配额", "Accepted allowances.", "t"),
         C("offsets_accepted_t", "decimal", "减排量", "Accepted offsets.", "t"),
         C("green_power_accepted_t", "decimal", "绿电", "Accepted green power.", "t"),
         C("borrowed_accepted_t", "decimal", "预支配额", "Accepted borrowed pre-allocation.", "t"),
-        C("surrendered_t", "decimal", "已清缴量", "Σ accepted.", "t"),
-        C("shortfall_t", "decimal", "未清缴量", "max(0, obligation − surrendered).", "t"),
+        C("surrendered_t", "decimal", "已清缴量", "Σ accepted.", "t", ge=0),
+        C("shortfall_t", "decimal", "未清缴量", "max(0, obligation − surrendered).", "t", ge=0),
         C(
             "status",
             "text",
@@ -513,9 +589,9 @@ CLEARANCE_ITEM = Table(
         C("enterprise_id", "text", "单位编号", "Enterprise."),
         C("instrument", "text", "品种", "Instrument.", isin=INSTRUMENTS),
         C("surrendered_on", "date", "提交日期", "Date of surrender."),
-        C("quantity_t", "int", "数量", "Offered.", "t"),
-        C("accepted_t", "decimal", "接受量", "Accepted.", "t"),
-        C("refused_t", "decimal", "拒绝量", "Refused.", "t"),
+        C("quantity_t", "int", "数量", "Offered.", "t", ge=0),
+        C("accepted_t", "decimal", "接受量", "Accepted.", "t", required=True, ge=0),
+        C("refused_t", "decimal", "拒绝量", "Refused.", "t", required=True, ge=0),
         C("reason", "text", "原因", "Why (part of) the row was refused, or 'accepted'."),
         C("as_of", "date", "统计日期", "Evaluated as of this date."),
     ),
@@ -1001,6 +1077,12 @@ def data_dictionary() -> str:
                 rule.append(f"≤ {c.le}")
             if c.isin:
                 rule.append("one of " + ", ".join(f"`{v}`" for v in c.isin))
+            if c.references:
+                rule.append(f"references `{c.references}`")
+            if c.folder_year:
+                rule.append("= the year of the file's folder")
+            if c.if_empty is not None:
+                rule.append(f"empty = `{str(c.if_empty).lower()}`")
             out.append(
                 f"| {c.name} | {c.zh} | {c.duckdb_type} | {c.unit} | {c.description} | {'; '.join(rule)} |"
             )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+import pytest
 
 from model import catalog
-from validations.schemas import check_frame, schema_for
+from validations.schemas import StageOutputError, check_frame, schema_for
 from warehouse.store import comments, ddl
 
 from .conftest import REPO
@@ -101,17 +102,34 @@ def test_ddl_and_comments_apply_and_types_match_contract():
     assert comment.startswith("年度配额 — ")
 
 
-def test_output_guard_rejects_duplicate_keys_and_unknown_methods():
+def test_output_guard_checks_the_rules_declared_on_the_columns():
     t = catalog.CAP_SUMMARY
     ok = pl.DataFrame({c.name: [None] for c in t.columns}, schema=t.polars_schema).with_columns(
-        compliance_year=pl.lit(2021, pl.Int64)
+        compliance_year=pl.lit(2021, pl.Int64),
+        enterprise_total_t=pl.lit(0, pl.Int64),
+        reserve_t=pl.lit(0, pl.Int64),
+        total_cap_t=pl.lit(0, pl.Int64),
     )
     check_frame(ok, t)
-    dup = pl.concat([ok, ok])
-    try:
-        check_frame(dup, t)
-    except Exception as e:  # StageOutputError
-        assert "cap_summary" in str(e)
-    else:
-        raise AssertionError("duplicate key accepted")
+    for broken in (
+        pl.concat([ok, ok]),  # key unique
+        ok.with_columns(compliance_year=pl.lit(None, pl.Int64)),  # key complete
+        ok.with_columns(reserve_t=pl.lit(-1, pl.Int64)),  # ge=0
+        ok.with_columns(total_cap_t=pl.lit(None, pl.Int64)),  # required
+    ):
+        with pytest.raises(StageOutputError, match="cap_summary"):
+            check_frame(broken, t)
     assert schema_for(catalog.LINES).columns["activity"].checks  # enums come from the catalog
+
+
+def test_references_name_a_column_of_an_earlier_input_table():
+    """The reference rule checks a table after the tables it refers to (catalog.INPUTS order)."""
+    order = [t.name for t in catalog.INPUTS]
+    for i, t in enumerate(catalog.INPUTS):
+        for c in t.columns:
+            if c.references:
+                parent, column = c.references.split(".")
+                assert parent in order[:i], (t.name, c.name, c.references)
+                assert catalog.INPUTS[order.index(parent)].column(column).type == c.type
+    for t in catalog.PUBLISHED:  # input rules only: published tables are checked by the checkpoint
+        assert not any(c.references or c.folder_year or c.code or c.if_empty is not None for c in t.columns)

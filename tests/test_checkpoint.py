@@ -202,3 +202,50 @@ def test_every_mart_of_the_catalog_is_checked() -> None:
     marts.pop("clearance_item")
     with pytest.raises(ValueError, match="marts missing \\['clearance_item'\\]"):
         YearResults(year=r.year, policy=r.policy, listed_enterprise_ids=[], ledger_rows=0, **marts)
+
+
+def test_a_new_mart_is_checked_from_its_catalog_description() -> None:
+    """The output rules of a mart are declared on its catalog columns: a table added to
+    catalog.MARTS gets its checkpoint expectations and its stage guard without code."""
+    from model.catalog import Column, Table
+    from validations.checkpoint import column_checks
+    from validations.schemas import StageOutputError, check_frame
+
+    t = Table(
+        "mart",
+        "new_mart",
+        "新表",
+        "A mart no code knows.",
+        (
+            Column("compliance_year", "int", "履约年度", "Year."),
+            Column("enterprise_id", "text", "单位编号", "Enterprise."),
+            Column("amount_t", "int", "数量", "Amount.", required=True, ge=0),
+            Column("kind", "text", "种类", "Kind.", isin=("a", "b")),
+        ),
+        key=("compliance_year", "enterprise_id"),
+    )
+    assert [(c.expectation, c.kwargs, c.description) for c in column_checks(t, 2023)] == [
+        (
+            "ExpectCompoundColumnsToBeUnique",
+            {"column_list": ["compliance_year", "enterprise_id"]},
+            "key (compliance_year, enterprise_id) is unique",
+        ),
+        ("ExpectColumnValuesToNotBeNull", {"column": "compliance_year"}, "compliance_year is not null"),
+        ("ExpectColumnValuesToNotBeNull", {"column": "enterprise_id"}, "enterprise_id is not null"),
+        ("ExpectColumnValuesToNotBeNull", {"column": "amount_t"}, "amount_t is not null"),
+        (
+            "ExpectColumnValuesToBeInSet",
+            {"column": "compliance_year", "value_set": [2023]},
+            "every row is of year 2023",
+        ),
+        ("ExpectColumnValuesToBeBetween", {"column": "amount_t", "min_value": 0}, "amount_t ≥ 0"),
+        ("ExpectColumnValuesToBeInSet", {"column": "kind", "value_set": ["a", "b"]}, "kind is one of a, b"),
+    ]
+    ok = pl.DataFrame(
+        {"compliance_year": [2023], "enterprise_id": ["E1"], "amount_t": [5], "kind": ["a"]},
+        schema=t.polars_schema,
+    )
+    check_frame(ok, t)
+    for broken in (ok.with_columns(amount_t=pl.lit(-1, pl.Int64)), ok.with_columns(kind=pl.lit("c"))):
+        with pytest.raises(StageOutputError, match="new_mart"):
+            check_frame(broken, t)

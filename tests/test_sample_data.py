@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from model import catalog
-from tools import synthetic
+from tools import edge_cases, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -768,7 +768,7 @@ def test_added_ledger_rows_are_numbered_last(inbox):
     """Rows of cases added after the first release take the last txn_ids of their year, so every
     earlier row keeps its id (e.g. T10's T2022-000489…492)."""
     cases = _readme_cases()
-    added = sorted(t for case in synthetic._ADDED_CASES for t in _txns(cases[case]))
+    added = sorted(t for case in edge_cases.CASES if case.added for t in _txns(cases[case.name]))
     assert added == ["T2022-000629", "T2022-000630", "T2023-000644", "T2023-000645", "T2023-000646"]
     led = inbox["ledger"]
     for y in (2022, 2023):
@@ -894,6 +894,17 @@ def check_fullwidth_digits(c: Ctx, k: dict) -> None:
 def test_readme_lists_every_required_edge_case():
     cases = _readme_cases()
     assert REQUIRED_CASES <= set(cases), REQUIRED_CASES - set(cases)
+
+
+def test_readme_lists_the_table_of_edge_cases():
+    """The README's list is the table of `tools/edge_cases.py`: every case placed in the sample,
+    in the table's words."""
+    cases = _readme_cases()
+    assert set(cases) == {c.name for c in edge_cases.CASES}
+    for c in edge_cases.CASES:
+        assert cases[c.name]["years"] == c.years, c.name
+        if "{" not in c.what:  # the others carry numbers of the sample
+            assert cases[c.name]["what"] == c.what, c.name
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
-"""pandera (polars backend) models generated from the catalog's table descriptions.
+"""Row rules: pandera (polars backend) models generated from the catalog's table descriptions.
 
 `schema_for(table)` gives the row-level model of a table: dtypes, required (not nullable),
-ranges and enums. Table-level rules (keys, references, reconciliation) live in
-`validations.inputs`, apart from row checks, so that a failure names the row at fault.
+ranges and enums, as declared on its columns. On inputs, `row_failures` turns its failures into
+quarantine failures; table-level rules (keys, references, reconciliation) live in
+`validations.tables`, so that a failure names the row at fault. On published tables,
 `check_frame` is the guard used at every stage boundary on transform outputs.
 """
 
@@ -13,8 +14,8 @@ from functools import cache
 import pandera.polars as pa
 import polars as pl
 
-from model import catalog
 from model.catalog import Column, Table
+from validations.failures import FAIL, no_failures
 
 
 def _checks(c: Column) -> list[pa.Check]:
@@ -31,18 +32,45 @@ def _checks(c: Column) -> list[pa.Check]:
 
 
 @cache
-def schema_for(table: Table, *, input_rules: bool = True) -> pa.DataFrameSchema:
-    """Row-level model of `table`. Input rules (required/ranges) apply to inputs; published
-    tables are checked for dtype and enum only, plus their key being unique and complete."""
-    cols = {}
-    for c in table.columns:
-        nullable = not (c.required and input_rules)
-        if not input_rules and c.name in table.key:
-            nullable = False
-        checks = _checks(c) if input_rules else ([pa.Check.isin(list(c.isin))] if c.isin else [])
-        cols[c.name] = pa.Column(c.polars_type, checks=checks, nullable=nullable)
-    unique = list(table.key) if (table.key and not input_rules) else None
+def schema_for(table: Table, *, published: bool = False) -> pa.DataFrameSchema:
+    """Row-level model of `table`: the rules declared on its columns. A published table's key is
+    also complete and unique (an input's duplicate keys are a table rule that names every row)."""
+    cols = {
+        c.name: pa.Column(
+            c.polars_type, checks=_checks(c), nullable=not (c.required or (published and c.name in table.key))
+        )
+        for c in table.columns
+    }
+    unique = list(table.key) if (table.key and published) else None
     return pa.DataFrameSchema(cols, unique=unique, name=table.qualified, strict=False)
+
+
+def row_failures(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Failures of the pandera model (required, ranges, enums) as (_rid, column, value, message)."""
+    try:
+        schema_for(table).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        fc = e.failure_cases.filter(pl.col("index").is_not_null())
+        words = fc.select("column", "check").unique(maintain_order=True)
+        words = words.with_columns(
+            pl.Series(
+                "message",
+                [describe_failure(table.column(col), check) for col, check in words.iter_rows()],
+                dtype=pl.String,
+            )
+        )
+        return (
+            fc.with_columns(_rid=typed["_rid"].gather(fc["index"]))
+            .join(words, on=["column", "check"], how="left", maintain_order="left")
+            .select(
+                "_rid",
+                pl.col("column").alias("column_name"),
+                pl.col("failure_case").alias("value"),
+                "message",
+            )
+            .cast(FAIL)
+        )
+    return no_failures()
 
 
 def describe_failure(c: Column, check: str) -> str:
@@ -66,15 +94,13 @@ class StageOutputError(RuntimeError):
 
 
 def check_frame(df: pl.DataFrame, table: Table) -> pl.DataFrame:
-    """Validate a stage output against `table` (columns, dtypes, enums, unique key)."""
+    """Validate a stage output against `table`: columns, dtypes, the rules declared on its columns
+    (not null, ranges, enums), its key complete and unique."""
     missing = [c for c in table.names if c not in df.columns]
     if missing:
         raise StageOutputError(f"{table.qualified}: output lacks columns {missing}")
     try:
-        return schema_for(table, input_rules=False).validate(df.select(table.names), lazy=True)
+        return schema_for(table, published=True).validate(df.select(table.names), lazy=True)
     except pa.errors.SchemaErrors as e:
         head = e.failure_cases.head(5).to_dicts()
         raise StageOutputError(f"{table.qualified}: output breaks its model: {head}") from None
-
-
-MART_TABLES = {t.name: t for t in catalog.MARTS}

@@ -23,7 +23,7 @@ REPO = HERE.parents[1]
 if str(REPO) not in sys.path:  # runnable without installing the package
     sys.path.insert(0, str(REPO))
 
-from tools import synthetic  # noqa: E402
+from tools import edge_cases, synthetic  # noqa: E402
 
 SEED = 20231114
 ROSTER_CSV = "roster.csv"
@@ -103,15 +103,13 @@ def render_readme(tables: dict[str, pl.DataFrame], written: dict) -> str:
         "| case | enterprise | lines / ledger txn_id | years | what it exercises |",
         "|---|---|---|---|---|",
     ]
-    for case, e, ref, years, what in edge.iter_rows():
+    for case, e, ref, years, what in edge.iter_rows():  # the table of tools/edge_cases.py
         out.append(f"| `{case}` | {e} | {_md_cell(ref)} | {years} | {_md_cell(what)} |")
     fw = written.get("fullwidth", [])
-    if fw:
+    if fw:  # the one case placed by the writer of the sample form
         refs = ", ".join(f"{f['line_id']} ({f['value']})" for f in fw)
-        out.append(
-            f"| `fullwidth_digits` | | {refs} | 2022 | full-width digits in the 产量 column of "
-            "`reports/2022/核查数据_生产线.csv` (GB18030) |"
-        )
+        case = edge_cases.CASE["fullwidth_digits"]
+        out.append(f"| `{case.name}` | | {refs} | {case.years} | {_md_cell(case.what)} |")
     out += [
         "",
         "Generic data avoids the thresholds: enterprise shutdown ≤ 120 days, line shutdown ≤ 180 days,",
