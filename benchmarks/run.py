@@ -301,13 +301,13 @@ def child_engine(inbox: str, out: str) -> dict:
 
 def child_no_prefect(inbox: str, work: str) -> dict:
     """The CLI's process without Prefect: the same imports, the six stage functions of
-    `flows.stages` called in order on a fresh warehouse, and the served-file refresh. Its wall
-    minus its stage and serve times is the cost of a Python process of this stack (start, imports,
-    exit): the part of 'outside the stages' that is not Prefect's."""
+    `flows.stages` called in order on a fresh warehouse (each given the outputs it takes), and the
+    served-file refresh. Its wall minus its stage and serve times is the cost of a Python process
+    of this stack (start, imports, exit): the part of 'outside the stages' that is not Prefect's."""
     from datetime import date
 
     import etsflow.cli  # noqa: F401  (the CLI's own imports)
-    from flows.stages import RUNNERS, STAGES, RunContext
+    from flows import stages as s
     from policies import policy_for_year
     from validations.checkpoint_process import CheckpointProcess
     from warehouse import Warehouse
@@ -315,9 +315,16 @@ def child_no_prefect(inbox: str, work: str) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     Path(work).mkdir(parents=True)
     wh = Warehouse(Path(work) / "warehouse.duckdb")
-    stages = {}
+    seconds = {}
+
+    def timed(stage, *inputs):
+        t0 = time.perf_counter()
+        out = s.RUNNERS[stage](*inputs).output
+        seconds[stage] = time.perf_counter() - t0
+        return out
+
     with wh.connect() as con:
-        ctx = RunContext(
+        run = s.RunSettings(
             run_id="noprefect",
             year=YEAR,
             inbox=Path(inbox),
@@ -325,17 +332,16 @@ def child_no_prefect(inbox: str, work: str) -> dict:
             con=con,
             policy=policy_for_year(YEAR),
             as_of=date.fromisoformat(AS_OF),
-            checkpoint=CheckpointProcess.start(),  # where the flow does: after opening the work database
         )
-        for stage in STAGES:
-            t0 = time.perf_counter()
-            RUNNERS[stage](ctx)
-            stages[stage] = time.perf_counter() - t0
-        ctx.checkpoint.close()
+        checkpoint = CheckpointProcess.start()  # where the flow does: after opening the work database
+        inputs = timed("validate", run, timed("ingest", run))
+        allocation = timed("allocate", run, inputs, timed("baselines", run, inputs))
+        timed("publish", run, inputs, allocation, timed("clearance", run, inputs, allocation), checkpoint)
+        checkpoint.close()
         t0 = time.perf_counter()
         wh.serve(con)
         serve = time.perf_counter() - t0
-    return {"stages_s": sum(stages.values()), "serve_s": serve}
+    return {"stages_s": sum(seconds.values()), "serve_s": serve}
 
 
 def child_warm_prefect(inbox: str, work: str, runs: int) -> dict:

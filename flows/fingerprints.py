@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.stages import STAGES, RunContext
+from flows.stages import STAGES, RunSettings
 from ingest.read import inbox_listing, judged, readable_path, sha256
 from policies import Policy, default_policy_path
 from warehouse.store import SHARED
@@ -180,7 +180,7 @@ def _pack_hash(year: int, current: Policy) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
-def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fingerprint]:
+def fingerprints(run: RunSettings, files: dict[str, str] | None) -> dict[str, Fingerprint]:
     """Every stage's fingerprint for this run, from the inbox files, rule pack(s), options,
     library versions and code; each includes the fingerprints of the outputs it reads, so a change
     anywhere upstream changes every fingerprint downstream."""
@@ -193,19 +193,19 @@ def fingerprints(ctx: RunContext, files: dict[str, str] | None) -> dict[str, Fin
         parts |= {f"input:{r}": out[r].digest for r in READS[stage]}
         if stage == "ingest":
             parts["inbox_files"] = files
-            parts["inbox_unread"] = inbox_unread(ctx.inbox)
+            parts["inbox_unread"] = inbox_unread(run.inbox)
         else:
-            parts |= {"year": ctx.year, "rule_pack": ctx.policy.content_hash}
+            parts |= {"year": run.year, "rule_pack": run.policy.content_hash}
         if stage == "validate":
-            parts["allow_quarantine"] = ctx.allow_quarantine
-            if ctx.allow_partial:  # (absent when off: records of earlier versions stay valid)
+            parts["allow_quarantine"] = run.allow_quarantine
+            if run.allow_partial:  # (absent when off: records of earlier versions stay valid)
                 parts["allow_partial"] = True
         if stage == "clearance":
-            parts["as_of"] = ctx.as_of.isoformat()
-            parts["pool_rule_packs"] = {str(y): _pack_hash(y, ctx.policy) for y in pool_years(ctx.policy)}
-        if stage == "publish" and ctx.notified_on is not None:  # the notification date of a new version
-            parts["notified_on"] = ctx.notified_on.isoformat()
-        out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else ctx.year, parts)
+            parts["as_of"] = run.as_of.isoformat()
+            parts["pool_rule_packs"] = {str(y): _pack_hash(y, run.policy) for y in pool_years(run.policy)}
+        if stage == "publish" and run.notified_on is not None:  # the notification date of a new version
+            parts["notified_on"] = run.notified_on.isoformat()
+        out[stage] = Fingerprint(stage, SHARED if stage == "ingest" else run.year, parts)
     return out
 
 

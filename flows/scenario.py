@@ -58,43 +58,23 @@ def official_of(served: Path, year: int) -> Official:
     """The year's published allocation in the served file: the run that published it (latest
     succeeded publish of the year in audit.stage_run) and its version when the warehouse keeps
     versions (`mart.allocation_version`, contract §5)."""
-    from warehouse.store import read_published
+    from warehouse import read
 
     if not served.exists():
         raise InvalidRequest(f"{served} does not exist: run `etsflow run --year {year}` first")
     y = int(year)
-    runs = read_published(
-        served,
-        "SELECT r.run_id FROM audit.pipeline_run AS r JOIN audit.stage_run AS s USING (run_id) "
-        "WHERE r.compliance_year = ? AND s.stage = 'publish' AND s.status = 'succeeded' "
-        "ORDER BY s.finished_at DESC LIMIT 1",
-        [y],
+    with read.served_file(served) as con:
+        run_id, ents = read.publishing_run(con, y), read.enterprise_allocations(con, y)
+        if run_id is None or not ents.height:
+            raise InvalidRequest(
+                f"compliance year {y} is not published in {served}: run `etsflow run --year {y}` first "
+                "(scenarios are compared with the official allocation)"
+            )
+        current = read.current_version(con, y) if read.keeps_versions(con) else None
+        cap = read.cap_summary(con, y)
+    return Official(
+        run_id=run_id, version=int(current["version"]) if current else None, enterprises=ents, cap=cap
     )
-    ents = read_published(
-        served,
-        "SELECT enterprise_id, sector_label, allocation_final_t FROM mart.allocation_enterprise "
-        "WHERE compliance_year = ? ORDER BY enterprise_id",
-        [y],
-    )
-    if not runs.height or not ents.height:
-        raise InvalidRequest(
-            f"compliance year {y} is not published in {served}: run `etsflow run --year {y}` first "
-            "(scenarios are compared with the official allocation)"
-        )
-    has_versions = read_published(
-        served,
-        "SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = 'mart' AND table_name = 'allocation_version'",
-    )["n"][0]
-    version = None
-    if has_versions:
-        v = read_published(
-            served, "SELECT max(version) AS v FROM mart.allocation_version WHERE compliance_year = ?", [y]
-        )["v"][0]
-        version = int(v) if v is not None else None
-    cap = read_published(served, "SELECT * FROM mart.cap_summary WHERE compliance_year = ?", [y]).row(
-        0, named=True
-    )
-    return Official(run_id=runs["run_id"][0], version=version, enterprises=ents, cap=cap)
 
 
 # ---- tasks (each a pure function; they run on the cluster's workers) ---------------------------------

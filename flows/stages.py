@@ -1,5 +1,6 @@
-"""The six stages of the annual run, as wiring: read from the warehouse, call a pure transform,
-write through the warehouse. No business rule lives here.
+"""The six stages of the annual run, as wiring: take the frames they read, call a pure transform,
+write through the warehouse, return what they made (`Done`). No business rule lives here, and no
+state is shared between stages: `RunSettings` is fixed for the run.
 
 Where outputs live (so that a later run can reuse them): `ingest` → `raw.*` (inbox-wide, shared
 by every year); `validate` → `core.*` and its per-year copy, stage outputs `core_<table>`;
@@ -8,15 +9,17 @@ stage folder, `Warehouse.stage_path`), each the matching piece of the year's eng
 (`transforms.engine`: `baselines_of`, `allocation_of`, `clearance_of` with the borrowing pool of
 `pool_for` as an explicit input); `publish` → the year's rows of `mart.*`. What each output
 depends on is in `flows/fingerprints.py`: the flow skips a stage whose recorded fingerprint (its
-cache record) equals the current one.
+cache record) equals the current one, and a stage that runs after it takes the skipped stage's
+output from where it lies (`LOADERS`, one reader per stage output).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import duckdb
 import polars as pl
@@ -30,6 +33,11 @@ from validations.checkpoint_process import CheckpointProcess
 from warehouse import Warehouse
 from warehouse.store import pause_point
 
+if TYPE_CHECKING:  # imported where used: the transforms load with the stages that run them
+    from transforms.allocate import Allocation
+    from transforms.clearance import Clearance
+
+T = TypeVar("T")
 STAGES = ("ingest", "validate", "baselines", "allocate", "clearance", "publish")
 
 
@@ -45,8 +53,11 @@ class InvalidInput(Exception):
 PARTIAL_MAX_PERCENT = 5
 
 
-@dataclass
-class RunContext:
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run was started with and where it writes, fixed for the whole run. The stages share
+    nothing else: each takes the frames it reads as arguments and returns what it made (`Done`)."""
+
     run_id: str
     year: int
     inbox: Path
@@ -57,117 +68,99 @@ class RunContext:
     allow_quarantine: bool = False
     notified_on: date | None = None  # notification date of a new version (default: the publication date)
     allow_partial: bool = False  # publish although more than PARTIAL_MAX_PERCENT % are left out
-    out_dir: Path | None = None
-    # the publish checkpoint's worker, started when the run will publish (Great Expectations imports
-    # there while the stages compute); None: started by publish itself
-    checkpoint: CheckpointProcess | None = None
-    notes: list[str] = field(default_factory=list)
-    # What a stage of this run produced, handed to the next stage in memory (the same frames it
-    # wrote); a stage that was skipped or reused leaves nothing here, so its reader reads the
-    # warehouse. Each entry is taken by its last reader.
-    handoff: dict = field(default_factory=dict)
+
+    @property
+    def out_dir(self) -> Path:
+        """`<warehouse dir>/out/<year>/`: the files for people and the checkpoint's Data Docs."""
+        return self.wh.served.parent / "out" / str(self.year)
 
 
 @dataclass(frozen=True)
-class StageOutcome:
+class Done(Generic[T]):
+    """What a stage returns: its output (what the later stages take) and its outcome — the rows it
+    wrote, one line for the run history, and the notes the run's summary shows."""
+
+    output: T
     rows_out: int
-    message: str = ""
+    message: str
+    notes: tuple[str, ...] = ()
 
 
-def _core(ctx: RunContext) -> CoreFrames:
-    """The validated inputs of the run's year (validate's per-year copy of `core.*`)."""
-    if "core" not in ctx.handoff:
-        ctx.handoff["core"] = CoreFrames.from_tables(ctx.wh.read_core(ctx.year))
-    return ctx.handoff["core"]
+@dataclass(frozen=True)
+class ValidInputs:
+    """validate's output: the year's validated inputs, and the listed enterprises left out of them
+    (--allow-quarantine)."""
+
+    core: CoreFrames
+    left_out: tuple[str, ...]
 
 
-def ingest(ctx: RunContext) -> StageOutcome:
+def ingest(run: RunSettings) -> Done[Inbox]:
     try:
-        inbox = read_inbox(ctx.inbox)
+        inbox = read_inbox(run.inbox)
     except InboxError as e:
         raise InvalidInput(f"Invalid input: {e}") from None
-    with ctx.wh.transaction(ctx.con, pause="ingest"):
-        ctx.wh.write_raw(ctx.con, inbox.tables | {"files": inbox.manifest, "problems": inbox.problems})
-    ctx.handoff["inbox"] = inbox
+    with run.wh.transaction(run.con, pause="ingest"):
+        run.wh.write_raw(run.con, inbox.tables | {"files": inbox.manifest, "problems": inbox.problems})
+    notes = []
     if not_read := inbox.not_read:
-        ctx.notes.append(
+        notes.append(
             f"{len(not_read)} file(s)/sheet(s) of the inbox not read (listed in raw.files): "
             + "; ".join(not_read[:5])
             + (" …" if len(not_read) > 5 else "")
         )
-    ctx.wh.update_run(ctx.con, ctx.run_id, input_hashes=json.dumps(inbox.file_hashes, ensure_ascii=False))
+    run.wh.update_run(run.con, run.run_id, input_hashes=json.dumps(inbox.file_hashes, ensure_ascii=False))
     files = inbox.manifest.height
     rows = sum(df.height for df in inbox.tables.values())
-    return StageOutcome(rows, f"{files} files/sheets, {rows} rows read")
+    return Done(inbox, rows, f"{files} files/sheets, {rows} rows read", tuple(notes))
 
 
-def _inbox_from_raw(ctx: RunContext) -> Inbox:
-    tables = {
-        name: ctx.wh.read(ctx.con, f"raw.{name}")
-        for name in (
-            "enterprises",
-            "lines",
-            "line_years",
-            "enterprise_years",
-            "attributes",
-            "ledger",
-            "reviews",
-        )
-    }
-    try:
-        problems = ctx.wh.read(ctx.con, "raw.problems")
-    except duckdb.CatalogException:  # raw tables of an older ingest (its output is then recomputed anyway)
-        problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
-    return Inbox(tables=tables, manifest=ctx.wh.read(ctx.con, "raw.files"), problems=problems)
-
-
-def validate(ctx: RunContext) -> StageOutcome:
+def validate(run: RunSettings, inbox: Inbox) -> Done[ValidInputs]:
     from validations.inputs import validate_inbox  # pandera (and pandas): imported by the stages that check
 
-    inbox = ctx.handoff.pop("inbox", None) or _inbox_from_raw(ctx)
-    result = validate_inbox(inbox, ctx.policy)
-    del inbox
+    result = validate_inbox(inbox, run.policy)
     q = result.quarantine
-    core = result.without_affected() if ctx.allow_quarantine else result.core
-    left_out = result.left_out(ctx.year) if ctx.allow_quarantine else []
-    ctx.wh.write_validated(
-        ctx.con,
-        ctx.year,
+    core = result.without_affected() if run.allow_quarantine else result.core
+    left_out = result.left_out(run.year) if run.allow_quarantine else []
+    run.wh.write_validated(
+        run.con,
+        run.year,
         {t.name: getattr(core, t.name) for t in catalog.INPUTS},
-        q.with_columns(pl.lit(ctx.run_id).alias("run_id")) if q.height else None,
+        q.with_columns(pl.lit(run.run_id).alias("run_id")) if q.height else None,
     )
-    ctx.wh.write_stage(
-        ctx.year, {"left_out": pl.DataFrame({"enterprise_id": left_out}, schema={"enterprise_id": pl.String})}
+    run.wh.write_stage(
+        run.year, {"left_out": pl.DataFrame({"enterprise_id": left_out}, schema={"enterprise_id": pl.String})}
     )
-    ctx.handoff["core"] = core
-    ctx.handoff["left_out"] = left_out
+    notes = []
     if result.missing_reports:
-        ctx.notes.append(
-            f"{len(result.missing_reports)} listed enterprise(s) have no verification report for {ctx.year} "
+        notes.append(
+            f"{len(result.missing_reports)} listed enterprise(s) have no verification report for {run.year} "
             f"(status missing_verification): {', '.join(result.missing_reports[:10])}"
         )
-    if q.height and not ctx.allow_quarantine:
-        raise InvalidInput(quarantine_summary(q, ctx.wh.served))
+    if q.height and not run.allow_quarantine:
+        raise InvalidInput(quarantine_summary(q, run.wh.served))
     if q.height:
-        listed = listed_enterprise_ids(core.enterprises, ctx.year).height
-        refuse_partial(left_out, listed, ctx.year, ctx.allow_partial)
+        listed = listed_enterprise_ids(core.enterprises, run.year).height
+        refuse_partial(left_out, listed, run.year, run.allow_partial)
         others = sorted(set(result.affected_enterprises) - set(left_out))
-        ctx.notes.append(
+        notes.append(
             f"{q.height} rows quarantined (audit.quarantine). "
             + (
-                f"PARTIAL publication of {ctx.year}: {len(left_out)} of {listed} listed enterprises left out "
+                f"PARTIAL publication of {run.year}: {len(left_out)} of {listed} listed enterprises left out "
                 f"(status not_allocated; the cap covers the others only): {', '.join(left_out)}"
                 if left_out
                 else "No listed enterprise left out"
             )
             + (
-                f". Quarantined rows also name ids on no list of {ctx.year}: {', '.join(others)}"
+                f". Quarantined rows also name ids on no list of {run.year}: {', '.join(others)}"
                 if others
                 else ""
             )
         )
     rows = sum(getattr(core, t.name).height for t in catalog.INPUTS)
-    return StageOutcome(rows, f"{rows} valid rows, {q.height} quarantined")
+    return Done(
+        ValidInputs(core, tuple(left_out)), rows, f"{rows} valid rows, {q.height} quarantined", tuple(notes)
+    )
 
 
 def refuse_partial(left_out: list[str], listed: int, year: int, allowed: bool) -> None:
@@ -184,15 +177,6 @@ def refuse_partial(left_out: list[str], listed: int, year: int, allowed: bool) -
     )
 
 
-def left_out(ctx: RunContext) -> list[str]:
-    """The listed enterprises the validate stage of this year left out (--allow-quarantine)."""
-    if "left_out" not in ctx.handoff:
-        path = ctx.wh.stage_path(ctx.year, "left_out")
-        ids = pl.read_parquet(path)["enterprise_id"].to_list() if path.is_file() else []
-        ctx.handoff["left_out"] = ids
-    return ctx.handoff["left_out"]
-
-
 def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
     """One paragraph: how many rows were rejected and the first few, with file, row, column."""
     parts = [quarantine_where(r) for r in q.head(first).iter_rows(named=True)]
@@ -206,79 +190,51 @@ def quarantine_summary(q: pl.DataFrame, served: Path, first: int = 5) -> str:
     )
 
 
-def baselines(ctx: RunContext) -> StageOutcome:
+def baselines(run: RunSettings, inputs: ValidInputs) -> Done[pl.DataFrame]:
     from transforms.engine import baselines_of
 
-    df = baselines_of(_core(ctx), ctx.policy)
-    ctx.wh.write_stage(ctx.year, {"baselines": df}, stage="baselines")
-    ctx.handoff["baselines"] = df
+    df = baselines_of(inputs.core, run.policy)
+    run.wh.write_stage(run.year, {"baselines": df}, stage="baselines")
     methods = df.group_by("method").len().sort("method")
     mix = ", ".join(f"{r['method']} {r['len']}" for r in methods.iter_rows(named=True))
-    return StageOutcome(df.height, f"{df.height} lines: {mix}")
+    return Done(df, df.height, f"{df.height} lines: {mix}")
 
 
-def allocate(ctx: RunContext) -> StageOutcome:
+def allocate(run: RunSettings, inputs: ValidInputs, baselines: pl.DataFrame) -> Done[Allocation]:
     from transforms.engine import allocation_of
-    from validations.schemas import check_frame
 
-    baselines = ctx.handoff.pop("baselines", None)
-    if baselines is None:
-        baselines = ctx.wh.read_stage(ctx.year, "baselines")
-    result = allocation_of(baselines, _core(ctx), ctx.policy, len(left_out(ctx)))
-    frames = {
-        "allocation_line": check_frame(result.lines, catalog.ALLOCATION_LINE),
-        "allocation_enterprise": check_frame(result.enterprises, catalog.ALLOCATION_ENTERPRISE),
-        "cap_summary": check_frame(result.cap, catalog.CAP_SUMMARY),
-    }
-    rows = ctx.wh.write_stage(ctx.year, frames, stage="allocate")
-    ctx.handoff["allocation"] = result
-    ctx.handoff["marts"] = dict(frames)
-    cap = frames["cap_summary"].row(0, named=True) if frames["cap_summary"].height else {}
-    return StageOutcome(
+    result = allocation_of(baselines, inputs.core, run.policy, len(inputs.left_out))
+    checked = _checked_allocation(result)
+    rows = run.wh.write_stage(run.year, _allocation_frames(checked), stage="allocate")
+    cap = checked.cap.row(0, named=True) if checked.cap.height else {}
+    return Done(
+        checked,
         rows,
         f"{cap.get('enterprise_count', 0)} enterprises, total cap "
         f"{cap.get('total_cap_t', 0):,} t, reserve {cap.get('reserve_t', 0):,} t",
     )
 
 
-def _allocation(ctx: RunContext):
-    """This run's allocation of the year (from allocate, or its stored output)."""
-    from transforms.allocate import Allocation
-
-    if "allocation" in ctx.handoff:
-        return ctx.handoff.pop("allocation")
-    return Allocation(
-        lines=ctx.wh.read_stage(ctx.year, "allocation_line"),
-        enterprises=ctx.wh.read_stage(ctx.year, "allocation_enterprise"),
-        cap=ctx.wh.read_stage(ctx.year, "cap_summary"),
-    )
-
-
-def clearance(ctx: RunContext) -> StageOutcome:
+def clearance(run: RunSettings, inputs: ValidInputs, allocation: Allocation) -> Done[Clearance]:
     from policies import policy_for_year
     from transforms.engine import clearance_of, pool_for, pool_years
-    from validations.schemas import check_frame
 
-    core = _core(ctx)
-    allocation = _allocation(ctx)
     # other pool years are computed with their jurisdiction's rule packs (they share the 2023 pool)
-    j = ctx.policy.pack.jurisdiction
+    j = run.policy.pack.jurisdiction
     policies = {
-        y: (ctx.policy if y == ctx.year else policy_for_year(y, jurisdiction=j))
-        for y in pool_years(ctx.policy)
+        y: (run.policy if y == run.year else policy_for_year(y, jurisdiction=j))
+        for y in pool_years(run.policy)
     }
-    pool = pool_for(core, policies | {ctx.year: ctx.policy}, ctx.year, ctx.as_of)
-    result = clearance_of(core, allocation, ctx.policy, ctx.as_of, pool, left_out(ctx))
-    check_frame(result.status, catalog.CLEARANCE_STATUS)
-    check_frame(result.items, catalog.CLEARANCE_ITEM)
-    frames = {"clearance_status": result.status, "clearance_item": result.items}
-    rows = ctx.wh.write_stage(ctx.year, frames, stage="clearance")
-    if "marts" in ctx.handoff:
-        ctx.handoff["marts"] |= frames
+    pool = pool_for(inputs.core, policies | {run.year: run.policy}, run.year, run.as_of)
+    result = _checked_clearance(
+        clearance_of(inputs.core, allocation, run.policy, run.as_of, pool, inputs.left_out)
+    )
+    rows = run.wh.write_stage(run.year, _clearance_frames(result), stage="clearance")
     counts = result.status.group_by("status").len().sort("status")
-    return StageOutcome(
+    return Done(
+        result,
         rows,
-        f"as of {ctx.as_of}: " + ", ".join(f"{r['status']} {r['len']}" for r in counts.iter_rows(named=True)),
+        f"as of {run.as_of}: " + ", ".join(f"{r['status']} {r['len']}" for r in counts.iter_rows(named=True)),
     )
 
 
@@ -286,54 +242,59 @@ class PublicationRefused(Exception):
     """The warehouse checkpoint found the new results inconsistent; nothing was published."""
 
 
-def publish(ctx: RunContext) -> StageOutcome:
+def publish(
+    run: RunSettings,
+    inputs: ValidInputs,
+    allocation: Allocation,
+    clearance: Clearance,
+    checkpoint: CheckpointProcess | None,
+) -> Done[None]:
+    """Check the year's marts (the publish checkpoint: `checkpoint`, the worker the flow started
+    when the run began, or one of its own when None) and publish them with the allocation cycle's
+    writes, in one transaction of the work database."""
     from model.results import YearResults
-    from validations.schemas import check_frame
 
-    made = ctx.handoff.pop("marts", {})  # this run's frames (already checked), else the stored outputs
-    marts = {
-        t.name: made[t.name] if t.name in made else check_frame(ctx.wh.read_stage(ctx.year, t.name), t)
-        for t in catalog.MARTS
-    }
-    core = _core(ctx)
+    frames = _allocation_frames(allocation) | _clearance_frames(clearance)
+    marts = {t.name: frames[t.name] for t in catalog.MARTS}
+    core = inputs.core
     results = YearResults(
-        year=ctx.year,
-        policy=ctx.policy,
-        listed_enterprise_ids=reported_listed_ids(core.enterprises, core.line_years, ctx.year),
-        ledger_rows=core.ledger.filter(pl.col("compliance_year") == ctx.year).height,
+        year=run.year,
+        policy=run.policy,
+        listed_enterprise_ids=reported_listed_ids(core.enterprises, core.line_years, run.year),
+        ledger_rows=core.ledger.filter(pl.col("compliance_year") == run.year).height,
         **marts,
     )
-    out = ctx.out_dir or (ctx.wh.served.parent / "out" / str(ctx.year))
-    checker = ctx.checkpoint or CheckpointProcess.start()
+    checker = checkpoint or CheckpointProcess.start()
     try:
-        check = checker.check(results, out / "data-docs", run_name=ctx.run_id)
+        check = checker.check(results, run.out_dir / "data-docs", run_name=run.run_id)
     finally:
-        if ctx.checkpoint is None:
+        if checkpoint is None:
             checker.close()
     if not check.success:
         raise PublicationRefused(
-            f"the warehouse checkpoint refused the {ctx.year} results, the previous publication is kept: "
+            f"the warehouse checkpoint refused the {run.year} results, the previous publication is kept: "
             + "; ".join(check.failures[:5])
         )
     from flows.cycle import CycleRefused, cycle_writes
 
     try:
         cycle = cycle_writes(
-            ctx.con, ctx.year, ctx.policy, marts, core, ctx.run_id, ctx.as_of, ctx.notified_on
+            run.con, run.year, run.policy, marts, core, run.run_id, run.as_of, run.notified_on
         )
     except CycleRefused as e:
         raise InvalidInput(
-            f"Publication of {ctx.year} refused, the previous publication is kept: {e}."
+            f"Publication of {run.year} refused, the previous publication is kept: {e}."
         ) from None
-    rows = ctx.wh.publish_year(ctx.con, ctx.year, marts, append=cycle.append, replace=cycle.replace)
-    ctx.notes.extend(cycle.notes)
-    pause_point("publish:committed", ctx.wh.served.parent)  # test hook: committed, not yet served
-    return StageOutcome(
+    rows = run.wh.publish_year(run.con, run.year, marts, append=cycle.append, replace=cycle.replace)
+    pause_point("publish:committed", run.wh.served.parent)  # test hook: committed, not yet served
+    return Done(
+        None,
         rows,
-        f"published {ctx.year} version {cycle.version}"
+        f"published {run.year} version {cycle.version}"
         + ("" if cycle.is_new else " (unchanged)")
         + ": "
         + ", ".join(f"{k} {v.height}" for k, v in marts.items()),
+        tuple(cycle.notes),
     )
 
 
@@ -344,4 +305,112 @@ RUNNERS = {
     "allocate": allocate,
     "clearance": clearance,
     "publish": publish,
+}
+
+
+# ---- the stored outputs: what a skipped or reused stage hands on ---------------------------------
+# A stage skipped (unchanged) or reused (--from-stage) did not run in this run: a later stage that
+# runs takes its output as the stage left it in the warehouse. One reader per stage output.
+def _allocation_frames(allocation: Allocation) -> dict[str, pl.DataFrame]:
+    return {
+        "allocation_line": allocation.lines,
+        "allocation_enterprise": allocation.enterprises,
+        "cap_summary": allocation.cap,
+    }
+
+
+def _clearance_frames(clearance: Clearance) -> dict[str, pl.DataFrame]:
+    return {"clearance_status": clearance.status, "clearance_item": clearance.items}
+
+
+def _checked_allocation(allocation: Allocation) -> Allocation:
+    """The allocation's frames checked against their marts (columns in catalog order)."""
+    from transforms.allocate import Allocation
+    from validations.schemas import check_frame
+
+    return Allocation(
+        lines=check_frame(allocation.lines, catalog.ALLOCATION_LINE),
+        enterprises=check_frame(allocation.enterprises, catalog.ALLOCATION_ENTERPRISE),
+        cap=check_frame(allocation.cap, catalog.CAP_SUMMARY),
+    )
+
+
+def _checked_clearance(clearance: Clearance) -> Clearance:
+    """The clearance's frames checked against their marts (columns in catalog order)."""
+    from transforms.clearance import Clearance
+    from validations.schemas import check_frame
+
+    return Clearance(
+        status=check_frame(clearance.status, catalog.CLEARANCE_STATUS),
+        items=check_frame(clearance.items, catalog.CLEARANCE_ITEM),
+    )
+
+
+def load_inbox(run: RunSettings) -> Inbox:
+    """ingest's output: the raw tables of the work database."""
+    tables = {
+        name: run.wh.read(run.con, f"raw.{name}")
+        for name in (
+            "enterprises",
+            "lines",
+            "line_years",
+            "enterprise_years",
+            "attributes",
+            "ledger",
+            "reviews",
+        )
+    }
+    try:
+        problems = run.wh.read(run.con, "raw.problems")
+    except duckdb.CatalogException:  # raw tables of an older ingest (its output is then recomputed anyway)
+        problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return Inbox(tables=tables, manifest=run.wh.read(run.con, "raw.files"), problems=problems)
+
+
+def load_left_out(run: RunSettings) -> tuple[str, ...]:
+    """The listed enterprises validate left out of the year (none when its output predates the file)."""
+    path = run.wh.stage_path(run.year, "left_out")
+    return tuple(pl.read_parquet(path)["enterprise_id"].to_list()) if path.is_file() else ()
+
+
+def load_inputs(run: RunSettings) -> ValidInputs:
+    """validate's output: the year's copy of the validated inputs."""
+    return ValidInputs(CoreFrames.from_tables(run.wh.read_core(run.year)), load_left_out(run))
+
+
+def load_baselines(run: RunSettings) -> pl.DataFrame:
+    return run.wh.read_stage(run.year, "baselines")
+
+
+def load_allocation(run: RunSettings) -> Allocation:
+    """allocate's output, checked again against the marts (it is published from here)."""
+    from transforms.allocate import Allocation
+
+    return _checked_allocation(
+        Allocation(
+            lines=run.wh.read_stage(run.year, "allocation_line"),
+            enterprises=run.wh.read_stage(run.year, "allocation_enterprise"),
+            cap=run.wh.read_stage(run.year, "cap_summary"),
+        )
+    )
+
+
+def load_clearance(run: RunSettings) -> Clearance:
+    """clearance's output, checked again against the marts (it is published from here)."""
+    from transforms.clearance import Clearance
+
+    return _checked_clearance(
+        Clearance(
+            status=run.wh.read_stage(run.year, "clearance_status"),
+            items=run.wh.read_stage(run.year, "clearance_item"),
+        )
+    )
+
+
+LOADERS = {
+    "ingest": load_inbox,
+    "validate": load_inputs,
+    "baselines": load_baselines,
+    "allocate": load_allocation,
+    "clearance": load_clearance,
 }

@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from flows.fingerprints import code_files, describe_difference, fingerprints, inbox_files
-from flows.stages import STAGES, RunContext
+from flows.stages import STAGES, RunSettings
 from model import catalog
 from policies import load_policy, policy_for_year
 from warehouse import Warehouse, read_published
@@ -132,7 +132,7 @@ def run(cli, s: Setup, year: int = 2022, *extra):
 # Fingerprints (unit, no engine)
 # ---------------------------------------------------------------------------------------------
 def _ctx(year=2022, as_of=date(2024, 4, 1), allow_quarantine=False, policy=None):
-    return RunContext(
+    return RunSettings(
         run_id="t",
         year=year,
         inbox=SAMPLE,
@@ -206,9 +206,28 @@ def test_difference_is_described_in_words():
 # ---------------------------------------------------------------------------------------------
 # Skip unchanged (real CLI)
 # ---------------------------------------------------------------------------------------------
-def test_plain_rerun_skips_every_stage_and_keeps_the_publication(cli, setup):
+def stored_reads(monkeypatch) -> dict[str, int]:
+    """Count the reads of stored stage outputs (`flows.stages.LOADERS`) by stage."""
+    import flows.stages
+
+    reads: dict[str, int] = {}
+
+    def counting(stage, load):
+        def read(run):
+            reads[stage] = reads.get(stage, 0) + 1
+            return load(run)
+
+        return read
+
+    for stage, load in list(flows.stages.LOADERS.items()):
+        monkeypatch.setitem(flows.stages.LOADERS, stage, counting(stage, load))
+    return reads
+
+
+def test_plain_rerun_skips_every_stage_and_keeps_the_publication(cli, setup, monkeypatch):
     before = publication(setup.wh)
     previous = setup.stage_rows()
+    reads = stored_reads(monkeypatch)
     r = run(cli, setup)
     assert r.exit_code == 0, r.output
     assert "publish skipped (unchanged)" in " ".join(r.stdout.split())
@@ -221,6 +240,7 @@ def test_plain_rerun_skips_every_stage_and_keeps_the_publication(cli, setup):
             and rows[s]["rows_out"] == previous[s]["rows_out"]
         )
     assert publication(setup.wh) == before
+    assert reads == {}  # no stage ran, so no stored output was read
     # validate's output is per year: 2021 after 2022 is unchanged as well
     r = run(cli, setup, 2021)
     assert r.exit_code == 0, r.output
@@ -285,8 +305,9 @@ def test_changed_rule_pack_recomputes_and_blocks_a_stale_resume(cli, setup, tmp_
     assert publication(setup.wh) == changed
 
 
-def test_from_stage_reuses_earlier_outputs_and_refuses_stale_ones(cli, setup):
+def test_from_stage_reuses_earlier_outputs_and_refuses_stale_ones(cli, setup, monkeypatch):
     before = publication(setup.wh)
+    reads = stored_reads(monkeypatch)
     r = cli(
         "run", "--year", 2022, "--inbox", setup.inbox, "--warehouse", setup.wh,
         "--as-of", "2024-05-01", "--from-stage", "clearance",
@@ -298,6 +319,9 @@ def test_from_stage_reuses_earlier_outputs_and_refuses_stale_ones(cli, setup):
         "publish": "succeeded",
     }
     assert rows["allocate"]["message"].startswith("reused, --from-stage clearance: output of run ")
+    # clearance and publish take the stored inputs and allocation, each read once; the reused
+    # ingest and baselines outputs are read by no stage that ran
+    assert reads == {"validate": 1, "allocate": 1}
     after = publication(setup.wh)
     assert after[2022]["allocation_line"] == before[2022]["allocation_line"]
     as_of = read_published(

@@ -225,6 +225,40 @@ def last_publication(con: duckdb.DuckDBPyConnection, year: int) -> dict | None:
     return rows.row(0, named=True) if rows.height else None
 
 
+def publishing_run(con: duckdb.DuckDBPyConnection, year: int) -> str | None:
+    """The run whose publish stage published the year last (latest succeeded publish stage of
+    the year in `audit.stage_run`), or None when the year was never published."""
+    rows = _frame(
+        con,
+        "SELECT r.run_id FROM audit.pipeline_run AS r JOIN audit.stage_run AS s USING (run_id) "
+        "WHERE r.compliance_year = $1 AND s.stage = 'publish' AND s.status = 'succeeded' "
+        "ORDER BY s.finished_at DESC LIMIT 1",
+        year,
+    )
+    return rows["run_id"][0] if rows.height else None
+
+
+def enterprise_allocations(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
+    """Id, sector label and final allocation of every enterprise allocated for the year, by id."""
+    return _frame(
+        con,
+        "SELECT enterprise_id, sector_label, allocation_final_t FROM mart.allocation_enterprise "
+        "WHERE compliance_year = $1 ORDER BY enterprise_id",
+        year,
+    )
+
+
+def keeps_versions(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse keeps allocation versions (`mart.allocation_version`, contract §5):
+    files served before the cycle existed do not."""
+    return bool(
+        _frame(
+            con,
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'mart' AND table_name = 'allocation_version'",
+        ).height
+    )
+
+
 def cap_summary(con: duckdb.DuckDBPyConnection, year: int) -> dict | None:
     """The year's row of `mart.cap_summary`, or None when the year is not published."""
     rows = _frame(con, "SELECT * FROM mart.cap_summary WHERE compliance_year = $1", year)
