@@ -160,3 +160,9 @@ def _serve() -> None:
 
 if __name__ == "__main__":
     _serve()
+    # leave without the interpreter's teardown (1.1–1.3 s after a sample publication's answer,
+    # measured; 0.02–0.05 s this way): the run waits for this process's end (`communicate`), and
+    # the answer is written and flushed already
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
