@@ -203,6 +203,7 @@ def _readme_cases() -> dict[str, dict]:
                 "ref": cells[1],
                 "years": cells[2],
                 "what": cells[3],
+                "rule": cells[4],
             }
     return cases
 
@@ -903,6 +904,7 @@ def test_readme_lists_the_table_of_edge_cases():
     assert set(cases) == {c.name for c in edge_cases.CASES}
     for c in edge_cases.CASES:
         assert cases[c.name]["years"] == c.years, c.name
+        assert cases[c.name]["rule"] == c.rule, c.name
         if "{" not in c.what:  # the others carry numbers of the sample
             assert cases[c.name]["what"] == c.what, c.name
 

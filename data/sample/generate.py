@@ -98,18 +98,22 @@ def render_readme(tables: dict[str, pl.DataFrame], written: dict) -> str:
         "",
         "## Edge cases",
         "",
-        "Each row is checked by `tests/test_sample_data.py` (by its `case` key).",
+        "Each row is checked by `tests/test_sample_data.py` (by its `case` key); its last column is the section",
+        "(and worked example) of `rules.md` the case exercises.",
         "",
-        "| case | enterprise | lines / ledger txn_id | years | what it exercises |",
-        "|---|---|---|---|---|",
+        "| case | enterprise | lines / ledger txn_id | years | what it exercises | rule (rules.md) |",
+        "|---|---|---|---|---|---|",
     ]
     for case, e, ref, years, what in edge.iter_rows():  # the table of tools/edge_cases.py
-        out.append(f"| `{case}` | {e} | {_md_cell(ref)} | {years} | {_md_cell(what)} |")
+        rule = edge_cases.CASE[case].rule
+        out.append(f"| `{case}` | {e} | {_md_cell(ref)} | {years} | {_md_cell(what)} | {_md_cell(rule)} |")
     fw = written.get("fullwidth", [])
     if fw:  # the one case placed by the writer of the sample form
         refs = ", ".join(f"{f['line_id']} ({f['value']})" for f in fw)
         case = edge_cases.CASE["fullwidth_digits"]
-        out.append(f"| `{case.name}` | | {refs} | {case.years} | {_md_cell(case.what)} |")
+        out.append(
+            f"| `{case.name}` | | {refs} | {case.years} | {_md_cell(case.what)} | {_md_cell(case.rule)} |"
+        )
     out += [
         "",
         "Generic data avoids the thresholds: enterprise shutdown ≤ 120 days, line shutdown ≤ 180 days,",
