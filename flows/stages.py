@@ -264,9 +264,24 @@ def publish(
         ledger_rows=core.ledger.filter(pl.col("compliance_year") == run.year).height,
         **marts,
     )
+    from flows.cycle import CycleRefused, cycle_writes
+
+    # the checkpoint validates in its process while this one prepares the cycle's writes (both
+    # read the same frames, neither writes); its verdict comes first, before anything is written
     checker = checkpoint or CheckpointProcess.start()
     try:
-        check = checker.check(results, run.out_dir / "data-docs", run_name=run.run_id)
+        submitted = checker.submit(results, run.out_dir / "data-docs", run_name=run.run_id)
+        refused = None
+        try:
+            cycle = cycle_writes(
+                run.con, run.year, run.policy, marts, core, run.run_id, run.as_of, run.notified_on
+            )
+        except CycleRefused as e:
+            refused = e
+        except BaseException:
+            submitted.discard()
+            raise
+        check = submitted.verdict()
     finally:
         if checkpoint is None:
             checker.close()
@@ -275,16 +290,8 @@ def publish(
             f"the warehouse checkpoint refused the {run.year} results, the previous publication is kept: "
             + "; ".join(check.failures[:5])
         )
-    from flows.cycle import CycleRefused, cycle_writes
-
-    try:
-        cycle = cycle_writes(
-            run.con, run.year, run.policy, marts, core, run.run_id, run.as_of, run.notified_on
-        )
-    except CycleRefused as e:
-        raise InvalidInput(
-            f"Publication of {run.year} refused, the previous publication is kept: {e}."
-        ) from None
+    if refused is not None:
+        raise InvalidInput(f"Publication of {run.year} refused, the previous publication is kept: {refused}.")
     rows = run.wh.publish_year(run.con, run.year, marts, append=cycle.append, replace=cycle.replace)
     pause_point("publish:committed", run.wh.served.parent)  # test hook: committed, not yet served
     return Done(

@@ -3,10 +3,12 @@ Expectations (5–6 CPU s of imports, which in a thread of the run held the GIL 
 
     checker = CheckpointProcess.start()      # when the run will publish: imports GX meanwhile
     ...                                      # ingest, validate, engine: in the run's process
-    result = checker.check(results, docs_dir, run_name)   # frames in as Parquet, verdict back
+    submitted = checker.submit(results, docs_dir, run_name)   # frames in as Parquet
+    ...                                      # publish prepares its writes meanwhile
+    result = submitted.verdict()             # the verdict back, before anything is written
     checker.close()
 
-`check` computes the exact comparison columns in the run's process (`check_frames`, Polars), writes
+`submit` computes the exact comparison columns in the run's process (`check_frames`, Polars), writes
 the frames to Parquet in a temporary folder and sends the worker one JSON line: the folder, the
 expectations (`checks`), the year, the Data Docs folder and the run name. The worker
 (`python -m validations.checkpoint_process`) runs `validate_frames` and answers one JSON line:
@@ -25,7 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from model.results import YearResults
@@ -60,25 +62,40 @@ class CheckpointProcess:
         return cls(proc, Path(name))
 
     def check(self, results: YearResults, docs_dir: Path, run_name: str) -> CheckpointResult:
+        """The verdict on `results` (`submit`, then wait for it)."""
+        return self.submit(results, docs_dir, run_name).verdict()
+
+    def submit(self, results: YearResults, docs_dir: Path, run_name: str) -> Submitted:
+        """Hand `results` to the worker and return at once: the caller computes while the worker
+        validates (publish prepares the cycle's writes meanwhile), then asks `verdict()` before
+        anything is written. Inline, the checkpoint runs here and the verdict is ready."""
         if self._proc is None:
-            return run_checkpoint(results, docs_dir, run_name=run_name)
+            return Submitted(self, None, run_checkpoint(results, docs_dir, run_name=run_name))
         frames = check_frames(results)
-        with tempfile.TemporaryDirectory(prefix="etsflow-checkpoint-") as tmp:
-            for table, frame in frames.items():
-                frame.write_parquet(Path(tmp) / f"{table}.parquet")
-            request = {
-                "frames": tmp,
-                "tables": list(frames),
-                "checks": [asdict(c) for c in checks(results)],
-                "year": results.year,
-                "docs_dir": str(Path(docs_dir).resolve()),
-                "run_name": run_name,
-            }
-            try:
-                out, _ = self._proc.communicate(json.dumps(request) + "\n", timeout=3600)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                raise RuntimeError("the publish checkpoint process did not answer within an hour") from None
+        tmp = tempfile.TemporaryDirectory(prefix="etsflow-checkpoint-")
+        for table, frame in frames.items():
+            frame.write_parquet(Path(tmp.name) / f"{table}.parquet")
+        request = {
+            "frames": tmp.name,
+            "tables": list(frames),
+            "checks": [asdict(c) for c in checks(results)],
+            "year": results.year,
+            "docs_dir": str(Path(docs_dir).resolve()),
+            "run_name": run_name,
+        }
+        try:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker is gone: `verdict` says so, with its stderr
+        return Submitted(self, tmp, None)
+
+    def _answer(self) -> CheckpointResult:
+        try:
+            out, _ = self._proc.communicate(timeout=3600)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            raise RuntimeError("the publish checkpoint process did not answer within an hour") from None
         answer = _last_json_line(out)
         if answer is None:
             raise RuntimeError(
@@ -110,6 +127,30 @@ class CheckpointProcess:
             self._proc.wait()
         if self._stderr is not None:
             self._stderr.unlink(missing_ok=True)
+
+
+@dataclass
+class Submitted:
+    """A publication handed to the checkpoint; `verdict()` waits for the answer (once) and removes
+    the frames' Parquet files."""
+
+    worker: CheckpointProcess
+    frames_dir: tempfile.TemporaryDirectory | None
+    result: CheckpointResult | None
+
+    def verdict(self) -> CheckpointResult:
+        if self.result is None:
+            try:
+                self.result = self.worker._answer()
+            finally:
+                self.discard()
+        return self.result
+
+    def discard(self) -> None:
+        """Remove the frames handed over (also when the run stops before asking the verdict)."""
+        if self.frames_dir is not None:
+            self.frames_dir.cleanup()
+            self.frames_dir = None
 
 
 def _last_json_line(out: str | None) -> dict | None:
