@@ -18,7 +18,7 @@ from model.catalog import Table
 from policies import PolicyError, policy_for_year
 from transforms import CoreFrames
 from transforms import cycle as cy
-from warehouse.store import now
+from warehouse.store import now, table_columns
 
 CYCLE_INPUT_TABLES = tuple(cy.SNAPSHOT_KEYS)
 
@@ -46,7 +46,7 @@ def _raw_provenance(con, table: str) -> pl.DataFrame:
     """What the input snapshot takes of `raw.<table>`: the row key's columns and each row's file,
     sheet and row. The raw rows' other text columns are not read: at 100,000 enterprises they
     were most of the publication's memory."""
-    present = {row[0] for row in con.sql(f"DESCRIBE raw.{table}").fetchall()}
+    present = set(table_columns(con, "raw", table))
     wanted = (*cy.SNAPSHOT_KEYS[table], "_source_file", "_sheet", "_row")
     return con.sql(f"SELECT {', '.join(c for c in wanted if c in present)} FROM raw.{table}").pl()
 

@@ -68,8 +68,11 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, *params) -> pl.DataFrame:
     return con.sql(sql, params=list(params) or None).pl()
 
 
-def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
-    return bool(_frame(con, "SELECT 1 FROM duckdb_tables() WHERE schema_name = $1 LIMIT 1", schema).height)
+def _has_schema(con: duckdb.DuckDBPyConnection, schema: str, table: str | None = None) -> bool:
+    """Whether the file has the schema (with this table, when given): files served by earlier
+    versions lack what later versions added."""
+    sql = "SELECT 1 FROM duckdb_tables() WHERE schema_name = $1" + (" AND table_name = $2" if table else "")
+    return bool(_frame(con, sql + " LIMIT 1", schema, *([table] if table else [])).height)
 
 
 def enterprise_allocation(con: duckdb.DuckDBPyConnection, year: int, enterprise_id: str) -> dict | None:
@@ -251,12 +254,7 @@ def enterprise_allocations(con: duckdb.DuckDBPyConnection, year: int) -> pl.Data
 def keeps_versions(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the warehouse keeps allocation versions (`mart.allocation_version`, contract §5):
     files served before the cycle existed do not."""
-    return bool(
-        _frame(
-            con,
-            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'mart' AND table_name = 'allocation_version'",
-        ).height
-    )
+    return _has_schema(con, "mart", "allocation_version")
 
 
 def cap_summary(con: duckdb.DuckDBPyConnection, year: int) -> dict | None:

@@ -120,17 +120,22 @@ def _names(table: Table) -> str:
     return ", ".join(f'"{c.name}"' for c in table.columns)
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Columns the catalog added since the table was created (the catalog adds, never renames):
-    added empty, with their comment, so that a warehouse of an earlier version takes new rows."""
-    have = {
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
+    """The columns of `<schema>.<name>` in the connection's current database, in table order."""
+    return [
         r[0]
         for r in con.sql(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = $1 AND table_name = $2",
-            params=[table.schema, table.name],
+            "AND schema_name = $1 AND table_name = $2 ORDER BY column_index",
+            params=[schema, name],
         ).fetchall()
-    }
+    ]
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Columns the catalog added since the table was created (the catalog adds, never renames):
+    added empty, with their comment, so that a warehouse of an earlier version takes new rows."""
+    have = set(table_columns(con, table.schema, table.name))
     for c in table.columns:
         if c.name not in have:
             con.execute(f'ALTER TABLE {table.qualified} ADD COLUMN "{c.name}" {c.duckdb_type}')
@@ -300,8 +305,7 @@ class Warehouse:
                 con.execute(f'CREATE TABLE new.{schema}."{name}" AS SELECT * FROM {schema}."{name}"')
                 if schema == "raw":
                     con.execute(f'COMMENT ON TABLE new.raw."{name}" IS {_q(RAW_COMMENT)}')
-                    cols = [r[0] for r in con.sql(f'DESCRIBE raw."{name}"').fetchall()]
-                    for stmt in raw_column_comments(name, cols, prefix="new."):
+                    for stmt in raw_column_comments(name, table_columns(con, "raw", name), prefix="new."):
                         con.execute(stmt)
             for t in catalog.INPUTS + catalog.PUBLISHED + catalog.SCENARIOS:
                 con.execute(ddl(t, prefix="new."))
