@@ -1,0 +1,219 @@
+"""The warm runner (etsflow/runner.py) and its client, the console script (etsflow/launch.py), with
+real processes: a runner started by `etsflow runner start` in a temporary Prefect home, commands
+through `.venv/bin/etsflow`, compared with the same commands run directly (`ETSFLOW_RUNNER=off`).
+
+The runners use this session's Prefect server (PREFECT_API_URL from tests/conftest.py), so none
+starts one; each runner is stopped at the end of its test and checked gone by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from etsflow import launch
+
+from .conftest import BAD, REPO
+from .test_imports import HEAVY, imported
+
+ETSFLOW = str(Path(sys.executable).with_name("etsflow"))
+
+
+def _env(base: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ETSFLOW_RUNNER", "ETSFLOW_CHECKPOINT"))}
+    return (
+        env
+        | {"ETSFLOW_VAR": str(base / "var"), "PREFECT_HOME": str(base / "prefect"), "ETSFLOW_RUNNER": "use"}
+        | extra
+    )
+
+
+def etsflow(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [ETSFLOW, *args],
+        env=env,
+        cwd=env["ETSFLOW_VAR"].removesuffix("/var"),
+        capture_output=True,
+        text=True,
+        **kw,
+    )
+
+
+def _status(env: dict) -> dict | None:
+    ident = launch.identity(env, env["ETSFLOW_VAR"].removesuffix("/var"))
+    return launch.request(launch.socket_path(ident), {"op": "status"})
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not Path(f"/proc/{pid}").exists()
+
+
+class Runner:
+    """A runner for `env`: started by the CLI, stopped (and checked gone) by `stop`."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        r = etsflow(env, "runner", "start")
+        assert r.returncode == 0 and r.stdout.startswith("Started."), r.stdout + r.stderr
+        self.pid = _status(env)["pid"]
+
+    def stop(self) -> None:
+        r = etsflow(self.env, "runner", "stop")
+        try:
+            assert r.stdout.strip() == f"Runner {self.pid} stopped.", r.stdout + r.stderr
+            assert _gone(self.pid)
+        finally:
+            if Path(f"/proc/{self.pid}").exists():
+                os.kill(self.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runner")
+    (base / "var").mkdir()
+    r = Runner(_env(base))
+    yield r
+    r.stop()
+    assert _status(r.env) is None
+    assert etsflow(r.env, "runner", "status").returncode == 1
+
+
+def test_the_client_imports_only_the_standard_library():
+    assert imported("etsflow.launch", (*HEAVY, "typer", "rich", "pydantic", "etsflow.cli")) == []
+
+
+def test_the_code_version_covers_every_package():
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert set(launch.PACKAGES) == {p.split(".")[0] for p in packages}
+
+
+def test_commands_through_the_runner_equal_direct_runs(runner, tmp_path):
+    served = _status(runner.env)["served"]
+    commands = [
+        ["--version"],
+        ["--help"],
+        ["run", "--help"],
+        ["run", "--year", "2021", "--inbox", str(tmp_path / "missing")],  # exit 2, one paragraph
+        ["explain", "CQ001", "--year", "2021", "--warehouse", str(tmp_path / "none.duckdb")],
+    ]
+    for args in commands:
+        warm = etsflow(runner.env, *args)
+        direct = etsflow(runner.env | {"ETSFLOW_RUNNER": "off"}, *args)
+        assert (warm.returncode, warm.stdout, warm.stderr) == (
+            direct.returncode,
+            direct.stdout,
+            direct.stderr,
+        )
+    assert warm.returncode != 0
+    status = _status(runner.env)
+    assert status["served"] == served + len(commands)
+    assert status["threads"] == [] and status["running"] == []
+
+
+def test_a_real_run_through_the_runner(runner, tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    r = etsflow(
+        runner.env,
+        "run",
+        "--year",
+        "2021",
+        "--inbox",
+        str(BAD / "_valid"),
+        "--warehouse",
+        str(wh),
+        "--as-of",
+        "2024-01-01",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("2021 run ") and "publish " in r.stdout
+    assert "Files for people:" in r.stdout
+    log = next((Path(runner.env["PREFECT_HOME"]) / "runner").glob("*.log")).read_text()
+    assert f"runner {runner.pid}: child " in log and f"run --year 2021 --inbox {BAD / '_valid'}" in log
+    again = etsflow(
+        runner.env,
+        "run",
+        "--year",
+        "2021",
+        "--inbox",
+        str(BAD / "_valid"),
+        "--warehouse",
+        str(wh),
+        "--as-of",
+        "2024-01-01",
+    )
+    assert again.returncode == 0 and "ingest skipped (unchanged)" in " ".join(again.stdout.split())
+
+
+def test_the_command_is_a_child_of_the_runner_and_ctrl_c_reaches_it(tmp_path):
+    """Paused in ingest by the test hook (warehouse.store.pause_point): the paused process is a
+    child of the runner in a session of its own; SIGINT to the client interrupts it as Ctrl-C
+    interrupts a direct run."""
+    (tmp_path / "var").mkdir()
+    marker = tmp_path / "paused"
+    env = _env(tmp_path, ETSFLOW_PAUSE_AT="ingest", ETSFLOW_PAUSE_MARKER=str(marker))
+    r = Runner(env)
+    try:
+        args = [
+            ETSFLOW,
+            "run",
+            "--year",
+            "2021",
+            "--inbox",
+            str(BAD / "_valid"),
+            "--warehouse",
+            str(tmp_path / "wh.duckdb"),
+        ]
+        client = subprocess.Popen(
+            args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 120
+        while not marker.exists() and client.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(marker.read_text().split()[0])
+        stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[1]) == r.pid  # parent: the runner
+        assert int(stat[2]) == int(stat[3]) == child  # its own process group and session
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=120)
+        assert client.returncode == 130, out + err
+        assert "Interrupted: run " in err and "stopped during ingest" in err
+        assert _gone(child)
+    finally:
+        r.stop()
+
+
+def test_a_runner_of_another_code_version_or_environment_is_not_used(runner):
+    cwd = runner.env["ETSFLOW_VAR"].removesuffix("/var")
+    ident = launch.identity(runner.env, cwd)
+    path = launch.socket_path(ident)
+    assert launch.socket_path(ident | {"code": "0" * 16}) != path  # a client of other code looks elsewhere
+    served = _status(runner.env)["served"]
+    for other in (ident | {"code": "0" * 16}, ident | {"env": ident["env"] | {"PREFECT_API_URL": "x"}}):
+        assert launch.run_through(path, other, [ETSFLOW, "--version"], runner.env, cwd) is None
+    assert _status(runner.env)["served"] == served
+
+
+def test_a_stale_socket_is_removed_and_the_command_runs_directly(runner):
+    env = runner.env | {"ETSFLOW_STALE": "1"}  # another identity, no runner for it
+    ident = launch.identity(env, env["ETSFLOW_VAR"].removesuffix("/var"))
+    path = launch.socket_path(ident)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as dead:  # a runner that died: not listening
+        dead.bind(str(path))
+    assert path.exists()
+    r = etsflow(env, "--version")
+    assert (r.returncode, r.stdout) == (
+        0,
+        etsflow(runner.env | {"ETSFLOW_RUNNER": "off"}, "--version").stdout,
+    )
+    assert not path.exists()
