@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from etsflow import settings
+from etsflow.launch import INTERRUPTED
 from etsflow.scenario_cli import scenario_app
 from policies import label as param_label
 
@@ -873,7 +874,7 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
         app()
         code = 0
     except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
-        print("Interrupted before anything was written; published results are untouched.", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         code = 130
     except SystemExit as e:  # typer/click end every command this way
         if isinstance(e.code, str):

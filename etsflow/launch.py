@@ -46,6 +46,7 @@ PACKAGES = (
 ENV_PREFIXES = ("PREFECT_", "ETSFLOW_", "PYTHON", "LC_")
 ENV_NAMES = ("LANG", "TZ", "DO_NOT_TRACK")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+INTERRUPTED = "Interrupted before anything was written; published results are untouched."  # Ctrl-C, exit 130
 MAX_MESSAGE = 1 << 20
 ACCEPT_TIMEOUT_S = 10.0  # a live runner forks at once; no answer by then means it is stuck
 
@@ -200,8 +201,14 @@ def run_through(path: Path, ident: dict, argv: list[str], env: dict[str, str], c
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child, signum)
 
+        def suspend(_signum, _frame):  # Ctrl-Z: stop the command, then this process (the shell's job)
+            forward(signal.SIGSTOP, None)
+            os.kill(os.getpid(), signal.SIGSTOP)
+
         for s in FORWARDED:
             signal.signal(s, forward)
+        signal.signal(signal.SIGTSTP, suspend)
+        signal.signal(signal.SIGCONT, forward)  # `fg`/`bg`: the command goes on too
         sock.settimeout(None)
         try:
             answer = receive(sock)
@@ -257,7 +264,11 @@ def main() -> None:
     if mode != "off" and command != ["runner"]:  # `etsflow runner …` manages runners: always here
         env, cwd = dict(os.environ), os.getcwd()
         ident = identity(env, cwd)
-        status = run_through(socket_path(ident), ident, sys.argv, env, cwd)
+        try:
+            status = run_through(socket_path(ident), ident, sys.argv, env, cwd)
+        except KeyboardInterrupt:  # before the command started (one just started is hung up)
+            print(INTERRUPTED, file=sys.stderr)
+            sys.exit(130)
         if status is not None:
             leave_like(status)
         if mode == "auto" and command == ["run"] and not os.environ.get("CI"):

@@ -122,36 +122,14 @@ def test_commands_through_the_runner_equal_direct_runs(runner, tmp_path):
 
 
 def test_a_real_run_through_the_runner(runner, tmp_path):
-    wh = tmp_path / "wh.duckdb"
-    r = etsflow(
-        runner.env,
-        "run",
-        "--year",
-        "2021",
-        "--inbox",
-        str(BAD / "_valid"),
-        "--warehouse",
-        str(wh),
-        "--as-of",
-        "2024-01-01",
-    )
+    args = ["run", "--year", "2021", "--inbox", str(BAD / "_valid"), "--warehouse", str(tmp_path / "wh.duckdb"), "--as-of", "2024-01-01"]  # fmt: skip
+    r = etsflow(runner.env, *args)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("2021 run ") and "publish " in r.stdout
     assert "Files for people:" in r.stdout
     log = next((Path(runner.env["PREFECT_HOME"]) / "runner").glob("*.log")).read_text()
     assert f"runner {runner.pid}: child " in log and f"run --year 2021 --inbox {BAD / '_valid'}" in log
-    again = etsflow(
-        runner.env,
-        "run",
-        "--year",
-        "2021",
-        "--inbox",
-        str(BAD / "_valid"),
-        "--warehouse",
-        str(wh),
-        "--as-of",
-        "2024-01-01",
-    )
+    again = etsflow(runner.env, *args)
     assert again.returncode == 0 and "ingest skipped (unchanged)" in " ".join(again.stdout.split())
 
 
