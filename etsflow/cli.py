@@ -786,12 +786,11 @@ def serve(
     annual_run.serve(**opts, limit=1)
 
 
-def _runner_here() -> tuple[dict, Path]:
-    """The identity and socket of the runner that commands from this shell would use."""
+def _runner_socket() -> Path:
+    """The socket of the runner that commands from this shell would use."""
     from etsflow import launch
 
-    ident = launch.identity(dict(os.environ), os.getcwd())
-    return ident, launch.socket_path(ident)
+    return launch.socket_path(launch.identity(dict(os.environ), os.getcwd()))
 
 
 def _runner_status_text(status: dict) -> str:
@@ -811,7 +810,12 @@ def runner_start(
     stops itself after ETSFLOW_RUNNER_IDLE_MINUTES, default 30, without a command)."""
     from etsflow import launch
 
-    ident, path = _runner_here()
+    if sys.platform != "linux":
+        _fail(
+            1,
+            "The warm runner needs Linux (fork, pidfd, descriptor passing); commands run in their own process.",
+        )
+    path = _runner_socket()
     if status := launch.request(path, {"op": "status"}):
         out.print(f"Already up. {_runner_status_text(status)}", highlight=False, soft_wrap=True)
         return
@@ -833,7 +837,7 @@ def runner_stop(
     and ends once its running ones have (they are not interrupted)."""
     from etsflow import launch
 
-    _ident, path = _runner_here()
+    path = _runner_socket()
     answer = launch.request(path, {"op": "stop"})
     if not answer:
         out.print(f"No runner answers on {path}; nothing to stop.", highlight=False, soft_wrap=True)
@@ -852,7 +856,7 @@ def runner_status() -> None:
     Exit 0 when one answers, 1 when none does."""
     from etsflow import launch
 
-    _ident, path = _runner_here()
+    path = _runner_socket()
     status = launch.request(path, {"op": "status"})
     if not status:
         out.print(

@@ -45,7 +45,6 @@ PACKAGES = (
 # runner serves only clients whose values of these equal its own. ETSFLOW_RUNNER* choose the runner.
 ENV_PREFIXES = ("PREFECT_", "ETSFLOW_", "PYTHON", "LC_")
 ENV_NAMES = ("LANG", "TZ", "DO_NOT_TRACK")
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 INTERRUPTED = "Interrupted before anything was written; published results are untouched."  # Ctrl-C, exit 130
 MAX_MESSAGE = 1 << 20
 ACCEPT_TIMEOUT_S = 10.0  # a live runner forks at once; no answer by then means it is stuck
@@ -205,7 +204,7 @@ def run_through(path: Path, ident: dict, argv: list[str], env: dict[str, str], c
             forward(signal.SIGSTOP, None)
             os.kill(os.getpid(), signal.SIGSTOP)
 
-        for s in FORWARDED:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(s, forward)
         signal.signal(signal.SIGTSTP, suspend)
         signal.signal(signal.SIGCONT, forward)  # `fg`/`bg`: the command goes on too
@@ -261,7 +260,8 @@ def main() -> None:
     if mode not in ("auto", "use", "off"):
         sys.exit(f"ETSFLOW_RUNNER={mode!r}: 'auto', 'use' or 'off'")
     command = sys.argv[1:2]
-    if mode != "off" and command != ["runner"]:  # `etsflow runner …` manages runners: always here
+    # `etsflow runner …` manages runners: always here; the runner needs Linux (fork, pidfd, SCM_RIGHTS)
+    if mode != "off" and command != ["runner"] and sys.platform == "linux":
         env, cwd = dict(os.environ), os.getcwd()
         ident = identity(env, cwd)
         try:
