@@ -22,7 +22,8 @@ that its Rich consoles see the child's terminal (colours, width) as in a direct 
 It stops after `ETSFLOW_RUNNER_IDLE_MINUTES` (default 30) without a command, on `etsflow runner
 stop`, when its code changes on disk, when its socket is removed, or when the local Prefect server
 it was started with stops answering (its address is fixed at Prefect's import; the next command
-then runs directly and starts a new server).
+then runs directly and starts a new server). While it is up it keeps that server up (a request to
+its API every `CHECK_EVERY_S`; the server stops after 15 idle minutes otherwise).
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ class Runner:
             return f"idle for {idle_minutes:g} minutes"
         if launch.code_version() != self.ident["code"]:
             return "the code changed on disk"
+        if self.own_server and not _keep_alive(self.own_server):
+            return f"the local Prefect server at {self.own_server} stopped"
         try:
             if self.path.stat().st_ino != self.inode:
                 return "its socket was replaced"
@@ -308,6 +311,18 @@ class Runner:
     @staticmethod
     def log(line: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} runner {os.getpid()}: {line}", flush=True)
+
+
+def _keep_alive(url: str) -> bool:
+    """One request to the local Prefect server's API: its idle clock (15 minutes) starts again, so
+    it stays up as long as the runner that was started with it (every `CHECK_EVERY_S`)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def _wait_for(pid: int) -> None:
