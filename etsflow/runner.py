@@ -125,9 +125,10 @@ class Runner:
         self.log(f"serving on {self.path} (pid {os.getpid()}, code {self.ident['code']})")
 
     def loop(self, idle_minutes: float) -> None:
-        next_check = time.monotonic() + CHECK_EVERY_S
+        every = min(CHECK_EVERY_S, max(idle_minutes * 60, 0.1))  # a short idle time is checked in time
+        next_check = time.monotonic() + every
         while self.listener is not None or self.children:
-            for key, _ in self.sel.select(timeout=CHECK_EVERY_S):
+            for key, _ in self.sel.select(timeout=every):
                 kind, *rest = key.data
                 if kind == "accept":
                     self.accept()
@@ -136,7 +137,7 @@ class Runner:
                 else:  # the client of a running child hung up (its terminal closed, it was killed)
                     self.client_gone(key.fileobj, rest[0])
             if time.monotonic() >= next_check and self.listener is not None:
-                next_check = time.monotonic() + CHECK_EVERY_S
+                next_check = time.monotonic() + every
                 if reason := self.obsolete(idle_minutes):
                     self.log(f"stopping: {reason}")
                     self.close_listener()

@@ -195,3 +195,24 @@ def test_a_stale_socket_is_removed_and_the_command_runs_directly(runner):
         etsflow(runner.env | {"ETSFLOW_RUNNER": "off"}, "--version").stdout,
     )
     assert not path.exists()
+
+
+def test_a_direct_run_starts_a_runner_that_stops_when_idle(tmp_path):
+    """`ETSFLOW_RUNNER=auto`: a run that found no runner starts one for the next command (after
+    the run has ended); it stops by itself after ETSFLOW_RUNNER_IDLE_MINUTES without a command."""
+    (tmp_path / "var").mkdir()
+    env = {k: v for k, v in _env(tmp_path).items() if k != "CI"}
+    env |= {"ETSFLOW_RUNNER": "auto", "ETSFLOW_RUNNER_IDLE_MINUTES": "0.05"}
+    r = etsflow(env, "run", "--year", "2021", "--inbox", str(tmp_path / "missing"))
+    assert r.returncode == 2
+    deadline, status = time.monotonic() + 120, None
+    while status is None and time.monotonic() < deadline:
+        status = _status(env)
+        time.sleep(0.05)
+    assert status is not None and status["served"] == 0
+    try:
+        assert _gone(status["pid"], timeout=60)  # idle for 3 s: it stopped by itself
+        assert not launch.socket_path(launch.identity(env, str(tmp_path))).exists()
+    finally:
+        if Path(f"/proc/{status['pid']}").exists():
+            os.kill(status["pid"], signal.SIGKILL)
