@@ -819,7 +819,8 @@ def runner_start(
     if status := launch.request(path, {"op": "status"}):
         out.print(f"Already up. {_runner_status_text(status)}", highlight=False, soft_wrap=True)
         return
-    launch.start_runner(dict(os.environ), os.getcwd())
+    if problem := launch.start_runner(dict(os.environ), os.getcwd()):
+        _fail(1, f"No runner can serve here: {problem}.")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if status := launch.request(path, {"op": "status"}):

@@ -47,6 +47,7 @@ ENV_PREFIXES = ("PREFECT_", "ETSFLOW_", "PYTHON", "LC_")
 ENV_NAMES = ("LANG", "TZ", "DO_NOT_TRACK")
 INTERRUPTED = "Interrupted before anything was written; published results are untouched."  # Ctrl-C, exit 130
 MAX_MESSAGE = 1 << 20
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket's path on Linux (sun_path, with its terminating NUL)
 ACCEPT_TIMEOUT_S = 10.0  # a live runner forks at once; no answer by then means it is stuck
 
 
@@ -231,18 +232,29 @@ def leave_like(status: int) -> None:
     sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
-def start_runner(env: dict[str, str], cwd: str, after: int | None = None) -> None:
-    """Start a runner in the background, in its own session, its output in its log file. With
-    `after`, it first waits for that process to end (the run that started it)."""
+def runner_problem(ident: dict) -> str | None:
+    """Why no runner of `ident` can serve (its folder is made if missing), or None."""
+    folder, path = runner_dir(ident), socket_path(ident)
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        return f"its socket's path {path} is longer than a Unix socket's {MAX_SOCKET_PATH} bytes (use a shorter PREFECT_HOME)"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not private_dir(folder):
+        return f"{folder} must be this user's, writable by nobody else"
+    return None
+
+
+def start_runner(env: dict[str, str], cwd: str, after: int | None = None) -> str | None:
+    """Start a runner in the background, in its own session, its output in its log file; or say
+    why none can serve here. With `after`, it first waits for that process to end (the run that
+    started it)."""
     import subprocess
 
     ident = identity(env, cwd)
-    folder = runner_dir(ident)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not private_dir(folder):
-        return
+    if problem := runner_problem(ident):
+        return problem
+    path = socket_path(ident)
     args = [sys.executable, "-P", "-m", "etsflow.runner"] + (["--after", str(after)] if after else [])
-    with open(socket_path(ident).with_suffix(".log"), "ab") as log:
+    with open(path.with_suffix(".log"), "ab") as log:
         subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -252,6 +264,7 @@ def start_runner(env: dict[str, str], cwd: str, after: int | None = None) -> Non
             env=env,
             start_new_session=True,
         )
+    return None
 
 
 def main() -> None:

@@ -346,9 +346,8 @@ def serve(after: int | None = None) -> int:
     original_env = dict(os.environ)
     ident = launch.identity(original_env, os.getcwd())
     path = launch.socket_path(ident)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not launch.private_dir(path.parent):
-        Runner.log(f"not serving: {path.parent} must be this user's and writable by nobody else")
+    if problem := launch.runner_problem(ident):
+        Runner.log(f"not serving: {problem}")
         return 1
     lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
