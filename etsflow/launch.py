@@ -7,8 +7,8 @@ costs milliseconds; when no runner answers it imports `etsflow.cli` and runs the
 process, exactly as without a runner.
 
 One runner serves one *identity*: the Python interpreter and its environment prefix, the Prefect
-home, the version of the project's code (sizes and modification times of its sources) and the
-environment variables read at import (Prefect's settings, ours, Python's, the locale). Its socket
+home, the version of the code on disk (`code_version`: the project's sources, installed packages)
+and the environment variables read at import (Prefect's settings, ours, Python's, the locale). Its socket
 is `<PREFECT_HOME>/runner/<hash of the identity>.sock` (mode 0600 in a folder of this user, 0700),
 so a client only ever finds a runner of its own identity; the runner checks the identity again.
 
@@ -59,9 +59,13 @@ def prefect_home(env: dict[str, str], cwd: str) -> Path:
 
 
 def code_version() -> str:
-    """A hash of the project's sources as they are on disk: path, size and modification time of
-    every .py file of its packages (~1 ms; no git needed, works for an installed copy too)."""
+    """A hash of the code as it is on disk: path, size and modification time of every .py file of
+    the project's packages, and the modification time of the interpreter's site-packages folders
+    (pip installing, upgrading or removing a package changes it). ~1 ms; no git needed."""
     h = hashlib.sha256()
+    for folder in sys.path:
+        if folder.endswith("-packages") and os.path.isdir(folder):
+            h.update(f"{folder}\0{os.stat(folder).st_mtime_ns}\n".encode())
     stack = [REPO / p for p in PACKAGES]
     while stack:
         folder = stack.pop()
