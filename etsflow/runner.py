@@ -96,8 +96,10 @@ def _threads() -> list[str]:
 
 
 class Runner:
+    """The serving loop of one runner: its socket, its running children, its idle clock."""
+
     def __init__(self, ident: dict, original_env: dict[str, str], path: Path):
-        self.ident, self.original_env, self.path = ident, original_env, path
+        self.ident, self.path = ident, path
         self.added_env = {k: v for k, v in os.environ.items() if k not in original_env}  # configure()'s
         # the local server configure() started or found; None when the user chose the API URL
         self.own_server = None if "PREFECT_API_URL" in original_env else os.environ.get("PREFECT_API_URL")
@@ -105,7 +107,6 @@ class Runner:
         self.last = time.monotonic()
         self.served = 0
         self.children: dict[int, tuple[socket.socket, int]] = {}  # pid → (client, pidfd)
-        self.stopping = False
         self.sel = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
 
@@ -201,8 +202,6 @@ class Runner:
             self.last = time.monotonic()
 
     def refusal(self, message: dict, fds: list[int]) -> str | None:
-        if self.listener is None:
-            return "stopping"
         if len(fds) != 3:
             return "stdin, stdout and stderr not passed"
         if message.get("identity") != self.ident:
