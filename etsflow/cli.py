@@ -18,8 +18,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from etsflow import settings
-from etsflow.launch import INTERRUPTED
+from etsflow import launch, settings
 from etsflow.scenario_cli import scenario_app
 from policies import label as param_label
 
@@ -788,8 +787,6 @@ def serve(
 
 def _runner_socket() -> Path:
     """The socket of the runner that commands from this shell would use."""
-    from etsflow import launch
-
     return launch.socket_path(launch.identity(dict(os.environ), os.getcwd()))
 
 
@@ -808,8 +805,6 @@ def runner_start(
 ) -> None:
     """Start a runner in the background for this Prefect home, Python, code and environment (it
     stops itself after ETSFLOW_RUNNER_IDLE_MINUTES, default 30, without a command)."""
-    from etsflow import launch
-
     if sys.platform != "linux":
         _fail(
             1,
@@ -836,8 +831,6 @@ def runner_stop(
 ) -> None:
     """Stop the runner of this Prefect home, Python, code and environment: it takes no new command
     and ends once its running ones have (they are not interrupted)."""
-    from etsflow import launch
-
     path = _runner_socket()
     answer = launch.request(path, {"op": "stop"})
     if not answer:
@@ -855,8 +848,6 @@ def runner_stop(
 def runner_status() -> None:
     """Whether a runner serves commands from this shell: socket, pid, code version, idle time.
     Exit 0 when one answers, 1 when none does."""
-    from etsflow import launch
-
     path = _runner_socket()
     status = launch.request(path, {"op": "status"})
     if not status:
@@ -879,7 +870,7 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
         app()
         code = 0
     except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
-        print(INTERRUPTED, file=sys.stderr)
+        print(launch.INTERRUPTED, file=sys.stderr)
         code = 130
     except SystemExit as e:  # typer/click end every command this way
         if isinstance(e.code, str):
