@@ -37,6 +37,7 @@ import resource
 import selectors
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -45,6 +46,7 @@ import types
 from pathlib import Path
 
 from etsflow import launch, settings
+from validations import checkpoint_worker
 
 # imported before serving; none of them starts a thread at import (`_threads` checks)
 WARM = (
@@ -106,7 +108,10 @@ class Runner:
         self.started = time.time()
         self.last = time.monotonic()
         self.served = 0
-        self.children: dict[int, tuple[socket.socket, int]] = {}  # pid → (client, pidfd)
+        # pid → (client, pidfd, the channel on which it may ask for the spare checkpoint worker)
+        self.children: dict[int, tuple[socket.socket, int, socket.socket]] = {}
+        self.spare: tuple[subprocess.Popen, Path] | None = None  # a checkpoint worker importing GX
+        self.handed: list[subprocess.Popen] = []  # workers handed to children, reaped when they end
         self.sel = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
 
@@ -124,6 +129,7 @@ class Runner:
         self.inode = self.path.stat().st_ino
         self.sel.register(self.listener, selectors.EVENT_READ, ("accept",))
         self.log(f"serving on {self.path} (pid {os.getpid()}, code {self.ident['code']})")
+        self.start_spare()
 
     def loop(self, idle_minutes: float) -> None:
         every = min(CHECK_EVERY_S, max(idle_minutes * 60, 0.1))  # a short idle time is checked in time
@@ -135,6 +141,8 @@ class Runner:
                     self.accept()
                 elif kind == "child":
                     self.reap(rest[0])
+                elif kind == "worker":
+                    self.hand_over(key.fileobj, rest[0])
                 else:  # the client of a running child hung up (its terminal closed, it was killed)
                     self.client_gone(key.fileobj, rest[0])
             if time.monotonic() >= next_check and self.listener is not None:
@@ -164,6 +172,12 @@ class Runner:
         self.sel.unregister(self.listener)
         self.listener.close()
         self.listener = None
+        if self.spare is not None:
+            proc, log = self.spare
+            self.spare = None
+            proc.kill()
+            proc.wait()
+            log.unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if self.path.stat().st_ino == self.inode:
                 self.path.unlink()
@@ -217,21 +231,25 @@ class Runner:
     def fork(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        channel, child_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
-            self.child(conn, message, fds)  # never returns
+            channel.close()
+            self.child(conn, message, fds, child_channel)  # never returns
+        child_channel.close()
         self.served += 1
         pidfd = os.pidfd_open(pid)
-        self.children[pid] = (conn, pidfd)
+        self.children[pid] = (conn, pidfd, channel)
         self.sel.register(pidfd, selectors.EVENT_READ, ("child", pid))
         self.sel.register(conn, selectors.EVENT_READ, ("client", pid))
+        self.sel.register(channel, selectors.EVENT_READ, ("worker", pid))
         self.log(f"child {pid}: {' '.join(message['argv'][1:])} (in {message['cwd']})")
         try:
             conn.send(json.dumps({"pid": pid}).encode())
         except OSError:  # the client left already
             self.client_gone(conn, pid)
 
-    def child(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
+    def child(self, conn: socket.socket, message: dict, fds: list[int], channel: socket.socket) -> None:
         """In the forked child: become the client's command, run it, leave with its code."""
         code = 1
         try:
@@ -242,9 +260,15 @@ class Runner:
             conn.close()
             if self.listener is not None:
                 self.listener.close()
-            for other, pidfd in self.children.values():
+            for other, pidfd, other_channel in self.children.values():
                 other.close()
                 os.close(pidfd)
+                other_channel.close()
+            if (
+                self.spare is not None
+            ):  # the runner's ends of its pipes (the worker sees EOF with them closed)
+                self.spare[0].stdin.close()
+                self.spare[0].stdout.close()
             self.sel.close()
             for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(s, signal.SIG_DFL)
@@ -252,6 +276,7 @@ class Runner:
             os.chdir(message["cwd"])
             os.environ.clear()
             os.environ.update(self.added_env | message["env"])
+            os.environ[checkpoint_worker.HAND_OVER_ENV] = str(channel.fileno())
             sys.argv = message["argv"]
             sys.path[:] = message["path"]
             main_module = types.ModuleType("__main__")  # the client's: Click names the program from it
@@ -273,17 +298,58 @@ class Runner:
             os._exit(code)
 
     def reap(self, pid: int) -> None:
-        conn, pidfd = self.children.pop(pid)
+        conn, pidfd, channel = self.children.pop(pid)
         _, status = os.waitpid(pid, 0)
         self.sel.unregister(pidfd)
         os.close(pidfd)
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.unregister(conn)
+        for c in (conn, channel):
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(c)
+        channel.close()
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"status": status}).encode())
         conn.close()
         self.last = time.monotonic()
         self.log(f"child {pid}: exit status {status}")
+        self.handed = [w for w in self.handed if w.poll() is None]
+        self.start_spare()
+
+    def start_spare(self) -> None:
+        """Start a checkpoint worker for the next run that publishes (not while serving nothing, nor
+        when runs check inline); it imports GX now, in its own process."""
+        if (
+            self.spare is None
+            and self.listener is not None
+            and os.environ.get("ETSFLOW_CHECKPOINT") != "inline"
+        ):
+            self.spare = checkpoint_worker.start()
+            self.log(f"spare checkpoint worker {self.spare[0].pid}")
+
+    def hand_over(self, channel: socket.socket, pid: int) -> None:
+        """Child `pid` asks for the spare checkpoint worker (its run will publish): its pid, stderr
+        log and pipes, or nothing (it starts its own). The next spare starts when that child ends."""
+        try:
+            asked = channel.recv(64)
+        except OSError:
+            asked = b""
+        if not asked:  # the child ended
+            self.sel.unregister(channel)
+            return
+        spare, self.spare = self.spare, None
+        try:
+            if spare is None or spare[0].poll() is not None:
+                channel.send(b"{}")
+            else:
+                proc, log = spare
+                answer = json.dumps({"pid": proc.pid, "stderr": str(log)}).encode()
+                socket.send_fds(channel, [answer], [proc.stdin.fileno(), proc.stdout.fileno()])
+                self.log(f"child {pid}: took checkpoint worker {proc.pid}")
+        except OSError as e:
+            self.log(f"child {pid}: no checkpoint worker handed over ({e})")
+        if spare is not None:  # handed over or dead: the runner keeps no end of its pipes
+            spare[0].stdin.close()
+            spare[0].stdout.close()
+            self.handed.append(spare[0])
 
     def client_gone(self, conn: socket.socket, pid: int) -> None:
         """The client hung up before its command ended: hang up the command, as a closed terminal does."""
@@ -304,6 +370,7 @@ class Runner:
             "idle_s": 0.0 if self.children else time.monotonic() - self.last,
             "served": self.served,
             "running": sorted(self.children),
+            "spare_worker": self.spare[0].pid if self.spare else None,
             "children_cpu_s": cpu.ru_utime + cpu.ru_stime,
             "threads": _threads(),
         }

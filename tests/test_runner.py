@@ -3,7 +3,8 @@ real processes: a runner started by `etsflow runner start` in a temporary Prefec
 through `.venv/bin/etsflow`, compared with the same commands run directly (`ETSFLOW_RUNNER=off`).
 
 The runners use this session's Prefect server (PREFECT_API_URL from tests/conftest.py), so none
-starts one; each runner is stopped at the end of its test and checked gone by its pid.
+starts one; each runner is stopped at the end of its test and checked gone by its pid. Only the
+first keeps a spare checkpoint worker (the others check inline: no Great Expectations import).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def test_a_real_run_through_the_runner(runner, tmp_path):
     assert "Files for people:" in r.stdout
     log = next((Path(runner.env["PREFECT_HOME"]) / "runner").glob("*.log")).read_text()
     assert f"runner {runner.pid}: child " in log and f"run --year 2021 --inbox {BAD / '_valid'}" in log
+    # its publish checkpoint ran in the runner's spare worker (Great Expectations imported earlier)
+    assert ": took checkpoint worker " in log
+    assert (tmp_path / "out" / "2021" / "data-docs" / "index.html").is_file()
     again = etsflow(runner.env, *args)
     assert again.returncode == 0 and "ingest skipped (unchanged)" in " ".join(again.stdout.split())
 
@@ -139,7 +143,9 @@ def test_the_command_is_a_child_of_the_runner_and_ctrl_c_reaches_it(tmp_path):
     interrupts a direct run."""
     (tmp_path / "var").mkdir()
     marker = tmp_path / "paused"
-    env = _env(tmp_path, ETSFLOW_PAUSE_AT="ingest", ETSFLOW_PAUSE_MARKER=str(marker))
+    env = _env(
+        tmp_path, ETSFLOW_PAUSE_AT="ingest", ETSFLOW_PAUSE_MARKER=str(marker), ETSFLOW_CHECKPOINT="inline"
+    )
     r = Runner(env)
     try:
         args = [
@@ -202,7 +208,7 @@ def test_a_direct_run_starts_a_runner_that_stops_when_idle(tmp_path):
     the run has ended); it stops by itself after ETSFLOW_RUNNER_IDLE_MINUTES without a command."""
     (tmp_path / "var").mkdir()
     env = {k: v for k, v in _env(tmp_path).items() if k != "CI"}
-    env |= {"ETSFLOW_RUNNER": "auto", "ETSFLOW_RUNNER_IDLE_MINUTES": "0.05"}
+    env |= {"ETSFLOW_RUNNER": "auto", "ETSFLOW_RUNNER_IDLE_MINUTES": "0.05", "ETSFLOW_CHECKPOINT": "inline"}
     r = etsflow(env, "run", "--year", "2021", "--inbox", str(tmp_path / "missing"))
     assert r.returncode == 2
     deadline, status = time.monotonic() + 120, None
