@@ -9,7 +9,9 @@ Per command it forks: the child takes the client's stdin, stdout and stderr (pas
 descriptors), argv, working folder, environment and `sys.path`, becomes a session of its own
 (the client forwards Ctrl-C and other signals to it) and runs `etsflow.cli.main` — the console
 script's path — which leaves with the command's exit code; the runner sends the wait status back.
-Each command is a process of its own: only the imports are shared.
+Each command is a process of its own: only the imports are shared. The runner also keeps one
+publish-checkpoint worker started (`validations.checkpoint_worker`: Great Expectations imported
+in advance, in a process of its own); a child whose run publishes asks for it on its channel.
 
 Forking is safe only while the runner has no thread but its main one (a thread holding a lock at
 the fork leaves it held forever in the child). So the runner never imports what starts threads at

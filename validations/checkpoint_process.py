@@ -15,6 +15,9 @@ expectations (`checks`), the year, the Data Docs folder and the run name. The wo
 success and failures, or the error that stopped it. The publication is refused unless the answer
 is a success: a worker that dies or answers nothing is an error of the run (nothing is published).
 
+In a child of the warm runner (etsflow/runner.py) `start` takes the worker the runner started
+in advance (`checkpoint_worker.from_runner`) instead of starting one.
+
 `ETSFLOW_CHECKPOINT=inline` runs the checkpoint in the run's process instead (the tests, which
 import Great Expectations once per session, and patch it to simulate a full disk).
 """
