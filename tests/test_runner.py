@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from etsflow import launch
+from validations import checkpoint_worker
 
 from .conftest import BAD, REPO
 from .test_imports import HEAVY, imported
@@ -222,3 +224,40 @@ def test_a_direct_run_starts_a_runner_that_stops_when_idle(tmp_path):
     finally:
         if Path(f"/proc/{status['pid']}").exists():
             os.kill(status["pid"], signal.SIGKILL)
+
+
+def test_a_run_without_a_spare_worker_from_the_runner_starts_its_own(monkeypatch):
+    """The runner answers that it has no spare checkpoint worker: `from_runner` says None (the
+    run starts its own) and forgets the channel."""
+    runner_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    monkeypatch.setenv(checkpoint_worker.HAND_OVER_ENV, str(child_end.detach()))
+    runner_end.settimeout(30)
+
+    def answer():
+        assert runner_end.recv(64) == b"worker"
+        runner_end.send(b"{}")
+
+    t = threading.Thread(target=answer)
+    t.start()
+    assert checkpoint_worker.from_runner() is None
+    t.join()
+    runner_end.close()
+    assert checkpoint_worker.HAND_OVER_ENV not in os.environ
+
+
+def test_an_adopted_worker_is_driven_like_a_popen():
+    """`Adopted` (a worker known by pid and pipes) writes, reads its answer to the end, waits."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print(sys.stdin.readline().strip().upper())"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    worker = checkpoint_worker.Adopted(proc.pid, os.dup(proc.stdin.fileno()), os.dup(proc.stdout.fileno()))
+    proc.stdin.close()
+    proc.stdout.close()
+    assert worker.poll() is None
+    worker.stdin.write("answer\n")
+    worker.stdin.flush()
+    assert worker.communicate(timeout=60) == ("ANSWER\n", None)
+    assert worker.poll() is not None
+    proc.wait()
