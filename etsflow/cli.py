@@ -792,10 +792,11 @@ def _runner_socket() -> Path:
 
 def _runner_status_text(status: dict) -> str:
     running = f", running {len(status['running'])} command(s)" if status["running"] else ""
+    spare = f"; spare checkpoint worker {status['spare_worker']}" if status["spare_worker"] else ""
     return (
         f"Runner {status['pid']} on {status['socket']}: code {status['code']}, {status['python']}, "
         f"Prefect home {status['home']}; up {time.time() - status['started']:.0f} s, "
-        f"idle {status['idle_s']:.0f} s, {status['served']} command(s) served{running}."
+        f"idle {status['idle_s']:.0f} s, {status['served']} command(s) served{running}{spare}."
     )
 
 

@@ -122,6 +122,9 @@ def test_commands_through_the_runner_equal_direct_runs(runner, tmp_path):
     status = _status(runner.env)
     assert status["served"] == served + len(commands)
     assert status["threads"] == [] and status["running"] == []
+    assert (
+        f"spare checkpoint worker {status['spare_worker']}." in etsflow(runner.env, "runner", "status").stdout
+    )
 
 
 def test_a_real_run_through_the_runner(runner, tmp_path):
