@@ -138,6 +138,8 @@ class Runner:
         next_check = time.monotonic() + every
         while self.listener is not None or self.children:
             for key, _ in self.sel.select(timeout=every):
+                if self.sel.get_map().get(key.fd) is not key:
+                    continue  # unregistered by an earlier event of this batch (its child ended)
                 kind, *rest = key.data
                 if kind == "accept":
                     self.accept()
