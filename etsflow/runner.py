@@ -268,9 +268,8 @@ class Runner:
                 other.close()
                 os.close(pidfd)
                 other_channel.close()
-            if (
-                self.spare is not None
-            ):  # the runner's ends of its pipes (the worker sees EOF with them closed)
+            # the runner's ends of the spare worker's pipes (it must see EOF when its user closes them)
+            if self.spare is not None:
                 self.spare[0].stdin.close()
                 self.spare[0].stdout.close()
             self.sel.close()
