@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/sample_run.py                          # this checkout, 5 rounds
     .venv/bin/python benchmarks/sample_run.py --baseline /tmp/base     # interleaved with another checkout
     .venv/bin/python benchmarks/sample_run.py --inbox DIR              # another inbox (e.g. the Parquet form)
+    .venv/bin/python benchmarks/sample_run.py --runner                 # also through the warm runner
 
 Each round, for each checkout (interleaved: A, B, A, B, ...), in fresh processes with the local
 shared Prefect server already up (a warm-up run starts it):
@@ -11,6 +12,12 @@ shared Prefect server already up (a warm-up run starts it):
 - **rerun**: the same command again, nothing changed (every stage skipped);
 - **few changed**: one enterprise's verified emissions changed in a copy of the inbox, run again
   (the files for people then rewrite only what changed); only for an inbox with CSV reports.
+
+With `--runner`, each checkout that has the warm runner (etsflow/runner.py) also runs the same
+three commands through it in the same rounds (`<name>+runner`): a runner is started after the
+warm-up (`etsflow runner start`), the commands go through the console script's client
+(`etsflow.launch`, `ETSFLOW_RUNNER=use`), and the runner is stopped at the end. Their CPU seconds
+are the client's plus what the runner's children used (its `status`, before and after).
 
 It prints wall time, *through publication* (process start to the served file's swap, the span of
 the issue's targets), start-up (process start to the run's first log line), the stages
@@ -44,13 +51,18 @@ def _env(checkout: Path) -> dict[str, str]:
     return env | {"ETSFLOW_VAR": str(WORK / "var"), "PYTHONPATH": str(checkout), "PYTHONHASHSEED": "0"}
 
 
-def _run(checkout: Path, inbox: Path, warehouse: Path) -> dict:
-    cmd = [str(PYTHON), "-c", "from etsflow.cli import main; main()", "run", "--year", "2022",
+def _run(checkout: Path, inbox: Path, warehouse: Path, runner: bool = False) -> dict:
+    entry = "from etsflow.launch import main" if runner else "from etsflow.cli import main"
+    cmd = [str(PYTHON), "-c", f"{entry}; main()", "run", "--year", "2022",
            "--inbox", str(inbox), "--warehouse", str(warehouse), "--as-of", "2024-04-01"]  # fmt: skip
+    env = _env(checkout) | {"ETSFLOW_RUNNER": "use" if runner else "off"}
+    runner_cpu0 = _runner(checkout, "status")["children_cpu_s"] if runner else 0.0
     started = datetime.now(UTC).replace(tzinfo=None)
     t0, cpu0 = time.perf_counter(), _children_cpu()
-    r = subprocess.run(cmd, cwd=checkout, env=_env(checkout), capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
+    if runner:
+        cpu += _runner(checkout, "status")["children_cpu_s"] - runner_cpu0
     if r.returncode:
         sys.exit(f"{checkout}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
     run_id, stages = _stages(warehouse)
@@ -66,6 +78,27 @@ def _run(checkout: Path, inbox: Path, warehouse: Path) -> dict:
         "cpu": cpu,
         "load": os.getloadavg()[0],
     }
+
+
+def _runner(checkout: Path, op: str) -> dict:
+    """Start, stop or ask the warm runner that `_run(checkout, ..., runner=True)` uses."""
+    if op == "status":
+        code = "import json; from etsflow import launch as l; import os; i = l.identity(dict(os.environ), os.getcwd()); print(json.dumps(l.request(l.socket_path(i), {'op': 'status'})))"
+        r = subprocess.run(
+            [str(PYTHON), "-c", code],
+            cwd=checkout,
+            env=_env(checkout),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(r.stdout)
+    cmd = [str(PYTHON), "-c", "from etsflow.launch import main; main()", "runner", op]
+    r = subprocess.run(cmd, cwd=checkout, env=_env(checkout), capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"{checkout}: etsflow runner {op}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+    print(r.stdout.strip(), flush=True)
+    return {}
 
 
 def _children_cpu() -> float:
@@ -130,25 +163,42 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, help="another checkout, run interleaved with this one")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--inbox", type=Path, default=REPO / "data" / "sample", help="default: the sample")
+    ap.add_argument("--runner", action="store_true", help="also through the warm runner (same rounds)")
     args = ap.parse_args()
     work = WORK / args.inbox.resolve().name
     checkouts = {"this": REPO} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
+    variants = {name: (checkout, False) for name, checkout in checkouts.items()}
+    if args.runner:
+        variants |= {
+            f"{name}+runner": (checkout, True)
+            for name, checkout in checkouts.items()
+            if (checkout / "etsflow" / "runner.py").exists()
+        }
     work.mkdir(parents=True, exist_ok=True)
     sample = args.inbox.resolve()
     changed = work / "inbox-changed"
     kinds = ["first", "rerun"] + (["changed"] if _changed_inbox(sample, changed) else [])
     _run(REPO, sample, work / "warmup.duckdb")  # starts the shared Prefect server
-    results: dict[str, dict[str, list]] = {k: {kind: [] for kind in kinds} for k in checkouts}
-    for i in range(args.rounds):
-        for name, checkout in checkouts.items():
-            wh_dir = work / f"{name}-{i}"
-            shutil.rmtree(wh_dir, ignore_errors=True)
-            wh_dir.mkdir(parents=True)
-            wh = wh_dir / "warehouse.duckdb"
-            for kind in kinds:
-                results[name][kind].append(_run(checkout, changed if kind == "changed" else sample, wh))
-            shutil.rmtree(wh_dir, ignore_errors=True)
-            print(name, i, {k: round(v[-1]["wall"], 2) for k, v in results[name].items()}, flush=True)
+    for checkout, runner in variants.values():
+        if runner:
+            _runner(checkout, "start")
+    results: dict[str, dict[str, list]] = {k: {kind: [] for kind in kinds} for k in variants}
+    try:
+        for i in range(args.rounds):
+            for name, (checkout, runner) in variants.items():
+                wh_dir = work / f"{name}-{i}"
+                shutil.rmtree(wh_dir, ignore_errors=True)
+                wh_dir.mkdir(parents=True)
+                wh = wh_dir / "warehouse.duckdb"
+                for kind in kinds:
+                    inbox = changed if kind == "changed" else sample
+                    results[name][kind].append(_run(checkout, inbox, wh, runner))
+                shutil.rmtree(wh_dir, ignore_errors=True)
+                print(name, i, {k: round(v[-1]["wall"], 2) for k, v in results[name].items()}, flush=True)
+    finally:
+        for checkout, runner in variants.values():
+            if runner:
+                _runner(checkout, "stop")
     print(f"load average at the end: {os.getloadavg()}")
     for name, by_kind in results.items():
         for kind, runs in by_kind.items():
@@ -160,7 +210,7 @@ def main() -> None:
             files = statistics.median(r["files"] or 0 for r in runs)
             cpu = statistics.median(r["cpu"] for r in runs)
             print(
-                f"{name:8} {kind:7} wall {med:5.2f} s  through publication {through:5.2f}  start-up {start:5.2f}  "
+                f"{name:15} {kind:7} wall {med:5.2f} s  through publication {through:5.2f}  start-up {start:5.2f}  "
                 f"Σ stages {ssum:5.2f}  files for people {files:5.2f}  CPU {cpu:5.2f} s  "
                 + " ".join(f"{s} {v:.2f}" for s, v in st.items())
                 + "  (load "

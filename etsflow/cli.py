@@ -18,12 +18,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from etsflow import settings
+from etsflow import launch, settings
 from etsflow.scenario_cli import scenario_app
 from policies import label as param_label
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Emissions trading allocation pipeline.")
 app.add_typer(scenario_app, name="scenario")
+runner_app = typer.Typer(
+    no_args_is_help=True,
+    help="The warm runner: a background process that has imported Prefect and the CLI once and "
+    "forks a process per `etsflow` command (docs/operations.md §15).",
+)
+app.add_typer(runner_app, name="runner")
 out = Console()
 err = Console(stderr=True)
 SAMPLE_YEARS = (2021, 2022, 2023)
@@ -779,6 +785,82 @@ def serve(
     annual_run.serve(**opts, limit=1)
 
 
+def _runner_socket() -> Path:
+    """The socket of the runner that commands from this shell would use."""
+    return launch.socket_path(launch.identity(dict(os.environ), os.getcwd()))
+
+
+def _runner_status_text(status: dict) -> str:
+    running = f", running {len(status['running'])} command(s)" if status["running"] else ""
+    spare = f"; spare checkpoint worker {status['spare_worker']}" if status["spare_worker"] else ""
+    return (
+        f"Runner {status['pid']} on {status['socket']}: code {status['code']}, {status['python']}, "
+        f"Prefect home {status['home']}; up {time.time() - status['started']:.0f} s, "
+        f"idle {status['idle_s']:.0f} s, {status['served']} command(s) served{running}{spare}."
+    )
+
+
+@runner_app.command("start")
+def runner_start(
+    timeout: float = typer.Option(120, "--timeout", help="Seconds to wait for it to answer."),
+) -> None:
+    """Start a runner in the background for this Prefect home, Python, code and environment (it
+    stops itself after ETSFLOW_RUNNER_IDLE_MINUTES, default 30, without a command)."""
+    if sys.platform != "linux":
+        _fail(
+            1,
+            "The warm runner needs Linux (fork, pidfd, descriptor passing); commands run in their own process.",
+        )
+    path = _runner_socket()
+    if status := launch.request(path, {"op": "status"}):
+        out.print(f"Already up. {_runner_status_text(status)}", highlight=False, soft_wrap=True)
+        return
+    if problem := launch.start_runner(dict(os.environ), os.getcwd()):
+        _fail(1, f"No runner can serve here: {problem}.")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if status := launch.request(path, {"op": "status"}):
+            out.print(f"Started. {_runner_status_text(status)}", highlight=False, soft_wrap=True)
+            return
+        time.sleep(0.1)
+    _fail(1, f"The runner did not answer within {timeout:g} s; see its log {path.with_suffix('.log')}.")
+
+
+@runner_app.command("stop")
+def runner_stop(
+    timeout: float = typer.Option(600, "--timeout", help="Seconds to wait for its running commands."),
+) -> None:
+    """Stop the runner of this Prefect home, Python, code and environment: it takes no new command
+    and ends once its running ones have (they are not interrupted)."""
+    path = _runner_socket()
+    answer = launch.request(path, {"op": "stop"})
+    if not answer:
+        out.print(f"No runner answers on {path}; nothing to stop.", highlight=False, soft_wrap=True)
+        return
+    pid, deadline = answer["stopping"], time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        _fail(1, f"Runner {pid} still waits for its running commands after {timeout:g} s.")
+    out.print(f"Runner {pid} stopped.", highlight=False)
+
+
+@runner_app.command("status")
+def runner_status() -> None:
+    """Whether a runner serves commands from this shell: socket, pid, code version, idle time.
+    Exit 0 when one answers, 1 when none does."""
+    path = _runner_socket()
+    status = launch.request(path, {"op": "status"})
+    if not status:
+        out.print(
+            f"No runner: `etsflow` commands run in their own process (socket {path}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    out.print(_runner_status_text(status), highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
     """Run the command, then leave without the interpreter's teardown of every loaded module: with
     Great Expectations, pandas and SciPy loaded that took ~1.5 s of each command (docs/scaling.md)
@@ -789,7 +871,7 @@ def main() -> None:  # pragma: no cover  (the console script; tests call `app`)
         app()
         code = 0
     except KeyboardInterrupt:  # outside a run (a run reports its own interruption)
-        print("Interrupted before anything was written; published results are untouched.", file=sys.stderr)
+        print(launch.INTERRUPTED, file=sys.stderr)
         code = 130
     except SystemExit as e:  # typer/click end every command this way
         if isinstance(e.code, str):

@@ -89,6 +89,12 @@ def _answers(url: str, identity: dict, timeout: float = 1.0) -> bool:
         return False
 
 
+def local_server_answers(url: str) -> bool:
+    """Whether the local server of this process's Prefect home still answers at `url` (the warm
+    runner asks before each command: Prefect's address is fixed once it is imported)."""
+    return _answers(url, _identity(Path(os.environ["PREFECT_HOME"])))
+
+
 def _free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))

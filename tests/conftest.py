@@ -17,6 +17,9 @@ os.environ.setdefault("ETSFLOW_VAR", str(REPO / "var"))
 # The publish checkpoint runs in the test process (Great Expectations imported once per session, and
 # patchable); tests/test_imports.py and tests/test_checkpoint.py cover its own process, the default.
 os.environ.setdefault("ETSFLOW_CHECKPOINT", "inline")
+# `etsflow` subprocesses run in their own process and start no warm runner (tests/test_runner.py
+# starts and stops its own)
+os.environ.setdefault("ETSFLOW_RUNNER", "off")
 os.environ["PREFECT_HOME"] = str(REPO / "var" / "test-prefect")
 
 from etsflow import settings  # noqa: E402

@@ -15,6 +15,9 @@ expectations (`checks`), the year, the Data Docs folder and the run name. The wo
 success and failures, or the error that stopped it. The publication is refused unless the answer
 is a success: a worker that dies or answers nothing is an error of the run (nothing is published).
 
+In a child of the warm runner (etsflow/runner.py) `start` takes the worker the runner started
+in advance (`checkpoint_worker.from_runner`) instead of starting one.
+
 `ETSFLOW_CHECKPOINT=inline` runs the checkpoint in the run's process instead (the tests, which
 import Great Expectations once per session, and patch it to simulate a full disk).
 """
@@ -31,35 +34,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from model.results import YearResults
+from validations import checkpoint_worker
 from validations.checkpoint import Check, CheckpointResult, check_frames, checks, run_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class CheckpointProcess:
     """A worker process that has imported Great Expectations and validates one publication."""
 
-    def __init__(self, proc: subprocess.Popen | None, stderr_path: Path | None):
+    def __init__(self, proc: subprocess.Popen | checkpoint_worker.Adopted | None, stderr_path: Path | None):
         self._proc, self._stderr = proc, stderr_path
 
     @classmethod
     def start(cls) -> CheckpointProcess:
-        """Start the worker now (it imports GX while the caller computes); inline when
+        """Start the worker now (it imports GX while the caller computes), or take the one the
+        warm runner started earlier (`checkpoint_worker.from_runner`); inline when
         `ETSFLOW_CHECKPOINT=inline`."""
         if os.environ.get("ETSFLOW_CHECKPOINT", "process") == "inline":
             return cls(None, None)
-        fd, name = tempfile.mkstemp(prefix="etsflow-checkpoint-", suffix=".log")
-        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "validations.checkpoint_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=fd,
-            env=env,
-            text=True,
-        )
-        os.close(fd)
-        return cls(proc, Path(name))
+        return cls(*(checkpoint_worker.from_runner() or checkpoint_worker.start()))
 
     def check(self, results: YearResults, docs_dir: Path, run_name: str) -> CheckpointResult:
         """The verdict on `results` (`submit`, then wait for it)."""
