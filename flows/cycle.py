@@ -1,9 +1,10 @@
 """Wiring of the allocation cycle into `publish` (rules.md §9, contract §5).
 
-`cycle_writes` reads what the warehouse holds of the year's versions, asks the pure functions
-of `transforms/cycle.py` whether the new allocation is a new version and recomputes the cycle
-marts; `Warehouse.publish_year` writes everything in the one transaction of the publication, so
-a reader sees a version with its history rows, its version row and its marts, or none of them.
+`write_cycle` reads what the warehouse holds of the year's versions, asks the pure functions of
+`transforms/cycle.py` whether the new allocation is a new version, writes the new version's
+history rows and recomputes the cycle marts — inside publish's transaction, which also holds the
+year's marts and commits only after the checkpoint's verdict, so a reader sees a version with its
+history rows, its version row and its marts, or none of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from model.catalog import Table
 from policies import PolicyError, policy_for_year
 from transforms import CoreFrames
 from transforms import cycle as cy
-from warehouse.store import now, table_columns
+from warehouse.store import Warehouse, now, registered, table_columns
 
 CYCLE_INPUT_TABLES = tuple(cy.SNAPSHOT_KEYS)
 
@@ -28,11 +29,9 @@ class CycleRefused(Exception):
 
 
 @dataclass
-class CycleWrites:
+class CycleWritten:
     version: int  # the year's current version after this publication
     is_new: bool
-    append: list[tuple[Table, pl.DataFrame]] = field(default_factory=list)  # history rows of a new version
-    replace: list[tuple[Table, pl.DataFrame, str | None]] = field(default_factory=list)  # cycle marts
     notes: list[str] = field(default_factory=list)
 
 
@@ -60,7 +59,8 @@ def _rules(year: int, policy) -> cy.YearRules:
     )
 
 
-def cycle_writes(
+def write_cycle(
+    wh: Warehouse,
     con,
     year: int,
     policy,
@@ -69,11 +69,12 @@ def cycle_writes(
     run_id: str,
     as_of: date,
     notified_on: date | None,
-) -> CycleWrites:
-    """What the publication of `marts` (the year's new allocation and clearance) writes of the
-    cycle: history rows and a version row when the allocation numbers differ from the current
-    version (or there is none), and the year's `allocation_version`, `review_request`,
-    `allocation_change` and the whole `issuance`, recomputed as of `as_of`."""
+) -> CycleWritten:
+    """Write, inside the caller's transaction, what the publication of `marts` (the year's new
+    allocation and clearance) writes of the cycle: history rows and a version row when the
+    allocation numbers differ from the current version (or there is none), and the year's
+    `allocation_version`, `review_request`, `allocation_change` and the whole `issuance`,
+    recomputed as of `as_of`. `CycleRefused` is raised before anything is written."""
     lines, ents, cap = marts["allocation_line"], marts["allocation_enterprise"], marts["cap_summary"]
     h_lines = _history(con, catalog.HISTORY_ALLOCATION_LINE, year)
     h_ents = _history(con, catalog.HISTORY_ALLOCATION_ENTERPRISE, year)
@@ -83,16 +84,10 @@ def cycle_writes(
     ).pl()
     current = int(stored["version"].max()) if stored.height else 0
     at = pl.col("version") == current
-    changed = cy.changed_enterprises(h_lines.filter(at), h_ents.filter(at), lines, ents)
+    # the first version is new whatever it holds: its numbers are compared with none
+    changed = cy.changed_enterprises(h_lines.filter(at), h_ents.filter(at), lines, ents) if current else []
     is_new = current == 0 or bool(changed) or cy.cap_changed(h_cap.filter(at), cap)
-    out = CycleWrites(version=current + 1 if is_new else current, is_new=is_new)
-    # the input rows of each version matter only to compare two versions (17 rows an enterprise):
-    # not read while the year has a single version
-    h_inputs = (
-        _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
-        if out.version >= 2
-        else pl.DataFrame(schema=catalog.HISTORY_ALLOCATION_INPUT.polars_schema)
-    )
+    out = CycleWritten(version=current + 1 if is_new else current, is_new=is_new)
     versions = stored.drop("status", "status_as_of")
     if is_new:
         v = out.version
@@ -105,24 +100,20 @@ def cycle_writes(
         deadline = cy.review_deadline(notified, policy.review_window_working_days.value)
         years = sorted({year, year - 1, *policy.base_years.value})
         ids = sorted(set(ents["enterprise_id"].to_list()) | set(h_ents.filter(at)["enterprise_id"].to_list()))
-        raw = {t: _raw_provenance(con, t) for t in CYCLE_INPUT_TABLES}
-        snapshot = cy.input_snapshot(core, raw, year, years, ids)
 
         def tagged(df: pl.DataFrame, table: Table) -> pl.DataFrame:
             return df.with_columns(
                 pl.lit(year, pl.Int64).alias("compliance_year"), pl.lit(v, pl.Int64).alias("version")
             ).select(table.names)
 
-        new_rows = [
-            (catalog.HISTORY_ALLOCATION_LINE, tagged(lines, catalog.HISTORY_ALLOCATION_LINE)),
-            (catalog.HISTORY_ALLOCATION_ENTERPRISE, tagged(ents, catalog.HISTORY_ALLOCATION_ENTERPRISE)),
-            (catalog.HISTORY_CAP_SUMMARY, tagged(cap, catalog.HISTORY_CAP_SUMMARY)),
-            (catalog.HISTORY_ALLOCATION_INPUT, tagged(snapshot, catalog.HISTORY_ALLOCATION_INPUT)),
-        ]
-        out.append = new_rows
-        h_lines = pl.concat([h_lines, new_rows[0][1]], how="vertical_relaxed")
-        h_ents = pl.concat([h_ents, new_rows[1][1]], how="vertical_relaxed")
-        h_inputs = pl.concat([h_inputs, new_rows[3][1]], how="vertical_relaxed")
+        new_lines = tagged(lines, catalog.HISTORY_ALLOCATION_LINE)
+        new_ents = tagged(ents, catalog.HISTORY_ALLOCATION_ENTERPRISE)
+        wh.append(con, catalog.HISTORY_ALLOCATION_LINE, new_lines)
+        wh.append(con, catalog.HISTORY_ALLOCATION_ENTERPRISE, new_ents)
+        wh.append(con, catalog.HISTORY_CAP_SUMMARY, tagged(cap, catalog.HISTORY_CAP_SUMMARY))
+        _write_input_snapshot(wh, con, core, year, v, years, ids)
+        h_lines = pl.concat([h_lines, new_lines], how="vertical_relaxed")
+        h_ents = pl.concat([h_ents, new_ents], how="vertical_relaxed")
         capr = cap.row(0, named=True) if cap.height else {}
         row = {
             "compliance_year": year,
@@ -157,6 +148,13 @@ def cycle_writes(
             )
         )
 
+    # the input rows of each version matter only to compare two versions (17 rows an enterprise):
+    # not read while the year has a single version
+    h_inputs = (
+        _history(con, catalog.HISTORY_ALLOCATION_INPUT, year)
+        if out.version >= 2
+        else pl.DataFrame(schema=catalog.HISTORY_ALLOCATION_INPUT.polars_schema)
+    )
     # who was notified by which version, then the requests, the changes and the statuses
     first = cy.allocation_changes(
         year, h_lines, h_ents, h_inputs, pl.DataFrame(schema=catalog.REVIEW_REQUEST.polars_schema)
@@ -184,13 +182,37 @@ def cycle_writes(
             "does not know that year yet; upgrade it and rerun"
         )
     where = f"compliance_year = {int(year)}"
-    out.replace = [
-        (catalog.ALLOCATION_VERSION, versions, where),
-        (catalog.REVIEW_REQUEST, requests, where),
-        (catalog.ALLOCATION_CHANGE, changes, where),
-        (catalog.ISSUANCE, _issuance(con, year, policy, ents, versions, marts["clearance_status"]), None),
-    ]
+    issuance = _issuance(con, year, policy, ents, versions, marts["clearance_status"])
+    wh.replace_typed(con, catalog.ALLOCATION_VERSION, versions, where=where)
+    wh.replace_typed(con, catalog.REVIEW_REQUEST, requests, where=where)
+    wh.replace_typed(con, catalog.ALLOCATION_CHANGE, changes, where=where)
+    wh.replace_typed(con, catalog.ISSUANCE, issuance)
     return out
+
+
+def _write_input_snapshot(
+    wh: Warehouse, con, core: CoreFrames, year: int, version: int, years: list[int], ids: list[str]
+) -> None:
+    """Append version `version`'s input snapshot to `history.allocation_input`: the validated rows
+    of `ids` the allocation of `year` is computed from (`transforms.cycle.input_snapshot_query`,
+    SQL over the year's validated frames), table by table in name order so that the stored rows
+    are in (table_name, row_key) order. One table's raw provenance is held at a time."""
+    table = catalog.HISTORY_ALLOCATION_INPUT
+    ids_frame = pl.DataFrame({"enterprise_id": ids}, schema={"enterprise_id": pl.String})
+    with registered(con, ids_frame, "_snapshot_ids"):
+        for name in sorted(CYCLE_INPUT_TABLES):
+            provenance = cy.provenance_of(_raw_provenance(con, name), cy.SNAPSHOT_KEYS[name])
+            with (
+                registered(con, getattr(core, name), "_snapshot_rows"),
+                registered(con, provenance, "_snapshot_provenance"),
+            ):
+                wh.append_query(
+                    con,
+                    table,
+                    cy.input_snapshot_query(
+                        name, "_snapshot_rows", "_snapshot_ids", "_snapshot_provenance", year, version, years
+                    ),
+                )
 
 
 def _issuance(con, year: int, policy, ents: pl.DataFrame, versions: pl.DataFrame, clearance: pl.DataFrame):

@@ -264,35 +264,47 @@ def publish(
         ledger_rows=core.ledger.filter(pl.col("compliance_year") == run.year).height,
         **marts,
     )
-    from flows.cycle import CycleRefused, cycle_writes
+    from flows.cycle import CycleRefused, write_cycle
 
-    # the checkpoint validates in its process while this one prepares the cycle's writes (both
-    # read the same frames, neither writes); its verdict comes first, before anything is written
+    # the checkpoint validates in its process while this one writes the year into the open
+    # transaction (both read the same frames); its verdict comes before the commit, and its
+    # refusal before the cycle's
     checker = checkpoint or CheckpointProcess.start()
     try:
         submitted = checker.submit(results, run.out_dir / "data-docs", run_name=run.run_id)
-        refused = None
         try:
-            cycle = cycle_writes(
-                run.con, run.year, run.policy, marts, core, run.run_id, run.as_of, run.notified_on
-            )
-        except CycleRefused as e:
-            refused = e
-        except BaseException:
+            with run.wh.transaction(run.con, pause="publish"):
+                refused = None
+                try:
+                    cycle = write_cycle(
+                        run.wh,
+                        run.con,
+                        run.year,
+                        run.policy,
+                        marts,
+                        core,
+                        run.run_id,
+                        run.as_of,
+                        run.notified_on,
+                    )
+                    rows = run.wh.publish_year(run.con, run.year, marts)
+                except CycleRefused as e:
+                    refused = e
+                check = submitted.verdict()
+                if not check.success:
+                    raise PublicationRefused(
+                        f"the warehouse checkpoint refused the {run.year} results, the previous publication is "
+                        "kept: " + "; ".join(check.failures[:5])
+                    )
+                if refused is not None:
+                    raise InvalidInput(
+                        f"Publication of {run.year} refused, the previous publication is kept: {refused}."
+                    )
+        finally:
             submitted.discard()
-            raise
-        check = submitted.verdict()
     finally:
         if checkpoint is None:
             checker.close()
-    if not check.success:
-        raise PublicationRefused(
-            f"the warehouse checkpoint refused the {run.year} results, the previous publication is kept: "
-            + "; ".join(check.failures[:5])
-        )
-    if refused is not None:
-        raise InvalidInput(f"Publication of {run.year} refused, the previous publication is kept: {refused}.")
-    rows = run.wh.publish_year(run.con, run.year, marts, append=cycle.append, replace=cycle.replace)
     pause_point("publish:committed", run.wh.served.parent)  # test hook: committed, not yet served
     return Done(
         None,

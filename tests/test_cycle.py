@@ -250,6 +250,96 @@ def test_changed_inputs_name_file_row_and_column():
     assert cy.changed_inputs(before, before).height == 0
 
 
+def test_input_snapshot_query_writes_the_json_polars_writes():
+    """The snapshot is SQL (DuckDB) but its text is the one history always held: Polars'
+    `struct.json_encode` of the values cast to text — every character a JSON string escapes (DuckDB's
+    own JSON functions write some in upper case), decimals with their places, dates, booleans,
+    nulls; rows in row_key order, each with its raw row's provenance (the first, when several
+    normalise to its key), other years and enterprises left out."""
+    import duckdb
+
+    from warehouse.store import registered
+
+    def frame(name: str, columns: dict) -> pl.DataFrame:
+        table = next(t for t in catalog.INPUTS if t.name == name)
+        n = len(next(iter(columns.values())))
+        return pl.DataFrame({c.name: columns.get(c.name, [None] * n) for c in table.columns}).cast(
+            {c.name: c.polars_type for c in table.columns}
+        )
+
+    def snapshot(name: str, rows: pl.DataFrame, ids: list[str], years: list[int], raw=None) -> pl.DataFrame:
+        provenance = cy.provenance_of(raw, cy.SNAPSHOT_KEYS[name])
+        with (
+            registered(con, rows, "r"),
+            registered(con, pl.DataFrame({"enterprise_id": ids}, schema={"enterprise_id": pl.String}), "i"),
+            registered(con, provenance, "p"),
+        ):
+            return con.sql(cy.input_snapshot_query(name, "r", "i", "p", 2022, 3, years)).pl()
+
+    def polars_json(rows: pl.DataFrame, name: str) -> list[str]:
+        values = [c for c in rows.columns if c not in cy.SNAPSHOT_KEYS[name]]
+        return (
+            rows.select(pl.struct(pl.col(values).cast(pl.String)).struct.json_encode()).to_series().to_list()
+        )
+
+    con = duckdb.connect()
+    line_years = frame(
+        "line_years",
+        {
+            "enterprise_id": ["B", "A", "A", "C", "A", "A"],
+            "line_id": ["B-1", "A-1", "A-1", "C-1", "A-2", "A-1"],
+            "year": [2022, 2022, 2021, 2022, 2022, 2018],
+            "verified_co2_t": [
+                Decimal("1.5"),
+                Decimal("-0.25"),
+                None,
+                Decimal("3"),
+                Decimal("0"),
+                Decimal("9"),
+            ],
+            "output": [Decimal("10"), None, Decimal("2.125"), Decimal("1"), Decimal("7"), Decimal("1")],
+            "production_days": [1, None, -3, 4, 5, 6],
+        },
+    )
+    raw = pl.DataFrame(
+        {
+            "line_id": ["A-1", " A-1", "Ｂ-1"],
+            "year": ["2022", "2022", "2022"],
+            "_source_file": ["a.csv", "b.csv", "c.xlsx"],
+            "_sheet": [None, None, "s"],
+            "_row": ["2", "3", "4"],
+        }
+    )
+    got = snapshot("line_years", line_years, ["A", "B"], [2021, 2022], raw)
+    kept = line_years.filter(pl.col("enterprise_id").is_in(["A", "B"]) & pl.col("year").is_in([2021, 2022]))
+    kept = kept.with_columns(pl.format("{} {}", "line_id", "year").alias("_key")).sort("_key").drop("_key")
+    assert got.columns == catalog.HISTORY_ALLOCATION_INPUT.names
+    assert got["row_key"].to_list() == ["A-1 2021", "A-1 2022", "A-2 2022", "B-1 2022"]
+    assert got["values_json"].to_list() == polars_json(kept, "line_years")
+    assert got.select("source_file", "sheet", "row_number").rows() == [
+        (None, None, None),
+        ("a.csv", None, 2),
+        (None, None, None),
+        ("c.xlsx", "s", 4),
+    ]
+    odd = ['say "hi"', "back\\slash \\u001A", "tab\tnl\ncr\r\x0b\x1a\x1f\x00", "重庆 \u2028 é", "", None]
+    ids = [f"E{i}" for i in range(len(odd))]
+    enterprises = frame("enterprises", {"enterprise_id": ids, "name": odd, "district": odd[::-1]})
+    got = snapshot("enterprises", enterprises, ids, [])
+    assert got["values_json"].to_list() == polars_json(enterprises, "enterprises")
+    lines = frame(
+        "lines",
+        {
+            "line_id": ["A-1"],
+            "enterprise_id": ["A"],
+            "intensity_eligible": [True],
+            "commissioned_on": [date(2010, 5, 11)],
+        },
+    )
+    got = snapshot("lines", lines, ["A"], [])
+    assert got["values_json"].to_list() == polars_json(lines, "lines")
+
+
 def test_review_rows_are_validated_and_quarantined_with_file_row_column(tmp_path):
     import shutil
 
