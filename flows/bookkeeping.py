@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from prefect.utilities.annotations import quote
+
 from flows import resume
 from flows.audit import RunAudit, RunLog
 from flows.fingerprints import fingerprints, inbox_files
@@ -55,6 +57,15 @@ class Stored:
     @functools.cached_property
     def output(self):
         return LOADERS[self.stage](self.run)
+
+
+def _argument(value):
+    """What a stage's task is given for `value`: a stored output read, the run's settings quoted
+    (`prefect.utilities.annotations.quote`: they are no task's result, and Prefect would otherwise
+    walk their ~280 objects — rule pack, warehouse — twice a task, looking for upstream results)."""
+    if isinstance(value, Stored):
+        return value.output
+    return quote(value) if isinstance(value, RunSettings) else value
 
 
 class RunBook:
@@ -144,7 +155,7 @@ class RunBook:
         because = resume.why_it_runs(entry, fp, self.from_stage)
         self.run.wh.cache_forget(fp.slot, stage)  # no record while the output is incomplete (crash safety)
         try:
-            done: Done = self.tasks[stage](*(i.output if isinstance(i, Stored) else i for i in inputs))
+            done: Done = self.tasks[stage](*(_argument(i) for i in inputs))
         except BaseException as e:
             interrupted = isinstance(e, KeyboardInterrupt)
             message = "interrupted (Ctrl-C)" if interrupted else failure_message(e)

@@ -225,7 +225,7 @@ def clearance(run: RunSettings, inputs: ValidInputs, allocation: Allocation) -> 
         y: (run.policy if y == run.year else policy_for_year(y, jurisdiction=j))
         for y in pool_years(run.policy)
     }
-    pool = pool_for(inputs.core, policies | {run.year: run.policy}, run.year, run.as_of)
+    pool = pool_for(inputs.core, policies | {run.year: run.policy}, run.year, run.as_of, allocation)
     result = _checked_clearance(
         clearance_of(inputs.core, allocation, run.policy, run.as_of, pool, inputs.left_out)
     )

@@ -19,6 +19,8 @@ with `transforms.allocate`.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,7 +51,17 @@ CREATE MACRO days_in_year(y) AS CAST(make_date(CAST(y AS INTEGER) + 1, 1, 1)
 
 
 def exact_connection() -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB connection with the exact-arithmetic macros above."""
+    """A private connection with the exact-arithmetic macros above: a cursor of this process's
+    in-memory database that holds them (`_exact_database`). What a caller registers on it is its
+    own (DuckDB keeps registered frames per connection) and goes with `close()`; opening a new
+    database and creating the macros each time cost ~10 ms a call, ~10 calls a run."""
+    return _exact_database(os.getpid()).cursor()
+
+
+@functools.cache
+def _exact_database(pid: int) -> duckdb.DuckDBPyConnection:
+    """The in-memory database holding the macros, one per process (`pid`: a forked child makes
+    its own rather than use its parent's engine threads)."""
     con = duckdb.connect()
     con.execute(_MACROS)
     return con

@@ -194,13 +194,18 @@ def _allocation_only(core: CoreFrames, policy: Policy) -> Allocation:
     return allocation_of(baselines_of(core, policy), core, policy)
 
 
-def pool_for(core: CoreFrames, policies: dict[int, Policy], year: int, as_of: date) -> Pool | None:
+def pool_for(
+    core: CoreFrames, policies: dict[int, Policy], year: int, as_of: date, own: Allocation | None = None
+) -> Pool | None:
     """The borrowing pool of `year`, or None when the year does not borrow.
 
     `policies` holds the rule pack of every pool year (the year's own included). Each earlier pool
     year is computed by the engine for its borrowers only, cleared as of `as_of` against what the
     years before it left, and what it accepted is used. The source allocation is the engine's
-    allocation of the source year (for the earlier years: of their borrowers only)."""
+    allocation of the source year (for the earlier years: of their borrowers only). `own`: the
+    allocation of `year` from `core` and `policies[year]`, when the caller has it — the earlier
+    years' borrowers then take their source rows from it (allocation is per enterprise, so those
+    rows are what computing the borrowers alone gives) instead of from the engine run again."""
     years = pool_years(policies[year])
     if not years:
         return None
@@ -209,10 +214,13 @@ def pool_for(core: CoreFrames, policies: dict[int, Policy], year: int, as_of: da
     for y in years:
         if y >= year:
             break
-        part = restricted(core, borrowers(core.ledger, y))
-        source = _allocation_only(part, policies[src_year]).enterprises.select(
-            "enterprise_id", "preallocation_next_t"
-        )
+        ids = borrowers(core.ledger, y)
+        part = restricted(core, ids)
+        if own is not None and src_year == year:
+            source_alloc = own.enterprises.join(ids, on="enterprise_id", how="semi")
+        else:
+            source_alloc = _allocation_only(part, policies[src_year]).enterprises
+        source = source_alloc.select("enterprise_id", "preallocation_next_t")
         frames = run_year(part, policies[y], as_of=as_of, pool=Pool(src_year, source, used))
         used = (
             pl.concat([used, borrowed_accepted(frames.clearance)])

@@ -56,7 +56,7 @@ def pool_remaining(
 ) -> pl.DataFrame:
     """enterprise_id, pool_remaining_t for `policy.year`, whose allocation is `allocation`
     (`policies`: the rule pack of every pool year; `policy` is used for its own year)."""
-    pool = pool_for(core, policies | {policy.year: policy}, policy.year, as_of)
+    pool = pool_for(core, policies | {policy.year: policy}, policy.year, as_of, allocation)
     if pool is None:
         return pl.DataFrame(schema=POOL_SCHEMA)
     return pool.remaining(allocation)
