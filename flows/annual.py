@@ -25,7 +25,7 @@ from prefect.states import Failed
 
 from flows import bookkeeping
 from flows.audit import RunLog
-from flows.bookkeeping import RunBook
+from flows.bookkeeping import RunBook, let_go, stage_task
 from flows.stages import RUNNERS, STAGES, InvalidInput, RunSettings
 from policies import PolicyError, policy_for_year
 from warehouse import Warehouse
@@ -34,7 +34,7 @@ from warehouse import Warehouse
 # The other stages are deterministic: a retry would fail the same way.
 TASKS = {
     name: task(
-        RUNNERS[name],
+        stage_task(RUNNERS[name]),
         name=name,
         cache_policy=NO_CACHE,
         persist_result=False,
@@ -138,11 +138,13 @@ def _pipeline(run: RunSettings, book: RunBook, allow_shrink: bool) -> dict:
         with book.stages() as checkpoint:
             inbox = book.do("ingest", run)
             inputs = book.do("validate", run, inbox)
-            del inbox  # the raw tables, read by validate only: not held through the run (memory, at scale)
+            let_go(inbox)  # each output as soon as no later stage reads it (memory, at scale)
             baselines = book.do("baselines", run, inputs)
             allocation = book.do("allocate", run, inputs, baselines)
+            let_go(baselines)
             clearance = book.do("clearance", run, inputs, allocation)
             book.do("publish", run, inputs, allocation, clearance, checkpoint)
+            let_go(inputs, allocation, clearance)
     finally:
         book.serve(serve_warehouse, allow_shrink)
     return _files_for_people(run, book.publication(), book.log)

@@ -58,13 +58,59 @@ class Stored:
     def output(self):
         return LOADERS[self.stage](self.run)
 
+    def let_go(self) -> None:
+        self.__dict__.pop("output", None)
+
+
+class Handed:
+    """What a stage that ran hands to the stages that read its output. Prefect keeps every task's
+    arguments and return value until the flow run ends (its records of the task runs and the
+    transaction that stages each result), whatever the flow does with its own references: with the
+    frames themselves passed through it, the raw tables and the baselines stayed in memory through
+    publish and serve (~0.5 GiB at 100,000 enterprises). So a stage's task takes and returns this
+    holder — the same object, so that Prefect still links each stage to the stages it feeds — and
+    the run lets go of the frames after the last stage that reads them (`let_go`)."""
+
+    def __init__(self, done: Done):
+        self.done: Done | None = done
+
+    @property
+    def output(self):
+        if self.done is None:
+            raise RuntimeError("a stage's output was read after the run let go of it")
+        return self.done.output
+
+    def let_go(self) -> None:
+        self.done = None
+
+
+def stage_task(runner: Callable[..., Done]) -> Callable[..., Handed]:
+    """`runner` (`flows.stages.RUNNERS`) as the function of a stage's Prefect task: the outputs it
+    is given are opened inside the task (a stored one read there, so a failure to read it is that
+    stage's), what it returns goes back in a `Handed`."""
+
+    def opened(value):
+        return value.output if isinstance(value, (Handed, Stored)) else value
+
+    @functools.wraps(runner)
+    def stage(*args, **kwargs) -> Handed:
+        return Handed(runner(*map(opened, args), **{k: opened(v) for k, v in kwargs.items()}))
+
+    return stage
+
+
+def let_go(*outputs: Handed | Stored | None) -> None:
+    """Free the frames of outputs no later stage reads (`Handed`)."""
+    for output in outputs:
+        if output is not None:
+            output.let_go()
+
 
 def _argument(value):
-    """What a stage's task is given for `value`: a stored output read, the run's settings quoted
+    """What a stage's task is given for `value`: the run's settings quoted
     (`prefect.utilities.annotations.quote`: they are no task's result, and Prefect would otherwise
-    walk their ~280 objects — rule pack, warehouse — twice a task, looking for upstream results)."""
-    if isinstance(value, Stored):
-        return value.output
+    walk their ~280 objects — rule pack, warehouse — twice a task, looking for upstream results);
+    outputs as they are (`Handed`, `Stored`: opened inside the task, `stage_task`)."""
     return quote(value) if isinstance(value, RunSettings) else value
 
 
@@ -77,7 +123,7 @@ class RunBook:
         self,
         run: RunSettings,
         from_stage: str | None,
-        tasks: dict[str, Callable[..., Done]],
+        tasks: dict[str, Callable[..., Handed]],
         summary: dict,
         log: RunLog,
     ):
@@ -134,7 +180,7 @@ class RunBook:
 
     def do(self, stage: str, *inputs):
         """Run, skip, reuse or leave out `stage` as the plan says, and record it. Returns its
-        output: what it made, `Stored` when it did not run, None when not needed."""
+        output: what it made (`Handed`), `Stored` when it did not run, None when not needed."""
         action, fp, entry = self.plan[stage], self.fps[stage], self.cache.get(stage)
         if action in ("skip", "reuse"):
             status = "skipped" if action == "skip" else "reused"
@@ -155,7 +201,7 @@ class RunBook:
         because = resume.why_it_runs(entry, fp, self.from_stage)
         self.run.wh.cache_forget(fp.slot, stage)  # no record while the output is incomplete (crash safety)
         try:
-            done: Done = self.tasks[stage](*(_argument(i) for i in inputs))
+            handed: Handed = self.tasks[stage](*(_argument(i) for i in inputs))
         except BaseException as e:
             interrupted = isinstance(e, KeyboardInterrupt)
             message = "interrupted (Ctrl-C)" if interrupted else failure_message(e)
@@ -163,6 +209,7 @@ class RunBook:
             self.audit.not_run(STAGES[STAGES.index(stage) + 1 :])
             self.log.write(f"{stage}: failed: {message}")
             raise
+        done = handed.done
         self.run.wh.cache_remember(
             fp.slot,
             stage,
@@ -184,7 +231,7 @@ class RunBook:
         seconds = time.perf_counter() - t0
         self._summary_entry(stage, "succeeded", done.rows_out, seconds, done.message)
         self.log.write(f"{stage}: succeeded in {seconds:.1f} s, {done.rows_out} rows: {done.message}")
-        return done.output
+        return handed
 
     def _summary_entry(self, stage: str, status: str, rows: int | None, seconds: float, message: str) -> None:
         self.summary["stages"][stage] = {

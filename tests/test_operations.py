@@ -595,6 +595,51 @@ def test_only_tasks_that_touch_files_retry():
     assert serve_warehouse.retries == 1
 
 
+def test_the_run_frees_a_stage_output_once_no_later_stage_reads_it():
+    """Prefect keeps every task's arguments and result until the flow run ends. Stage tasks take and
+    return a `Handed` holder instead of the frames: after `let_go` the frames are freed while the
+    flow still runs, and Prefect still links the reading stage to the stage that made its input."""
+    import gc
+    import weakref
+
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.context import FlowRunContext
+
+    from flows.bookkeeping import Handed, let_go, stage_task
+    from flows.stages import Done
+
+    class Frames:
+        pass
+
+    made: list[weakref.ref] = []
+
+    def make() -> Done:
+        frames = Frames()
+        made.append(weakref.ref(frames))
+        return Done(frames, 1, "made")
+
+    def read(frames: Frames) -> Done:
+        return Done(None, 0, f"read a {type(frames).__name__}")
+
+    def stage(fn):
+        return task(stage_task(fn), name=fn.__name__, cache_policy=NO_CACHE, persist_result=False)
+
+    @flow(persist_result=False)
+    def two_stages() -> tuple[str, bool, bool, bool]:
+        out = stage(make)()
+        read_out = stage(read)(out)
+        linked = id(out) in FlowRunContext.get().run_results
+        held_before = made[0]() is not None
+        let_go(out)
+        gc.collect()
+        return read_out.done.message, linked, held_before, made[0]() is None
+
+    message, linked, held_before, freed = two_stages()
+    assert (message, linked, held_before, freed) == ("read a Frames", True, True, True)
+    assert isinstance(stage(make).fn(), Handed) and stage(make).fn.__name__ == "make"
+
+
 def test_runs_of_the_cli_have_no_flow_heartbeat_and_scheduled_ones_keep_it(monkeypatch):
     """`run_now` (etsflow run, demo) switches Prefect's flow heartbeat off for its run only."""
     from prefect.settings import get_current_settings
