@@ -72,7 +72,9 @@ def _median(xs: list[float]) -> float | None:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
-    env |= {"ETSFLOW_VAR": str(BENCH_VAR), "PYTHONHASHSEED": "0"}
+    # fresh processes, as measured: no warm runner asked, none started after a run (its imports
+    # would run beside the next measured child)
+    env |= {"ETSFLOW_VAR": str(BENCH_VAR), "PYTHONHASHSEED": "0", "ETSFLOW_RUNNER": "off"}
     return env | extra
 
 
