@@ -28,19 +28,9 @@ import socket
 import sys
 from pathlib import Path
 
+from model import PACKAGES
+
 REPO = Path(__file__).resolve().parents[1]
-# the project's packages (pyproject.toml [tool.setuptools] packages; a test keeps them equal)
-PACKAGES = (
-    "model",
-    "etsflow",
-    "ingest",
-    "flows",
-    "transforms",
-    "validations",
-    "warehouse",
-    "exports",
-    "policies",
-)
 # environment read at import (Prefect's settings, ours, the interpreter's, the stdio encoding): a
 # runner serves only clients whose values of these equal its own. ETSFLOW_RUNNER* choose the runner.
 ENV_PREFIXES = ("PREFECT_", "ETSFLOW_", "PYTHON", "LC_")

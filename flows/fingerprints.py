@@ -18,20 +18,11 @@ from pathlib import Path
 
 from flows.stages import STAGES, RunSettings
 from ingest.read import inbox_listing, judged, readable_path, sha256
+from model import PACKAGES
 from policies import Policy, default_policy_path
 from warehouse.store import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = (
-    "etsflow",
-    "ingest",
-    "flows",
-    "transforms",
-    "validations",
-    "warehouse",
-    "exports",
-    "policies",
-)
 # The modules a stage runs; the project modules they import (at any depth) are added.
 STAGE_CODE = {
     "ingest": ("ingest.read",),
@@ -135,7 +126,7 @@ def _imports_in(path: Path, _mtime_ns: int) -> frozenset[str]:
             continue
         for n in names:
             parts = n.split(".")
-            if parts[0] in PROJECT_PACKAGES:
+            if parts[0] in PACKAGES:
                 found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return frozenset(found)
 
