@@ -52,6 +52,15 @@ class CoreFrames:
         return cls(**out)
 
 
+def for_duckdb(df: pl.DataFrame):
+    """`df` as DuckDB is handed it (`register`): Arrow with Polars' own string layout (string
+    views), so that DuckDB reads the frame's buffers. DuckDB's own conversion of a Polars frame
+    copies every string into Arrow's classic layout first: +600 MiB for the 1.7 M rows of a
+    100,000-enterprise input snapshot (against +260 MiB this way), +0.3 GiB for the year's line
+    allocations with their explanations."""
+    return df.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def listed_enterprise_ids(enterprises: pl.DataFrame, year: int) -> pl.DataFrame:
     """Enterprises on the list of compliance year `year` (column `listed_years`, comma-separated)."""
     return enterprises.filter(
