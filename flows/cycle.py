@@ -41,13 +41,25 @@ def _history(con, table: Table, year: int) -> pl.DataFrame:
     ).pl()
 
 
-def _raw_provenance(con, table: str) -> pl.DataFrame:
-    """What the input snapshot takes of `raw.<table>`: the row key's columns and each row's file,
-    sheet and row. The raw rows' other text columns are not read: at 100,000 enterprises they
-    were most of the publication's memory."""
-    present = set(table_columns(con, "raw", table))
-    wanted = (*cy.SNAPSHOT_KEYS[table], "_source_file", "_sheet", "_row")
-    return con.sql(f"SELECT {', '.join(c for c in wanted if c in present)} FROM raw.{table}").pl()
+# raw rows read at a time for their row keys (`_raw_keys`)
+RAW_KEYS_BATCH = 200_000
+
+
+def _raw_keys(con, table: str, keys: str) -> tuple[pl.DataFrame, str]:
+    """raw_row → row_key of every row of `raw.<table>` (`transforms.cycle.row_keys`), and the SQL
+    of the snapshot's provenance relation over them once registered as `keys`. Read in batches of
+    `RAW_KEYS_BATCH` rows: only the key's columns pass through Polars (at 100,000 enterprises the
+    raw rows' file names were most of the publication's peak). No provenance when the raw table
+    lacks the key's or the provenance's columns."""
+    key = cy.SNAPSHOT_KEYS[table]
+    found = pl.DataFrame(schema={"row_key": pl.String, "raw_row": pl.Int64})
+    if not set(table_columns(con, "raw", table)).issuperset((*key, "_source_file", "_sheet", "_row")):
+        return found, cy.NO_PROVENANCE
+    reader = con.sql(f"SELECT rowid AS raw_row, {', '.join(key)} FROM raw.{table}").fetch_record_batch(
+        RAW_KEYS_BATCH
+    )
+    found = pl.concat([found, *(cy.row_keys(pl.from_arrow(b), key) for b in reader)])
+    return found, cy.provenance_query(keys, f"raw.{table}")
 
 
 def _rules(year: int, policy) -> cy.YearRules:
@@ -196,21 +208,21 @@ def _write_input_snapshot(
     """Append version `version`'s input snapshot to `history.allocation_input`: the validated rows
     of `ids` the allocation of `year` is computed from (`transforms.cycle.input_snapshot_query`,
     SQL over the year's validated frames), table by table in name order so that the stored rows
-    are in (table_name, row_key) order. One table's raw provenance is held at a time."""
+    are in (table_name, row_key) order. One table's raw row keys are held at a time."""
     table = catalog.HISTORY_ALLOCATION_INPUT
     ids_frame = pl.DataFrame({"enterprise_id": ids}, schema={"enterprise_id": pl.String})
     with registered(con, ids_frame, "_snapshot_ids"):
         for name in sorted(CYCLE_INPUT_TABLES):
-            provenance = cy.provenance_of(_raw_provenance(con, name), cy.SNAPSHOT_KEYS[name])
+            keys, provenance = _raw_keys(con, name, "_snapshot_keys")
             with (
                 registered(con, getattr(core, name), "_snapshot_rows"),
-                registered(con, provenance, "_snapshot_provenance"),
+                registered(con, keys, "_snapshot_keys"),
             ):
                 wh.append_query(
                     con,
                     table,
                     cy.input_snapshot_query(
-                        name, "_snapshot_rows", "_snapshot_ids", "_snapshot_provenance", year, version, years
+                        name, "_snapshot_rows", "_snapshot_ids", provenance, year, version, years
                     ),
                 )
 

@@ -268,13 +268,19 @@ def test_input_snapshot_query_writes_the_json_polars_writes():
         )
 
     def snapshot(name: str, rows: pl.DataFrame, ids: list[str], years: list[int], raw=None) -> pl.DataFrame:
-        provenance = cy.provenance_of(raw, cy.SNAPSHOT_KEYS[name])
+        key = cy.SNAPSHOT_KEYS[name]
+        keys = pl.DataFrame(schema={"row_key": pl.String, "raw_row": pl.Int64})
+        provenance = cy.NO_PROVENANCE
+        if raw is not None:  # a raw table as the work database holds it: its rowid orders its rows
+            con.execute("CREATE OR REPLACE TABLE raw_table AS SELECT * FROM raw")
+            keys = cy.row_keys(con.sql(f"SELECT rowid AS raw_row, {', '.join(key)} FROM raw_table").pl(), key)
+            provenance = cy.provenance_query("k", "raw_table")
         with (
             registered(con, rows, "r"),
             registered(con, pl.DataFrame({"enterprise_id": ids}, schema={"enterprise_id": pl.String}), "i"),
-            registered(con, provenance, "p"),
+            registered(con, keys, "k"),
         ):
-            return con.sql(cy.input_snapshot_query(name, "r", "i", "p", 2022, 3, years)).pl()
+            return con.sql(cy.input_snapshot_query(name, "r", "i", provenance, 2022, 3, years)).pl()
 
     def polars_json(rows: pl.DataFrame, name: str) -> list[str]:
         values = [c for c in rows.columns if c not in cy.SNAPSHOT_KEYS[name]]

@@ -118,7 +118,7 @@ def input_snapshot_query(
     """The SELECT of the validated input rows of table `name` that version `version` of `year`'s
     allocation is computed from: the rows of relation `core` (the year's validated `name` rows) of
     the enterprises in relation `ids` (column enterprise_id) and, for tables by year, of `years`;
-    each with its provenance from relation `provenance` (`provenance_of`: row_key, source_file,
+    each with its provenance from relation `provenance` (`provenance_query`: row_key, source_file,
     sheet, row_number) and its values as JSON text. Columns of `catalog.HISTORY_ALLOCATION_INPUT`,
     ordered by row_key: a version's rows are stored table by table in table_name order, so that
     they are stored in (table_name, row_key) order.
@@ -177,28 +177,35 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def provenance_of(raw: pl.DataFrame | None, key: tuple[str, ...]) -> pl.DataFrame:
-    """row_key → the file, sheet and row of the raw row it was validated from (the first, when
-    several normalise to one key): the raw key's columns normalised as validation normalises
-    identifiers (NFKC, no whitespace, years as integers). In Polars: DuckDB has no NFKC."""
-    schema = {"row_key": pl.String, "source_file": pl.String, "sheet": pl.String, "row_number": pl.Int64}
-    if raw is None or not raw.height or any(k not in raw.columns for k in key):
-        return pl.DataFrame(schema=schema)
+def row_keys(raw: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:
+    """raw_row → row_key of raw rows (a batch of them: columns `raw_row` and the key's, as read):
+    the key's columns normalised as validation normalises identifiers (NFKC, no whitespace, years
+    as integers) and joined as the snapshot's row_key; a row whose key does not normalise is left
+    out. In Polars: DuckDB has no NFKC. Only the key is taken from the raw rows, so that their
+    file names are not held for 1.3 M line-years (`provenance_query` joins them in SQL)."""
     parts = []
     for k in key:
         e = pl.col(k).str.normalize("NFKC").str.replace_all(r"\s", "")
         if k == "year":
             e = e.cast(pl.Int64, strict=False).cast(pl.String)
         parts.append(e)
+    return raw.select(pl.concat_str(parts, separator=" ").alias("row_key"), "raw_row").drop_nulls("row_key")
+
+
+NO_PROVENANCE = (
+    "(SELECT NULL::VARCHAR AS row_key, NULL::VARCHAR AS source_file, NULL::VARCHAR AS sheet, "
+    "NULL::BIGINT AS row_number WHERE false)"
+)
+
+
+def provenance_query(keys: str, raw: str) -> str:
+    """SQL of the relation row_key → source_file, sheet, row_number: the file, sheet and row of the
+    raw row each row_key was validated from, the first (lowest `rowid` of the raw table `raw`) when
+    several normalise to one key. `keys`: a relation of `row_keys` of `raw`'s rows."""
     return (
-        raw.select(
-            pl.concat_str(parts, separator=" ").alias("row_key"),
-            pl.col("_source_file").alias("source_file"),
-            pl.col("_sheet").alias("sheet"),
-            pl.col("_row").cast(pl.Int64).alias("row_number"),
-        )
-        .drop_nulls("row_key")
-        .unique("row_key", keep="first", maintain_order=True)
+        "(SELECT k.row_key, r._source_file AS source_file, r._sheet AS sheet, CAST(r._row AS BIGINT) AS row_number "
+        f"FROM (SELECT row_key, min(raw_row) AS raw_row FROM {keys} GROUP BY row_key) k "
+        f"JOIN {raw} r ON r.rowid = k.raw_row)"
     )
 
 
