@@ -438,6 +438,25 @@ def test_a_second_writer_is_told_clearly(cli, setup):
     assert run(cli, setup).exit_code == 0
 
 
+def test_the_work_database_has_a_memory_limit_that_the_environment_can_change(tmp_path, monkeypatch):
+    """DuckDB caches what it writes up to its limit (80 % of the machine by default): the work
+    database gets `WORK_MEMORY_LIMIT`, or ETSFLOW_DUCKDB_MEMORY; a value DuckDB cannot read is
+    refused naming the variable."""
+    from warehouse.store import WORK_MEMORY_LIMIT
+
+    def limit() -> str:
+        with Warehouse(tmp_path / "wh.duckdb").connect() as con:
+            return con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    monkeypatch.delenv("ETSFLOW_DUCKDB_MEMORY", raising=False)
+    assert WORK_MEMORY_LIMIT == "512MB" and limit() == "488.2 MiB"  # DuckDB shows 512 × 10^6 bytes in MiB
+    monkeypatch.setenv("ETSFLOW_DUCKDB_MEMORY", "2GiB")
+    assert limit() == "2.0 GiB"
+    monkeypatch.setenv("ETSFLOW_DUCKDB_MEMORY", "lots")
+    with pytest.raises(ValueError, match="ETSFLOW_DUCKDB_MEMORY='lots' is not a DuckDB memory size"):
+        limit()
+
+
 # ---------------------------------------------------------------------------------------------
 # The served file: DuckDB 1.5 storage
 # ---------------------------------------------------------------------------------------------

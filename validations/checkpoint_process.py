@@ -33,6 +33,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from model import PARQUET_ROW_GROUP
 from model.results import YearResults
 from validations import checkpoint_worker
 from validations.checkpoint import Check, CheckpointResult, check_frames, checks, run_checkpoint
@@ -66,7 +67,7 @@ class CheckpointProcess:
         frames = check_frames(results)
         tmp = tempfile.TemporaryDirectory(prefix="etsflow-checkpoint-")
         for table, frame in frames.items():
-            frame.write_parquet(Path(tmp.name) / f"{table}.parquet")
+            frame.write_parquet(Path(tmp.name) / f"{table}.parquet", row_group_size=PARQUET_ROW_GROUP)
         request = {
             "frames": tmp.name,
             "tables": list(frames),

@@ -14,11 +14,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from model import catalog
+from model import PARQUET_ROW_GROUP, catalog
 from model.catalog import Table
 from transforms import for_duckdb
 
 SERVED_STORAGE_VERSION = "v1.5.0"  # DuckDB 1.5 clients (many BI connectors embed 1.x) can open it
+# DuckDB's memory for the work database (its `memory_limit`; DuckDB's own default is 80 % of the
+# machine's memory). DuckDB keeps every block it wrote or read cached up to its limit, and publish
+# writes the year's history, input snapshot and marts in one transaction: at 100,000 enterprises
+# the run's peak resident memory was ~0.4 GiB higher with DuckDB's default. Above the limit DuckDB
+# evicts cached blocks and spills sorts, aggregates and joins to `<work database>.tmp`.
+# ETSFLOW_DUCKDB_MEMORY sets another value (DuckDB's form: 512MB, 2GB).
+WORK_MEMORY_LIMIT = "512MB"
 SERVED_SCHEMAS = ("raw", "core", "mart", "history", "audit", "scenario")  # what the work database holds
 SHARED = 0  # the cache slot of inbox-wide outputs (raw.*): shared by every year
 PAUSE_ENV = "ETSFLOW_PAUSE_AT"
@@ -226,10 +233,16 @@ class Warehouse:
             con.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        memory = os.environ.get("ETSFLOW_DUCKDB_MEMORY", WORK_MEMORY_LIMIT)
         try:
             return duckdb.connect(
-                str(self.work), config={"storage_compatibility_version": SERVED_STORAGE_VERSION}
+                str(self.work),
+                config={"storage_compatibility_version": SERVED_STORAGE_VERSION, "memory_limit": memory},
             )
+        except duckdb.ParserException as e:
+            raise ValueError(
+                f"ETSFLOW_DUCKDB_MEMORY={memory!r} is not a DuckDB memory size (e.g. 512MB, 2GB): {e}"
+            ) from None
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise
@@ -635,7 +648,7 @@ def _write_parquet(df: pl.DataFrame, path: Path) -> None:
     """Write `df` to `path` whole or not at all: beside it, flushed to disk, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    df.write_parquet(tmp)
+    df.write_parquet(tmp, row_group_size=PARQUET_ROW_GROUP)
     _fsync(tmp)
     os.replace(tmp, path)
 
