@@ -6,7 +6,7 @@ import calendar
 from decimal import Decimal
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -166,3 +166,22 @@ def test_deterministic_and_independent_of_row_order(case, rnd):
         (first.cap, second.cap),
     ):
         assert_frame_equal(x, y)
+
+
+@bounded(6)
+@given(scenarios())
+def test_explanations_written_in_slices_are_the_words_written_at_once(case):
+    """`model.labels.explained` writes a large year's explanations a slice of rows at a time (for
+    memory): every row's words come from its own columns, so one row per slice gives the same
+    frames as the whole year at once."""
+    from unittest import mock
+
+    from model import labels
+
+    year, frames = case
+    _, whole = run_year(frames, year)
+    assume(whole.lines.height > 1)  # one slice per row, several slices
+    with mock.patch.object(labels, "EXPLAINED_AT_ONCE", 1):
+        _, sliced = run_year(frames, year)
+    assert_frame_equal(whole.lines, sliced.lines)
+    assert_frame_equal(whole.enterprises, sliced.enterprises)

@@ -346,6 +346,40 @@ def test_input_snapshot_query_writes_the_json_polars_writes():
     assert got["values_json"].to_list() == polars_json(lines, "lines")
 
 
+def test_raw_row_keys_are_read_in_batches_with_the_same_result(monkeypatch):
+    """The snapshot's provenance reads the raw rows' keys a batch at a time (for memory): any
+    batch size gives the same raw_row → row_key, each raw row's key normalised as validation
+    normalises it (NFKC, no whitespace, years as integers); a key that does not normalise (no
+    year) is left out; a raw table without the provenance's columns has none."""
+    import duckdb
+
+    import flows.cycle as fc
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    con.execute(
+        "CREATE TABLE raw.line_years AS SELECT * FROM (VALUES "
+        "('A-1', '2022', 'a.csv', NULL, '2'), (' A-1', '2022', 'b.csv', NULL, '3'), "
+        "('Ｂ-1', ' 2021 ', 'c.xlsx', 's', '4'), ('C-1', 'x', 'c.xlsx', 's', '5'), ('D-1', '2020', 'd.csv', NULL, '6')"
+        ") t(line_id, year, _source_file, _sheet, _row)"
+    )
+    whole, provenance = fc._raw_keys(con, "line_years", "k")
+    monkeypatch.setattr(fc, "RAW_KEYS_BATCH", 2)
+    batched, _ = fc._raw_keys(con, "line_years", "k")
+    assert (
+        batched.rows() == whole.rows() == [("A-1 2022", 0), ("A-1 2022", 1), ("B-1 2021", 2), ("D-1 2020", 4)]
+    )
+    con.register("k", batched)
+    assert con.sql(f"SELECT * FROM {provenance} ORDER BY row_key").fetchall() == [
+        ("A-1 2022", "a.csv", None, 2),  # the first raw row of the key
+        ("B-1 2021", "c.xlsx", "s", 4),
+        ("D-1 2020", "d.csv", None, 6),
+    ]
+    con.execute("CREATE TABLE raw.lines AS SELECT 'L' AS line_id")  # no file, sheet or row
+    keys, provenance = fc._raw_keys(con, "lines", "k")
+    assert keys.height == 0 and provenance == cy.NO_PROVENANCE
+
+
 def test_review_rows_are_validated_and_quarantined_with_file_row_column(tmp_path):
     import shutil
 
