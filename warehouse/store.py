@@ -379,10 +379,8 @@ class Warehouse:
     ) -> None:
         """Replace the rows of a catalog table (all, or those matching `where`) with `df`,
         cast to the catalog's DuckDB types. Runs inside the caller's transaction."""
-        cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in table.columns)
-        with registered(con, df.select(table.names)) as name:
-            con.execute(f"DELETE FROM {table.qualified}" + (f" WHERE {where}" if where else ""))
-            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM {name}")
+        con.execute(f"DELETE FROM {table.qualified}" + (f" WHERE {where}" if where else ""))
+        _insert_frame(con, table, df)
 
     @staticmethod
     def read(con: duckdb.DuckDBPyConnection, qualified: str, where: str = "") -> pl.DataFrame:
@@ -525,9 +523,7 @@ class Warehouse:
                     [[row.get(c.name) for c in table.columns] for row in rows],
                 )
             return
-        cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in table.columns)
-        with registered(con, rows.select(table.names)) as name:
-            con.execute(f"INSERT INTO {table.qualified} ({_names(table)}) SELECT {cols} FROM {name}")
+        _insert_frame(con, table, rows)
 
     @staticmethod
     def append_query(con, table: Table, select: str) -> None:
@@ -642,6 +638,13 @@ class Warehouse:
 def _name_column(t: Table) -> str:
     """The column of a scenario.* table that holds the scenario's name."""
     return "name" if t is catalog.SCENARIO_RUN else "scenario_name"
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: Table, df: pl.DataFrame) -> None:
+    """Insert the rows of `df` into the catalog table `table`, cast to the catalog's DuckDB types."""
+    cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in table.columns)
+    with registered(con, df.select(table.names)) as name:
+        Warehouse.append_query(con, table, f"SELECT {cols} FROM {name}")
 
 
 def _write_parquet(df: pl.DataFrame, path: Path) -> None:
