@@ -61,6 +61,13 @@ def for_duckdb(df: pl.DataFrame):
     return df.to_arrow(compat_level=pl.CompatLevel.newest())
 
 
+def register(con, **frames: pl.DataFrame) -> None:
+    """Each frame readable by SQL on `con` (the engine's `exact_connection`) under its name,
+    handed over as `for_duckdb` says."""
+    for name, df in frames.items():
+        con.register(name, for_duckdb(df))
+
+
 def listed_enterprise_ids(enterprises: pl.DataFrame, year: int) -> pl.DataFrame:
     """Enterprises on the list of compliance year `year` (column `listed_years`, comma-separated)."""
     return enterprises.filter(

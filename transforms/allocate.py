@@ -26,7 +26,7 @@ from model import catalog
 from model.labels import enterprise_explanation, explained, line_explanation
 from policies import Policy
 from policies.methods import LINE_METHODS
-from transforms import CoreFrames, for_duckdb
+from transforms import CoreFrames, register
 from transforms.baselines import exact_connection, ratio, reasons_frame, run, scaled
 
 # Enterprise-level rule-pack parameters an enterprise's numbers use, by step (→ `provisional`).
@@ -379,15 +379,18 @@ def allocate(baselines: pl.DataFrame, core: CoreFrames, policy: Policy, left_out
     params = allocation_params(policy)
     con = exact_connection()
     try:
-        con.register("baselines", for_duckdb(baselines))
-        con.register("reasons", for_duckdb(reasons_frame(policy)))
-        con.register("benchmarks", for_duckdb(_benchmarks(policy)))
-        con.register("prior", for_duckdb(core.line_years.filter(pl.col("year") == policy.year - 1)))
-        con.register("enterprises", for_duckdb(core.enterprises))
-        con.register("attributes", for_duckdb(core.attributes))
-        con.register("grades", for_duckdb(incentive_grades(policy)))
+        register(
+            con,
+            baselines=baselines,
+            reasons=reasons_frame(policy),
+            benchmarks=_benchmarks(policy),
+            prior=core.line_years.filter(pl.col("year") == policy.year - 1),
+            enterprises=core.enterprises,
+            attributes=core.attributes,
+            grades=incentive_grades(policy),
+        )
         lines = explained(run(con, LINES_SQL, params), line_explanation(policy))
-        con.register("line_alloc", for_duckdb(lines))
+        register(con, line_alloc=lines)
         enterprises = explained(run(con, ENTERPRISES_SQL, params), enterprise_explanation(policy))
     finally:
         con.close()
@@ -406,7 +409,7 @@ def cap_summary(enterprises: pl.DataFrame, policy: Policy, left_out: int = 0) ->
     this cap over all of them."""
     con = exact_connection()
     try:
-        con.register("enterprises_alloc", for_duckdb(enterprises.select("allocation_final_t", "provisional")))
+        register(con, enterprises_alloc=enterprises.select("allocation_final_t", "provisional"))
         if left_out < 0:
             raise ValueError(f"left_out = {left_out}: a count of enterprises")
         cap = run(con, CAP_SQL, allocation_params(policy) | {"left_out": left_out})

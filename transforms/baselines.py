@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from policies import Policy
-from transforms import CoreFrames, for_duckdb, listed_enterprise_ids
+from transforms import CoreFrames, listed_enterprise_ids, register
 
 # ---------------------------------------------------------------------------------------------
 # Exact arithmetic on a private DuckDB connection
@@ -437,11 +437,14 @@ def compute_baselines(core: CoreFrames, policy: Policy) -> pl.DataFrame:
     """
     con = exact_connection()
     try:
-        con.register("lines", for_duckdb(core.lines))
-        con.register("line_years", for_duckdb(core.line_years))
-        con.register("enterprise_years", for_duckdb(core.enterprise_years))
-        con.register("listed", for_duckdb(listed_enterprise_ids(core.enterprises, policy.year)))
-        con.register("reasons_table", for_duckdb(reasons_frame(policy).select("method_reason", "method")))
+        register(
+            con,
+            lines=core.lines,
+            line_years=core.line_years,
+            enterprise_years=core.enterprise_years,
+            listed=listed_enterprise_ids(core.enterprises, policy.year),
+            reasons_table=reasons_frame(policy).select("method_reason", "method"),
+        )
         return run(con, BASELINES_SQL, baseline_params(policy))
     finally:
         con.close()

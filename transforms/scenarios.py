@@ -29,7 +29,7 @@ import polars as pl
 
 from model import catalog
 from policies import Policy, PolicyError, with_changes
-from transforms import CoreFrames, for_duckdb
+from transforms import CoreFrames, register
 from transforms.allocate import _benchmarks, allocation_params, co2_allocation_sql, incentive_grades
 from transforms.baselines import baseline_params, exact_connection, reasons_frame
 from transforms.engine import baselines_of
@@ -356,22 +356,22 @@ def allocate_many(baselines: pl.DataFrame, core: CoreFrames, scenarios: list[Sce
     params = params_frame(scenarios)
     con = exact_connection()
     try:
-        con.register("baselines", for_duckdb(baselines))
-        con.register("prior", for_duckdb(core.line_years.filter(pl.col("year") == year - 1)))
-        con.register("enterprises", for_duckdb(core.enterprises))
-        con.register("attributes", for_duckdb(core.attributes))
-        con.register("params", for_duckdb(params))
-        con.register(
-            "reasons",
-            for_duckdb(
-                _per_scenario(scenarios, lambda p: reasons_frame(p).select("method_reason", "provisional"))
+        register(
+            con,
+            baselines=baselines,
+            prior=core.line_years.filter(pl.col("year") == year - 1),
+            enterprises=core.enterprises,
+            attributes=core.attributes,
+            params=params,
+            reasons=_per_scenario(
+                scenarios, lambda p: reasons_frame(p).select("method_reason", "provisional")
             ),
+            benchmarks=_per_scenario(scenarios, _benchmarks),
+            grades=_per_scenario(scenarios, incentive_grades),
         )
-        con.register("benchmarks", for_duckdb(_per_scenario(scenarios, _benchmarks)))
-        con.register("grades", for_duckdb(_per_scenario(scenarios, incentive_grades)))
         sql = SCENARIO_SQL.format(int_params=", ".join(f"'{k}'" for k in INT_PARAMS), year=int(year))
         ents = con.sql(sql).pl()
-        con.register("ents", for_duckdb(ents))
+        register(con, ents=ents)
         summary = con.sql(SUMMARY_SQL).pl()
     finally:
         con.close()
