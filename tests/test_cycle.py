@@ -258,6 +258,7 @@ def test_input_snapshot_query_writes_the_json_polars_writes():
     normalise to its key), other years and enterprises left out."""
     import duckdb
 
+    from flows.cycle import _raw_keys
     from warehouse.store import registered
 
     def frame(name: str, columns: dict) -> pl.DataFrame:
@@ -268,13 +269,9 @@ def test_input_snapshot_query_writes_the_json_polars_writes():
         )
 
     def snapshot(name: str, rows: pl.DataFrame, ids: list[str], years: list[int], raw=None) -> pl.DataFrame:
-        key = cy.SNAPSHOT_KEYS[name]
-        keys = pl.DataFrame(schema={"row_key": pl.String, "raw_row": pl.Int64})
-        provenance = cy.NO_PROVENANCE
         if raw is not None:  # a raw table as the work database holds it: its rowid orders its rows
-            con.execute("CREATE OR REPLACE TABLE raw_table AS SELECT * FROM raw")
-            keys = cy.row_keys(con.sql(f"SELECT rowid AS raw_row, {', '.join(key)} FROM raw_table").pl(), key)
-            provenance = cy.provenance_query("k", "raw_table")
+            con.execute(f"CREATE OR REPLACE TABLE raw.{name} AS SELECT * FROM raw")
+        keys, provenance = _raw_keys(con, name, "k")  # the publication's own reading of raw.<name>
         with (
             registered(con, rows, "r"),
             registered(con, pl.DataFrame({"enterprise_id": ids}, schema={"enterprise_id": pl.String}), "i"),
@@ -289,6 +286,7 @@ def test_input_snapshot_query_writes_the_json_polars_writes():
         )
 
     con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
     line_years = frame(
         "line_years",
         {
